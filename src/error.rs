@@ -1,0 +1,180 @@
+//! The crate's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::{ExitStatus, SessionId};
+
+/// Everything that can go wrong, each variant naming the offending value.
+///
+/// A failed operation on one session never affects another session.
+///
+/// ```
+/// use bgterm::{Error, SessionId};
+/// let err = bgterm::read(SessionId::from_u64(999_999)).unwrap_err();
+/// assert!(matches!(err, Error::UnknownSession { id } if id.get() == 999_999));
+/// assert_eq!(err.to_string(), "no open session with id 999999 (never started, or already closed)");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No open session has this id in the registry asked.
+    #[error("no open session with id {id} (never started, or already closed)")]
+    UnknownSession {
+        /// The id that was asked for.
+        id: SessionId,
+    },
+
+    /// The session was closed through this or another handle.
+    #[error("session {id} is closed")]
+    SessionClosed {
+        /// The closed session.
+        id: SessionId,
+    },
+
+    /// Input was sent to a session whose child has already exited.
+    #[error("session {id} has exited ({status}); it takes no more input")]
+    SessionExited {
+        /// The session.
+        id: SessionId,
+        /// How its child ended.
+        status: ExitStatus,
+    },
+
+    /// The command was empty (an empty string or an empty argv).
+    #[error("empty command: give a program to run")]
+    EmptyCommand,
+
+    /// The program was not found: not on `PATH`, or no file at that path.
+    #[error("program not found: {program:?}{}", searched.as_ref().map(|p| format!(" (searched PATH={p:?})")).unwrap_or_default())]
+    ProgramNotFound {
+        /// The program as given.
+        program: String,
+        /// The `PATH` that was searched, when the name had no slash.
+        searched: Option<String>,
+    },
+
+    /// The program exists but cannot be executed (no permission, or a
+    /// directory).
+    #[error("program is not executable: {path:?}")]
+    NotExecutable {
+        /// The file that was found.
+        path: PathBuf,
+    },
+
+    /// The working directory does not exist or is not a directory.
+    #[error("bad working directory {cwd:?}: {source}")]
+    BadCwd {
+        /// The directory asked for.
+        cwd: PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: io::Error,
+    },
+
+    /// An environment variable cannot be passed to a process.
+    #[error("invalid environment variable {key:?}: {reason}")]
+    InvalidEnv {
+        /// The variable's name as given.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A command-line argument contains a NUL byte.
+    #[error("invalid argument {arg:?}: contains a NUL byte")]
+    InvalidArgument {
+        /// The argument as given.
+        arg: String,
+    },
+
+    /// A terminal size with zero rows or columns.
+    #[error("invalid terminal size {rows}x{cols}: rows and columns must be at least 1")]
+    InvalidSize {
+        /// Rows asked for.
+        rows: u16,
+        /// Columns asked for.
+        cols: u16,
+    },
+
+    /// A `max_buffer_bytes` of zero, which could hold no output at all.
+    #[error("invalid max_buffer_bytes {bytes}: must be at least 1")]
+    InvalidBufferSize {
+        /// The size asked for.
+        bytes: usize,
+    },
+
+    /// The operating system refused to create the terminal or the process.
+    #[error("could not start {program:?}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A line longer than the terminal's canonical-mode limit.
+    ///
+    /// In canonical (cooked) mode the kernel keeps at most `limit` bytes of
+    /// an unfinished line and silently discards the rest, so such input is
+    /// refused whole and nothing is sent. Switch the terminal to raw mode
+    /// (`stty -icanon`) or send shorter lines.
+    #[error(
+        "session {id}: a line of {length} bytes exceeds the terminal's canonical-mode limit of {limit} bytes; nothing was sent"
+    )]
+    LineTooLong {
+        /// The session.
+        id: SessionId,
+        /// Length of the unfinished line the write would have produced.
+        length: usize,
+        /// The kernel's limit.
+        limit: usize,
+    },
+
+    /// More input is queued for the child than the backlog allows: the child
+    /// is not reading its input. Nothing of this write was queued.
+    #[error(
+        "session {id}: {pending} bytes of input are still queued (limit {limit}); the child is not reading"
+    )]
+    InputBacklog {
+        /// The session.
+        id: SessionId,
+        /// Bytes already queued.
+        pending: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The child's output is not valid in the session's encoding and the
+    /// session was started with [`DecodeErrors::Strict`](crate::DecodeErrors::Strict).
+    ///
+    /// The unread cursor has moved past the bad bytes, so the next read
+    /// continues after them; `text` holds what decoded cleanly before them.
+    #[error("session {id}: output at byte offset {offset} is not valid {encoding}")]
+    Decode {
+        /// The session.
+        id: SessionId,
+        /// Absolute byte offset of the malformed sequence.
+        offset: u64,
+        /// The session's encoding.
+        encoding: &'static str,
+        /// Text that decoded cleanly before the malformed bytes.
+        text: String,
+    },
+
+    /// A system call on the session's terminal failed.
+    #[error("session {id}: {op} failed: {source}")]
+    Io {
+        /// The session.
+        id: SessionId,
+        /// What was being done.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,235 @@
+//! Validating a [`SessionBuilder`] and starting its child on a new PTY.
+//!
+//! Why validate before spawning: portable-pty silently falls back to the
+//! home directory for a bad cwd, and some exec failures only show up as a
+//! child that dies at once. Checking here turns each into a typed error that
+//! names the bad value, before any process exists.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use portable_pty::{CommandBuilder, PtySize};
+
+use crate::builder::EnvOp;
+use crate::{sys, Command, Error, Result, SessionBuilder};
+
+/// A started child and the descriptors that watch it.
+pub(crate) struct Spawned {
+    /// Our own non-blocking, close-on-exec descriptor for the PTY master.
+    pub master: OwnedFd,
+    /// Readable once the child has exited.
+    pub pidfd: OwnedFd,
+    /// The child's pid, which is also its process-group and session id.
+    pub pid: libc::pid_t,
+    /// What was run, after applying `shell(...)`.
+    pub command: Command,
+    /// The directory it runs in.
+    pub cwd: PathBuf,
+}
+
+/// Validates the options, resolves the program and starts the child.
+pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
+    if b.rows == 0 || b.cols == 0 {
+        return Err(Error::InvalidSize {
+            rows: b.rows,
+            cols: b.cols,
+        });
+    }
+    if b.max_buffer_bytes == 0 {
+        return Err(Error::InvalidBufferSize { bytes: 0 });
+    }
+    let command = match b.shell {
+        Some(true) => b.command.clone().into_shell(),
+        Some(false) => b.command.clone().into_argv(),
+        None => b.command.clone(),
+    };
+    let argv = command.argv();
+    if argv.first().is_none_or(|p| p.is_empty()) || matches!(&command, Command::Shell(l) if l.trim().is_empty()) {
+        return Err(Error::EmptyCommand);
+    }
+    for arg in &argv {
+        if arg.as_bytes().contains(&0) {
+            return Err(Error::InvalidArgument {
+                arg: arg.to_string_lossy().into_owned(),
+            });
+        }
+    }
+    let cwd = match &b.cwd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(|source| Error::BadCwd {
+            cwd: PathBuf::from("."),
+            source,
+        })?,
+    };
+    match std::fs::metadata(&cwd) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::BadCwd {
+                cwd,
+                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            })
+        }
+        Err(source) => return Err(Error::BadCwd { cwd, source }),
+    }
+    let env = final_env(b)?;
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
+    resolve_program(&argv[0], &cwd, path_var)?;
+
+    let program = argv[0].to_string_lossy().into_owned();
+    let spawn_err = |source: io::Error| Error::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let mut cmd = CommandBuilder::from_argv(argv);
+    cmd.env_clear();
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    cmd.cwd(&cwd);
+
+    let pair = portable_pty::native_pty_system()
+        .openpty(PtySize {
+            rows: b.rows,
+            cols: b.cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|e| spawn_err(to_io(e)))?;
+    // Take our own descriptor for the master before spawning, so nothing
+    // after the child exists can fail for want of one.
+    let raw = pair
+        .master
+        .as_raw_fd()
+        .ok_or_else(|| spawn_err(io::Error::other("PTY master has no descriptor")))?;
+    let master = sys::dup_cloexec(raw).map_err(spawn_err)?;
+    sys::set_nonblocking(master.as_fd()).map_err(spawn_err)?;
+
+    let child = pair.slave.spawn_command(cmd).map_err(|e| spawn_err(to_io(e)))?;
+    // Close the parent's copies of the slave and of portable-pty's master at
+    // once: the master must report EOF when the child's side is gone, and
+    // portable-pty's writer (which sends "\n" + EOF on drop) is never taken.
+    drop(pair);
+    let pid = child
+        .process_id()
+        .map(|p| p as libc::pid_t)
+        .ok_or_else(|| spawn_err(io::Error::other("child has no pid")))?;
+    // std's Child does not wait or kill on drop; we reap by pid ourselves.
+    drop(child);
+    let pidfd = match sys::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = sys::signal_group(pid, libc::SIGKILL);
+            let _ = sys::reap(pid);
+            return Err(spawn_err(e));
+        }
+    };
+    Ok(Spawned {
+        master,
+        pidfd,
+        pid,
+        command,
+        cwd,
+    })
+}
+
+/// The child's whole environment, validated.
+fn final_env(b: &SessionBuilder) -> Result<Vec<(OsString, OsString)>> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != "COLUMNS" && k != "LINES")
+        .collect();
+    if let Some(term) = &b.term {
+        env.retain(|(k, _)| k != "TERM");
+        env.push(("TERM".into(), term.into()));
+    }
+    for op in &b.env {
+        match op {
+            EnvOp::Set(k, v) => {
+                validate_env(k, v)?;
+                env.retain(|(ek, _)| ek != k);
+                env.push((k.clone(), v.clone()));
+            }
+            EnvOp::Remove(k) => env.retain(|(ek, _)| ek != k),
+            EnvOp::Clear => {
+                env.clear();
+                if let Some(term) = &b.term {
+                    env.push(("TERM".into(), term.into()));
+                }
+            }
+        }
+    }
+    Ok(env)
+}
+
+fn validate_env(key: &OsStr, value: &OsStr) -> Result<()> {
+    let reason = if key.is_empty() {
+        Some("the name is empty")
+    } else if key.as_bytes().contains(&b'=') {
+        Some("the name contains '='")
+    } else if key.as_bytes().contains(&0) {
+        Some("the name contains a NUL byte")
+    } else if value.as_bytes().contains(&0) {
+        Some("the value contains a NUL byte")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidEnv {
+            key: key.to_string_lossy().into_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Finds the file `program` names, as `execvp` would, or says why not.
+fn resolve_program(program: &OsStr, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
+    let name = program.to_string_lossy().into_owned();
+    if program.as_bytes().contains(&b'/') {
+        let path = cwd.join(program);
+        return check_candidate(&path).unwrap_or(Err(Error::ProgramNotFound {
+            program: name,
+            searched: None,
+        }));
+    }
+    let search = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    let mut first_refusal = None;
+    for dir in std::env::split_paths(search) {
+        let candidate = cwd.join(dir).join(program);
+        match check_candidate(&candidate) {
+            Some(Ok(path)) => return Ok(path),
+            Some(Err(e)) => {
+                first_refusal.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    Err(first_refusal.unwrap_or(Error::ProgramNotFound {
+        program: name,
+        searched: Some(search.to_string_lossy().into_owned()),
+    }))
+}
+
+/// `None` if nothing is at `path`; otherwise whether it can be executed.
+fn check_candidate(path: &Path) -> Option<Result<PathBuf>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() && sys::is_executable(path) {
+        Some(Ok(path.to_path_buf()))
+    } else {
+        Some(Err(Error::NotExecutable {
+            path: path.to_path_buf(),
+        }))
+    }
+}
+
+/// portable-pty reports errors as `anyhow::Error`; keep an inner
+/// `io::Error` when there is one.
+fn to_io(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    let boxed = e.into();
+    match boxed.downcast::<io::Error>() {
+        Ok(io) => *io,
+        Err(other) => io::Error::other(other),
+    }
+}

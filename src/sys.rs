@@ -1,0 +1,305 @@
+//! Every system call the crate makes, in one place.
+//!
+//! Everything else in the crate is safe Rust; this module wraps the few
+//! Linux calls that neither `std` nor portable-pty expose: non-blocking
+//! reads and writes on the PTY master, `poll(2)` over the master, a pidfd
+//! and an eventfd, `waitid(2)` without reaping, process-group signals,
+//! terminal attributes and the window size.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::status::ExitStatus;
+
+/// Converts a `-1` return into the current `errno` as an `io::Error`.
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Duplicates `fd` into a new close-on-exec descriptor we own.
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument and returns a new
+    // descriptor that nothing else owns; we wrap it immediately.
+    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `new` is a freshly created descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Puts `fd` into non-blocking mode.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a valid borrowed descriptor.
+    let flags = check(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
+    check(unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Outcome of one non-blocking read or write.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Io {
+    /// This many bytes were transferred.
+    Done(usize),
+    /// Nothing can be transferred right now (`EAGAIN`).
+    WouldBlock,
+    /// The other side is gone: `EIO` on a Linux PTY master once every slave
+    /// descriptor is closed, or a zero-length read.
+    Closed,
+}
+
+/// Reads once from a non-blocking descriptor, retrying `EINTR`.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Io> {
+    loop {
+        // SAFETY: `buf` is a valid writable slice of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            return Ok(Io::Done(n as usize));
+        }
+        if n == 0 {
+            return Ok(Io::Closed);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
+            // Why EIO is not an error: Linux reports "every slave descriptor
+            // is closed" on a PTY master read as EIO, after the last byte.
+            Some(libc::EIO) => return Ok(Io::Closed),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Writes once to a non-blocking descriptor, retrying `EINTR`.
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Io> {
+    loop {
+        // SAFETY: `buf` is a valid readable slice of `buf.len()` bytes.
+        let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(Io::Done(n as usize));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(Io::WouldBlock),
+            Some(libc::EIO) => return Ok(Io::Closed),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// One descriptor to watch in [`poll`].
+pub(crate) struct PollFd {
+    raw: libc::pollfd,
+}
+
+impl PollFd {
+    /// Watches `fd` for readability, and for writability too if `write`.
+    pub(crate) fn new(fd: BorrowedFd<'_>, write: bool) -> PollFd {
+        let mut events = libc::POLLIN;
+        if write {
+            events |= libc::POLLOUT;
+        }
+        PollFd {
+            raw: libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events,
+                revents: 0,
+            },
+        }
+    }
+
+    /// Readable, or hung up / in error (a read will tell which).
+    pub(crate) fn readable(&self) -> bool {
+        self.raw.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+    }
+
+    /// Writable (or in error: a write will tell).
+    pub(crate) fn writable(&self) -> bool {
+        self.raw.revents & (libc::POLLOUT | libc::POLLERR) != 0
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes (`None` = forever).
+/// Retries `EINTR`. The descriptors must stay open for the call.
+pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<()> {
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        // Round up so a short remaining grace does not become a busy loop.
+        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+    };
+    let mut raw: Vec<libc::pollfd> = fds.iter().map(|f| f.raw).collect();
+    loop {
+        // SAFETY: `raw` is a valid array of `raw.len()` pollfd structs.
+        let r = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, ms) };
+        if r >= 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+    for (f, r) in fds.iter_mut().zip(raw) {
+        f.raw.revents = r.revents;
+    }
+    Ok(())
+}
+
+/// A wake-up counter another thread can signal (`eventfd(2)`).
+#[derive(Debug)]
+pub(crate) struct EventFd(OwnedFd);
+
+impl EventFd {
+    pub(crate) fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd returns a new descriptor that we own.
+        let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: freshly created, owned by nobody else.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.0.as_fd()
+    }
+
+    /// Adds one to the counter, waking a poller. Never blocks.
+    pub(crate) fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64. The only possible failure
+        // is EAGAIN when the counter is saturated, which still means "woken".
+        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the counter to zero.
+    pub(crate) fn clear(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64; EAGAIN (already zero) is fine.
+        unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+}
+
+/// Opens a pidfd for `pid`: readable once the process has exited.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: the syscall takes (pid, flags) and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: freshly created, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Reports how `pid` ended if it has, *without reaping it*.
+///
+/// Why not reap here: while the child is an unreaped zombie its pid (and so
+/// its process-group id) cannot be reused, which is what makes signalling
+/// the group later safe. Reaping happens once, in [`reap`].
+pub(crate) fn peek_exit(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
+    loop {
+        // SAFETY: zeroed siginfo_t is a valid out-parameter for waitid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            )
+        };
+        if r == -1 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: waitid filled `info`; with WNOHANG and no exited child,
+        // si_pid is left zero.
+        let (child, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if child == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(match info.si_code {
+            libc::CLD_EXITED => ExitStatus::Exited(status),
+            _ => ExitStatus::Signaled(status),
+        }));
+    }
+}
+
+/// Waits for `pid` to end and reaps it. Call exactly once per child.
+pub(crate) fn reap(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-parameter.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+    Ok(if libc::WIFEXITED(status) {
+        ExitStatus::Exited(libc::WEXITSTATUS(status))
+    } else {
+        ExitStatus::Signaled(libc::WTERMSIG(status))
+    })
+}
+
+/// Sends `signal` to process group `pgid`. A group that no longer exists
+/// (`ESRCH`) is not an error: there is nobody left to signal.
+pub(crate) fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: killpg has no memory-safety preconditions.
+    if unsafe { libc::killpg(pgid, signal) } == -1 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// The terminal's foreground process group, if it has one.
+pub(crate) fn foreground_group(master: BorrowedFd<'_>) -> Option<libc::pid_t> {
+    // SAFETY: tcgetpgrp on a valid descriptor.
+    let pg = unsafe { libc::tcgetpgrp(master.as_raw_fd()) };
+    (pg > 0).then_some(pg)
+}
+
+/// Whether the terminal is in canonical (line-editing) mode.
+pub(crate) fn is_canonical(master: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: zeroed termios is a valid out-parameter for tcgetattr.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::tcgetattr(master.as_raw_fd(), &mut t) })?;
+    Ok(t.c_lflag & libc::ICANON != 0)
+}
+
+/// Sets the terminal window size; the kernel sends SIGWINCH to the
+/// foreground process group.
+pub(crate) fn set_window_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) })?;
+    Ok(())
+}
+
+/// Whether `path` is executable by this process (`access(X_OK)`).
+pub(crate) fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
