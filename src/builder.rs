@@ -77,8 +77,9 @@ impl SessionBuilder {
         }
     }
 
-    /// Forces the command through the shell (`true`: an argv is quoted into
-    /// one `sh -c` line) or not (`false`: a string is taken as a program
+    /// Forces the command through the shell (`true`: the words of an argv
+    /// are joined with spaces into one `sh -c` line, unquoted, so the shell
+    /// expands them) or not (`false`: a string is taken as a program
     /// name, as Python's `Popen(str, shell=False)` does).
     ///
     /// By default, strings use the shell and argv lists do not.

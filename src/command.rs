@@ -33,11 +33,14 @@ impl Command {
         }
     }
 
-    /// This command run through the shell: an argv is quoted into a line.
+    /// This command run through the shell: the words of an argv are joined
+    /// with spaces, unquoted, so the shell expands them.
     pub(crate) fn into_shell(self) -> Command {
         match self {
             Command::Shell(_) => self,
-            Command::Argv(v) => Command::Shell(join_quoted(&v)),
+            Command::Argv(v) => Command::Shell(
+                v.iter().map(|w| w.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            ),
         }
     }
 
@@ -123,9 +126,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn argv_quotes_into_a_shell_line() {
-        let c = Command::from(["printf", "%s\\n", "it's", "a b", ""]).into_shell();
-        assert_eq!(c, Command::Shell(r"printf '%s\n' 'it'\''s' 'a b' ''".into()));
+    fn argv_joins_into_a_shell_line_unquoted() {
+        let c = Command::from(["echo", "$((6*7))", "*.rs"]).into_shell();
+        assert_eq!(c, Command::Shell("echo $((6*7)) *.rs".into()));
+    }
+
+    #[test]
+    fn display_quotes_argv_words() {
+        let c = Command::from(["printf", "%s\\n", "it's", "a b", ""]);
+        assert_eq!(c.to_string(), r"printf '%s\n' 'it'\''s' 'a b' ''");
     }
 
     #[test]

@@ -1,0 +1,554 @@
+//! The core semantics of issue 2, against real programs on real PTYs.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgterm::{DecodeErrors, Error, ExitStatus, Registry, Session, SessionBuilder};
+use common::{alive, expect, has, read_until, LONG};
+
+const SHORT: Duration = Duration::from_millis(200);
+
+#[test]
+fn session_is_send_and_sync_and_clone() {
+    fn check<T: Send + Sync>() {}
+    fn clone<T: Clone>() {}
+    check::<Session>();
+    clone::<Session>();
+    check::<Registry>();
+}
+
+// ---- the unread cursor -------------------------------------------------
+
+#[test]
+fn output_between_calls_is_returned_by_the_next_call_and_never_twice() {
+    let s = Session::start("echo first; read x; echo second:$x; read y").unwrap();
+    let a = expect(&s, "first\r\n");
+    assert_eq!(a, "first\r\n");
+    // Nothing new: an immediate read is empty, and offsets do not move.
+    let empty = s.read().unwrap();
+    assert_eq!(empty.text, "");
+    assert_eq!(empty.start_offset, empty.end_offset);
+    // Output produced while nobody reads is kept for the next call.
+    s.write_bytes(b"go\n").unwrap();
+    let b = expect(&s, "second:go\r\n");
+    assert_eq!(b, "go\r\nsecond:go\r\n");
+    assert_eq!(s.read().unwrap().text, "");
+}
+
+#[test]
+fn offsets_are_contiguous_across_reads() {
+    let s = Session::start("printf abcdefghij").unwrap();
+    s.wait(Some(LONG)).unwrap().expect("exit");
+    let mut next = 0;
+    let mut all = String::new();
+    loop {
+        let r = s.read_with_limit(3).unwrap();
+        assert_eq!(r.start_offset, next);
+        assert_eq!(r.end_offset - r.start_offset, r.text.len() as u64);
+        next = r.end_offset;
+        all += &r.text;
+        if r.remaining_bytes == 0 {
+            assert_eq!(r.truncated, false);
+            break;
+        }
+        assert!(r.truncated, "a partial read is truncated");
+    }
+    assert_eq!(all, "abcdefghij");
+}
+
+#[test]
+fn empty_write_stdin_acts_as_a_poll() {
+    let s = Session::start("echo hello; read x").unwrap();
+    let out = s.write_stdin("", LONG).unwrap();
+    assert!(out.text.starts_with("hello"), "{out:?}");
+}
+
+// ---- yield_time ---------------------------------------------------------
+
+#[test]
+fn poll_returns_at_once_when_output_is_buffered() {
+    let s = Session::start("echo ready; read x").unwrap();
+    expect(&s, "ready"); // consume
+    s.write_bytes(b"\n").unwrap();
+    // The echoed newline is now (or soon) buffered; a 60 s yield must not be
+    // spent once it is there.
+    let t = Instant::now();
+    let out = s.poll(Duration::from_secs(60)).unwrap();
+    assert!(!out.text.is_empty());
+    assert!(t.elapsed() < LONG, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn poll_wakes_when_output_arrives_not_at_the_deadline() {
+    let s = Session::start("read x; echo got-$x; read y").unwrap();
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            // Write only once the main thread is (very likely) blocked in poll;
+            // correctness does not depend on it, the timing bound does.
+            s.write_bytes(b"it\n").unwrap();
+        })
+    };
+    let t = Instant::now();
+    let text = read_until(&s, Duration::from_secs(60), |t| t.contains("got-it"));
+    writer.join().unwrap();
+    assert!(text.contains("got-it"));
+    assert!(t.elapsed() < LONG, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn poll_wakes_when_the_child_exits() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let killer = {
+        let s = s.clone();
+        std::thread::spawn(move || s.kill().unwrap())
+    };
+    let t = Instant::now();
+    let out = s.poll(Duration::from_secs(60)).unwrap();
+    killer.join().unwrap();
+    // The kill may land before or during the poll; either way the poll ends
+    // on exit, long before its 60 s.
+    let out = if out.running { s.poll(Duration::from_secs(60)).unwrap() } else { out };
+    assert!(!out.running);
+    assert_eq!(out.exit_status, Some(ExitStatus::Signaled(9)));
+    assert_eq!(out.exit_code, Some(-9));
+    assert!(t.elapsed() < LONG);
+}
+
+#[test]
+fn poll_times_out_with_empty_text_when_nothing_happens() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let t = Instant::now();
+    let out = s.poll(SHORT).unwrap();
+    let took = t.elapsed();
+    assert_eq!(out.text, "");
+    assert!(out.running);
+    assert!(took >= SHORT, "returned before its yield time: {took:?}");
+}
+
+// ---- bounded memory -----------------------------------------------------
+
+#[test]
+fn overflow_drops_oldest_and_accounting_is_exact() {
+    let total = 200_000u64;
+    let s = SessionBuilder::new(format!("head -c {total} /dev/zero | tr '\\0' x; echo; echo END"))
+        .max_buffer_bytes(1000)
+        .spawn()
+        .unwrap();
+    // Nobody reads while it writes: the child must still finish.
+    let status = s.wait(Some(LONG)).unwrap();
+    assert_eq!(status, Some(ExitStatus::Exited(0)));
+    let mut returned = 0u64;
+    let mut dropped = 0u64;
+    let mut text = String::new();
+    let mut next = 0;
+    loop {
+        let r = s.read_with_limit(300).unwrap();
+        assert_eq!(r.start_offset, next + r.dropped_bytes, "gap equals dropped");
+        returned += r.end_offset - r.start_offset;
+        dropped += r.dropped_bytes;
+        next = r.end_offset;
+        text += &r.text;
+        if r.remaining_bytes == 0 {
+            break;
+        }
+    }
+    // "x"*total + "\r\n" + "END\r\n"
+    let written = total + 2 + 5;
+    assert_eq!(returned + dropped, written);
+    assert!(dropped >= written - 1000, "kept at most max_buffer_bytes");
+    assert!(text.ends_with("xx\r\nEND\r\n"), "{text:?}");
+}
+
+// ---- decoding -------------------------------------------------------------
+
+#[test]
+fn character_split_across_child_writes_comes_out_whole() {
+    // The euro sign is e2 82 ac; the child writes two bytes, waits, then one.
+    // Echo off, so the echoed newline does not land between the halves.
+    let s = Session::start(r"stty -echo; printf 'a\342\202'; read x; printf '\254b'; read y").unwrap();
+    let first = read_until(&s, LONG, |t| t == "a");
+    assert_eq!(first, "a");
+    // The two bytes have arrived (the offsets say so) but are held back.
+    let wait_bytes = Instant::now() + LONG;
+    while s.read().unwrap().end_offset < 3 && Instant::now() < wait_bytes {
+        s.poll(SHORT).unwrap();
+    }
+    s.write_bytes(b"\n").unwrap();
+    let rest = read_until(&s, LONG, |t| t.contains('b'));
+    assert!(rest.contains("€b"), "{rest:?}");
+    assert!(!rest.contains('\u{fffd}'));
+}
+
+#[test]
+fn character_cut_by_max_output_bytes_comes_out_whole() {
+    let text = "aé€𝄞z";
+    let s = Session::start(["printf", text]).unwrap();
+    s.wait(Some(LONG)).unwrap();
+    for limit in 1..=5 {
+        // Re-read the same output at several limits through fresh sessions.
+        let s2 = Session::start(["printf", text]).unwrap();
+        s2.wait(Some(LONG)).unwrap();
+        let mut got = String::new();
+        loop {
+            let r = s2.read_with_limit(limit).unwrap();
+            got += &r.text;
+            if r.remaining_bytes == 0 {
+                break;
+            }
+        }
+        assert_eq!(got, text, "limit {limit}");
+    }
+    assert_eq!(s.read().unwrap().text, text);
+}
+
+#[test]
+fn invalid_bytes_are_replaced_by_default() {
+    let s = Session::start(r"printf 'a\377b\n'").unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text, "a\u{fffd}b\r\n");
+}
+
+#[test]
+fn strict_decoding_reports_a_typed_error_and_keeps_working() {
+    let s = SessionBuilder::new(r"printf 'ok\377more\n'; read x; echo after-$x")
+        .decode_errors(DecodeErrors::Strict)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    let err = loop {
+        match s.poll(LONG) {
+            Err(e) => break e,
+            Ok(r) => assert!(Instant::now() < deadline && r.text.chars().all(|c| "ok".contains(c)), "{r:?}"),
+        }
+    };
+    match err {
+        Error::Decode { offset, ref text, encoding, .. } => {
+            assert_eq!(offset, 2);
+            assert_eq!(encoding, "UTF-8");
+            assert!("ok".ends_with(text.as_str()), "{text:?}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    let rest = read_until(&s, LONG, |t| t.contains("more\r\n"));
+    assert!(rest.starts_with("more"), "{rest:?}");
+    s.write_bytes(b"yes\n").unwrap();
+    expect(&s, "after-yes");
+}
+
+#[test]
+fn other_encodings_decode_and_encode() {
+    // Shift_JIS: "日本" is 93 fa 96 7b.
+    // Echo off: the terminal would echo the C1 byte 0x96 as "^V".
+    let s = SessionBuilder::new(r"stty -echo; printf '\223\372\226\173\n'; cat")
+        .encoding(bgterm::encoding_rs::SHIFT_JIS)
+        .spawn()
+        .unwrap();
+    expect(&s, "日本\r\n");
+    // Input is encoded too: cat echoes the same bytes back.
+    s.write_stdin("本\n", Duration::ZERO).unwrap();
+    assert_eq!(expect(&s, "本\r\n"), "本\r\n");
+}
+
+// ---- exit -----------------------------------------------------------------
+
+#[test]
+fn output_written_just_before_exit_is_never_lost() {
+    for i in 0..25 {
+        let s = Session::start(format!("printf x{i}; exit 3")).unwrap();
+        assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(3)));
+        let r = s.read().unwrap();
+        assert_eq!(r.text, format!("x{i}"));
+        assert!(!r.running);
+        assert_eq!(r.exit_code, Some(3));
+    }
+}
+
+#[test]
+fn exited_session_stays_readable_until_closed() {
+    let s = Session::start("echo bye").unwrap();
+    assert!(s.wait(Some(LONG)).unwrap().is_some());
+    assert!(!s.is_running().unwrap());
+    assert_eq!(s.read().unwrap().text, "bye\r\n");
+    assert_eq!(s.read().unwrap().exit_status, Some(ExitStatus::Exited(0)));
+    assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
+    assert!(matches!(s.read(), Err(Error::SessionClosed { .. })));
+}
+
+#[test]
+fn writing_to_an_exited_session_is_a_typed_error() {
+    let s = Session::start("exit 4").unwrap();
+    s.wait(Some(LONG)).unwrap();
+    match s.write_stdin("hello\n", LONG) {
+        Err(Error::SessionExited { id, status }) => {
+            assert_eq!(id, s.id());
+            assert_eq!(status, ExitStatus::Exited(4));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wait_tells_code_and_signal_apart_and_times_out() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    assert_eq!(s.wait(Some(SHORT)).unwrap(), None);
+    assert_eq!(s.try_wait().unwrap(), None);
+    s.terminate().unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Signaled(libc::SIGTERM)));
+    let s = Session::start("exit 17").unwrap();
+    let st = s.wait(None).unwrap().unwrap();
+    assert_eq!((st.code(), st.signal()), (Some(17), None));
+}
+
+// ---- process groups ---------------------------------------------------------
+
+/// Starts `sh` with two background sleepers and returns their pids.
+fn with_sleepers(s: &Session) -> Vec<u32> {
+    let text = read_until(s, LONG, |t| t.matches("pid:").count() == 2 && t.ends_with('\n'));
+    text.split("pid:")
+        .skip(1)
+        .map(|p| p.trim_end().trim_end_matches("\r\n").split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn kill_reaches_the_whole_process_group() {
+    let s = Session::start("sleep 300 & echo pid:$!; sleep 301 & echo pid:$!; wait").unwrap();
+    let pids = with_sleepers(&s);
+    assert!(pids.iter().all(|&p| alive(p)));
+    s.kill().unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Signaled(9)));
+    for p in pids {
+        assert!(common::gone_within(p, LONG), "sleeper {p} survived kill");
+    }
+}
+
+#[test]
+fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
+    // The sleeper inherits "ignore SIGHUP" (set before the fork, so there is
+    // no race), so the SIGHUP the kernel sends the foreground group when `sh`,
+    // the session leader, exits does not end it: it keeps the PTY open.
+    let s = Session::start("trap '' HUP; sleep 300 & echo pid:$!; echo hi").unwrap();
+    let t = Instant::now();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    assert!(t.elapsed() < Duration::from_secs(10), "wait took {:?}", t.elapsed());
+    let text = s.read().unwrap().text;
+    assert!(text.contains("hi"), "{text:?}");
+    let sleeper: u32 = text.split("pid:").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(alive(sleeper));
+    let t = Instant::now();
+    assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
+    assert!(t.elapsed() < Duration::from_secs(10), "close took {:?}", t.elapsed());
+    assert!(common::gone_within(sleeper, LONG), "close left the sleeper running");
+}
+
+#[test]
+fn drop_kills_and_reaps_the_child() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let pid = s.pid();
+    let clone = s.clone();
+    drop(s);
+    assert!(alive(pid), "dropping one clone must not close the session");
+    drop(clone);
+    // Drop reaped it: not even a zombie remains.
+    assert!(!common::exists(pid) || !alive(pid));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn close_wakes_a_waiter_in_another_thread() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let waiter = {
+        let s = s.clone();
+        std::thread::spawn(move || s.wait(None))
+    };
+    // Whether the waiter is already blocked or not, it must end with the
+    // session-closed error (or, had it not started, find it closed).
+    assert_eq!(s.close().unwrap(), ExitStatus::Signaled(9));
+    match waiter.join().unwrap() {
+        Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(s.close(), Err(Error::SessionClosed { .. })));
+}
+
+// ---- input ----------------------------------------------------------------
+
+#[test]
+fn child_that_never_reads_does_not_block_write_stdin() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let line = format!("{}\n", "y".repeat(1023));
+    let mib = line.repeat(1024);
+    assert_eq!(mib.len(), 1 << 20);
+    let t = Instant::now();
+    let out = s.write_stdin(&mib, SHORT).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10), "write_stdin took {:?}", t.elapsed());
+    assert!(out.running);
+    // The session still answers everything.
+    s.poll(Duration::from_millis(10)).unwrap();
+    s.kill().unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Signaled(9)));
+    assert_eq!(s.close().unwrap(), ExitStatus::Signaled(9));
+}
+
+#[test]
+fn too_long_canonical_line_is_refused_whole() {
+    let s = Session::start(["cat"]).unwrap();
+    let long = "z".repeat(5000) + "\n";
+    match s.write_stdin(&long, Duration::ZERO) {
+        Err(Error::LineTooLong { length, limit, .. }) => {
+            assert_eq!((length, limit), (5000, bgterm::CANONICAL_LINE_LIMIT));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing was sent: the next line comes back alone.
+    s.write_stdin("ok\n", Duration::ZERO).unwrap();
+    let text = expect(&s, "ok\r\nok\r\n");
+    assert_eq!(text, "ok\r\nok\r\n");
+    // A line at the limit is fine.
+    let max = "w".repeat(bgterm::CANONICAL_LINE_LIMIT) + "\n";
+    s.write_stdin(&max, Duration::ZERO).unwrap();
+    let text = read_until(&s, LONG, |t| t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT);
+    assert!(!text.contains('z'));
+}
+
+#[test]
+fn long_lines_pass_in_raw_mode() {
+    let s = Session::start("stty raw -echo; echo READY; head -c 6000 | wc -c").unwrap();
+    expect(&s, "READY");
+    s.write_stdin(&"r".repeat(6000), Duration::ZERO).unwrap();
+    expect(&s, "6000");
+}
+
+// ---- concurrency ------------------------------------------------------------
+
+#[test]
+fn many_threads_on_one_session_lose_nothing() {
+    let s = SessionBuilder::new("stty -echo; echo READY; cat").spawn().unwrap();
+    expect(&s, "READY");
+    let threads = 6;
+    let lines = 40;
+    let collected = Arc::new(parking_lot::Mutex::new(String::new()));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let s = s.clone();
+            let collected = Arc::clone(&collected);
+            std::thread::spawn(move || {
+                for l in 0..lines {
+                    let out = s.write_stdin(&format!("t{t}-l{l}\n"), Duration::from_millis(5)).unwrap();
+                    collected.lock().push_str(&out.text);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let expected = threads * lines;
+    let deadline = Instant::now() + LONG;
+    while collected.lock().matches('\n').count() < expected && Instant::now() < deadline {
+        let out = s.poll(SHORT).unwrap();
+        collected.lock().push_str(&out.text);
+    }
+    let text = collected.lock().clone();
+    for t in 0..threads {
+        for l in 0..lines {
+            assert_eq!(text.matches(&format!("t{t}-l{l}\r\n")).count(), 1, "t{t}-l{l} in {text:?}");
+        }
+    }
+}
+
+#[test]
+fn many_sessions_at_once() {
+    let registry = Arc::new(Registry::new());
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let registry = Arc::clone(&registry);
+            std::thread::spawn(move || {
+                let id = registry.start(["cat"]).unwrap();
+                let s = registry.get(id).unwrap();
+                s.write_stdin(&format!("session-{i}\n"), Duration::ZERO).unwrap();
+                let text = read_until(&s, LONG, |t| t.matches(&format!("session-{i}\r\n")).count() == 2);
+                assert!(!text.contains(&format!("session-{}\r", i + 100)));
+                id
+            })
+        })
+        .collect();
+    let ids: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(registry.list().len(), 16);
+    for id in ids {
+        registry.close(id).unwrap();
+    }
+    assert!(registry.list().is_empty());
+}
+
+// ---- options --------------------------------------------------------------
+
+#[test]
+fn argv_runs_without_a_shell() {
+    let s = Session::start(["printf", "%s|", "a b", "$HOME", "*"]).unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text, "a b|$HOME|*|");
+}
+
+#[test]
+fn shell_can_be_forced_either_way() {
+    let s = SessionBuilder::new(["echo", "$((6*7))"]).shell(true).spawn().unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text, "42\r\n");
+    // shell(false): a string is a program name, not a command line.
+    let err = SessionBuilder::new("echo hi").shell(false).spawn().unwrap_err();
+    assert!(matches!(err, Error::ProgramNotFound { ref program, .. } if program == "echo hi"), "{err}");
+}
+
+#[test]
+fn environment_size_and_term() {
+    let s = SessionBuilder::new("echo $FOO/${BAR-unset}/$TERM/${COLUMNS-none}; stty size")
+        .env("FOO", "foo")
+        .env("BAR", "bar")
+        .env_remove("BAR")
+        .size(30, 100)
+        .spawn()
+        .unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text, "foo/unset/xterm-256color/none\r\n30 100\r\n");
+
+    let s = SessionBuilder::new("echo ${HOME-nohome}:$ONLY").env_clear().env("ONLY", "1").spawn().unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text, "nohome:1\r\n");
+}
+
+#[test]
+fn cwd_is_used_and_defaults_to_ours() {
+    let s = SessionBuilder::new("pwd").cwd("/tmp").spawn().unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text, "/tmp\r\n");
+    let here = std::env::current_dir().unwrap();
+    let s = Session::start("pwd").unwrap();
+    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.read().unwrap().text.trim_end(), here.to_str().unwrap());
+}
+
+#[test]
+fn resize_reaches_the_child() {
+    let s = Session::start(["sh"]).unwrap();
+    s.resize(40, 120).unwrap();
+    s.write_stdin("stty size\n", Duration::ZERO).unwrap();
+    expect(&s, "40 120");
+    assert!(matches!(s.resize(0, 10), Err(Error::InvalidSize { rows: 0, cols: 10 })));
+}
+
+#[test]
+fn python_repl_round_trip() {
+    if !has("python3") {
+        eprintln!("skipped: python3 not installed");
+        return;
+    }
+    let s = SessionBuilder::new(["python3", "-q", "-i"]).term(Some("dumb")).spawn().unwrap();
+    expect(&s, ">>> ");
+    s.write_stdin("6 * 7\n", Duration::ZERO).unwrap();
+    let text = expect(&s, ">>> ");
+    assert!(text.contains("42\r\n"), "{text:?}");
+}

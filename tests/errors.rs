@@ -1,0 +1,129 @@
+//! Bad input gets a typed error naming the bad value, never a panic, and
+//! leaves other sessions untouched.
+
+mod common;
+
+use std::time::Duration;
+
+use bgterm::{Error, Registry, Session, SessionBuilder, SessionId};
+use common::{expect, LONG};
+
+#[test]
+fn unknown_and_closed_ids_are_named() {
+    let registry = Registry::new();
+    let ghost = SessionId::from_u64(u64::MAX);
+    for result in [
+        registry.read(ghost).map(|_| ()),
+        registry.poll(ghost, Duration::ZERO).map(|_| ()),
+        registry.write_stdin(ghost, "x", Duration::ZERO).map(|_| ()),
+        registry.wait(ghost, Some(Duration::ZERO)).map(|_| ()),
+        registry.kill(ghost),
+        registry.terminate(ghost),
+        registry.close(ghost).map(|_| ()),
+    ] {
+        match result {
+            Err(e @ Error::UnknownSession { id }) => {
+                assert_eq!(id, ghost);
+                assert!(e.to_string().contains(&u64::MAX.to_string()), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let id = registry.start(["cat"]).unwrap();
+    registry.close(id).unwrap();
+    assert!(matches!(registry.read(id), Err(Error::UnknownSession { id: i }) if i == id));
+    assert!(matches!(registry.close(id), Err(Error::UnknownSession { .. })));
+}
+
+#[test]
+fn global_functions_use_the_global_registry() {
+    let sid = bgterm::start_session(["cat"]).unwrap();
+    assert!(bgterm::list_sessions().contains(&sid));
+    let out = bgterm::write_stdin(sid, "hey\n", LONG).unwrap();
+    assert!(out.text.starts_with("hey"));
+    bgterm::kill(sid).unwrap();
+    assert!(bgterm::wait(sid, Some(LONG)).unwrap().is_some());
+    bgterm::close(sid).unwrap();
+    assert!(!bgterm::list_sessions().contains(&sid));
+    assert!(matches!(bgterm::read(sid), Err(Error::UnknownSession { .. })));
+}
+
+#[test]
+fn missing_program_is_named() {
+    let err = Session::start(["definitely-not-a-program-xyz", "arg"]).unwrap_err();
+    match &err {
+        Error::ProgramNotFound { program, searched } => {
+            assert_eq!(program, "definitely-not-a-program-xyz");
+            assert!(searched.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("definitely-not-a-program-xyz"));
+    let err = Session::start(["/no/such/dir/prog"]).unwrap_err();
+    assert!(matches!(err, Error::ProgramNotFound { ref program, searched: None } if program == "/no/such/dir/prog"));
+}
+
+#[test]
+fn non_executable_program_is_named() {
+    let dir = std::env::temp_dir().join(format!("bgterm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-exec.sh");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
+    let err = Session::start([file.to_str().unwrap()]).unwrap_err();
+    assert!(matches!(err, Error::NotExecutable { ref path } if *path == file), "{err:?}");
+    // A directory is not a program either.
+    let err = Session::start([dir.to_str().unwrap()]).unwrap_err();
+    assert!(matches!(err, Error::NotExecutable { .. }), "{err:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_cwd_is_named() {
+    let err = SessionBuilder::new("pwd").cwd("/no/such/dir").spawn().unwrap_err();
+    match &err {
+        Error::BadCwd { cwd, .. } => assert_eq!(cwd.to_str(), Some("/no/such/dir")),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("/no/such/dir"));
+    let err = SessionBuilder::new("pwd").cwd("/etc/passwd").spawn().unwrap_err();
+    assert!(matches!(err, Error::BadCwd { .. }));
+}
+
+#[test]
+fn bad_options_are_refused_before_anything_starts() {
+    let cases: Vec<(SessionBuilder, &str)> = vec![
+        (SessionBuilder::new("true").env("A\0B", "x"), "A\\0B"),
+        (SessionBuilder::new("true").env("GOOD", "x\0y"), "GOOD"),
+        (SessionBuilder::new("true").env("A=B", "x"), "A=B"),
+        (SessionBuilder::new("true").env("", "x"), "empty"),
+        (SessionBuilder::new("true").size(0, 80), "0x80"),
+        (SessionBuilder::new("true").size(24, 0), "24x0"),
+        (SessionBuilder::new("true").max_buffer_bytes(0), "max_buffer_bytes 0"),
+        (SessionBuilder::new(["echo", "a\0b"]), "a\\0b"),
+        (SessionBuilder::new(""), "empty command"),
+        (SessionBuilder::new(Vec::<String>::new()), "empty command"),
+    ];
+    for (builder, needle) in cases {
+        let err = builder.spawn().unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+    }
+}
+
+#[test]
+fn errors_leave_other_sessions_working() {
+    let s = Session::start(["cat"]).unwrap();
+    let _ = Session::start(["no-such-program-abc"]).unwrap_err();
+    let _ = SessionBuilder::new("true").size(0, 0).spawn().unwrap_err();
+    let _ = s.resize(0, 1).unwrap_err();
+    s.write_stdin("still here\n", Duration::ZERO).unwrap();
+    expect(&s, "still here\r\nstill here\r\n");
+}
+
+#[test]
+fn error_sources_are_kept() {
+    use std::error::Error as _;
+    let err = SessionBuilder::new("pwd").cwd("/no/such/dir").spawn().unwrap_err();
+    let source = err.source().expect("io cause");
+    assert!(source.to_string().contains("No such file"), "{source}");
+}
