@@ -14,7 +14,10 @@ fn main() -> Result<(), bgterm::Error> {
             &["2 + 2\n", "import sys; print(sys.version_info[:2])\n", "exit()\n"],
         )
     } else {
-        (["sh", "-i"].into(), &["echo $((2 + 2))\n", "uname -s\n", "exit\n"])
+        (
+            ["sh", "-i"].into(),
+            &["echo $((2 + 2))\n", "uname -s\n", "exit\n"],
+        )
     };
     println!("starting {command}");
     // `term(Some("dumb"))` keeps line editors from painting escape codes.
@@ -29,7 +32,11 @@ fn main() -> Result<(), bgterm::Error> {
         // arrived since the previous one.
         let mut out = bgterm::write_stdin(sid, input, Duration::from_secs(5))?;
         print!("{}", out.text);
-        while out.running && !out.text.ends_with(">>> ") && !out.text.ends_with("$ ") && !out.text.ends_with("# ") {
+        while out.running
+            && !out.text.ends_with(">>> ")
+            && !out.text.ends_with("$ ")
+            && !out.text.ends_with("# ")
+        {
             out = bgterm::poll(sid, Duration::from_millis(500))?;
             if out.text.is_empty() {
                 break;
@@ -38,7 +45,10 @@ fn main() -> Result<(), bgterm::Error> {
         }
     }
     let status = bgterm::wait(sid, Some(Duration::from_secs(5)))?;
-    println!("\n[exited: {}]", status.map_or("still running".into(), |s| s.to_string()));
+    println!(
+        "\n[exited: {}]",
+        status.map_or("still running".into(), |s| s.to_string())
+    );
     bgterm::close(sid)?;
     Ok(())
 }

@@ -39,7 +39,10 @@ impl Command {
         match self {
             Command::Shell(_) => self,
             Command::Argv(v) => Command::Shell(
-                v.iter().map(|w| w.to_string_lossy()).collect::<Vec<_>>().join(" "),
+                v.iter()
+                    .map(|w| w.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ),
         }
     }

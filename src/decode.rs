@@ -152,7 +152,14 @@ mod tests {
     fn strict_reports_the_offset_and_the_clean_prefix() {
         let mut d = TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Strict);
         let err = d.decode(b"good\xffrest").unwrap_err();
-        assert_eq!(err, Malformed { text: "good".into(), at: 4, resume: 5 });
+        assert_eq!(
+            err,
+            Malformed {
+                text: "good".into(),
+                at: 4,
+                resume: 5
+            }
+        );
         // The decoder is usable again for the bytes after the bad one.
         assert_eq!(d.decode(b"rest").unwrap(), "rest");
     }

@@ -12,9 +12,9 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::ExitStatus;
 use crate::shared::Shared;
 use crate::sys::{self, Io, PollFd};
-use crate::ExitStatus;
 
 /// How long output may keep arriving after the child exits before the exit
 /// is published, when the PTY does not report EOF (a grandchild still holds
@@ -96,8 +96,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        if let Some(i) = pid_at {
-            if fds[i].readable() {
+        if let Some(i) = pid_at
+            && fds[i].readable()
+        {
+            {
                 match sys::peek_exit(shared.pid) {
                     Ok(Some(status)) => exited = Some((status, Instant::now() + EXIT_DRAIN_GRACE)),
                     Ok(None) => {}
@@ -107,8 +109,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        if let Some((status, until)) = exited {
-            if !published && (!pty_open || Instant::now() >= until) {
+        if let Some((status, until)) = exited
+            && !published
+            && (!pty_open || Instant::now() >= until)
+        {
+            {
                 published = true;
                 outgoing.clear();
                 written = 0;

@@ -78,7 +78,11 @@ impl Registry {
     ///
     /// [`Error::UnknownSession`] if no open session has that id here.
     pub fn get(&self, id: SessionId) -> Result<Session> {
-        self.sessions.read().get(&id).cloned().ok_or(Error::UnknownSession { id })
+        self.sessions
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::UnknownSession { id })
     }
 
     /// The open sessions' ids, oldest first.
@@ -110,7 +114,8 @@ impl Registry {
         yield_time: Duration,
         max_output_bytes: usize,
     ) -> Result<PollResult> {
-        self.get(id)?.write_stdin_with_limit(chars, yield_time, max_output_bytes)
+        self.get(id)?
+            .write_stdin_with_limit(chars, yield_time, max_output_bytes)
     }
 
     /// [`Session::poll`] on session `id`.
@@ -127,7 +132,12 @@ impl Registry {
     /// # Errors
     ///
     /// [`Error::UnknownSession`], or as for [`Session::poll`].
-    pub fn poll_with_limit(&self, id: SessionId, yield_time: Duration, max_output_bytes: usize) -> Result<PollResult> {
+    pub fn poll_with_limit(
+        &self,
+        id: SessionId,
+        yield_time: Duration,
+        max_output_bytes: usize,
+    ) -> Result<PollResult> {
         self.get(id)?.poll_with_limit(yield_time, max_output_bytes)
     }
 
@@ -191,7 +201,11 @@ impl Registry {
     ///
     /// [`Error::UnknownSession`], or as for [`Session::close`].
     pub fn close(&self, id: SessionId) -> Result<ExitStatus> {
-        let session = self.sessions.write().remove(&id).ok_or(Error::UnknownSession { id })?;
+        let session = self
+            .sessions
+            .write()
+            .remove(&id)
+            .ok_or(Error::UnknownSession { id })?;
         session.close()
     }
 }

@@ -64,6 +64,7 @@ impl Ring {
     }
 
     /// Absolute offset of the oldest retained byte.
+    #[cfg(test)]
     pub(crate) fn start(&self) -> u64 {
         self.start
     }
@@ -76,11 +77,6 @@ impl Ring {
     /// Bytes waiting between the cursor and the end.
     pub(crate) fn unread(&self) -> usize {
         (self.end() - self.cursor) as usize
-    }
-
-    /// Unread bytes evicted over the ring's lifetime.
-    pub(crate) fn dropped_total(&self) -> u64 {
-        self.dropped_total
     }
 
     /// Appends bytes, evicting the oldest if over capacity. Evicted bytes
@@ -172,7 +168,8 @@ mod tests {
     #[test]
     fn overflow_drops_oldest_unread_and_counts() {
         // Table: (capacity, pushes, expected text, expected dropped)
-        let cases: &[(usize, &[&[u8]], &[u8], u64)] = &[
+        type Case<'a> = (usize, &'a [&'a [u8]], &'a [u8], u64);
+        let cases: &[Case] = &[
             (4, &[b"ab", b"cd"], b"abcd", 0),
             (4, &[b"abc", b"def"], b"cdef", 2),
             (4, &[b"abcdefgh"], b"efgh", 4),
@@ -199,7 +196,7 @@ mod tests {
         r.push(b"efgh");
         let t = r.take(4);
         assert_eq!((t.start, &t.bytes[..], t.dropped), (4, &b"efgh"[..], 0));
-        assert_eq!(r.dropped_total(), 0);
+        assert_eq!(r.dropped_total, 0);
     }
 
     #[test]
@@ -208,7 +205,7 @@ mod tests {
         r.push(b"abcd");
         assert_eq!(r.take(1).dropped, 2);
         assert_eq!(r.take(1).dropped, 0);
-        assert_eq!(r.dropped_total(), 2);
+        assert_eq!(r.dropped_total, 2);
     }
 
     #[test]

@@ -197,17 +197,32 @@ impl Session {
         yield_time: Duration,
         max_output_bytes: usize,
     ) -> Result<PollResult> {
-        let (bytes, _, _) = self.inner.encoding.encode(chars);
-        self.write_bytes(&bytes)?;
+        self.send(chars)?;
         self.poll_with_limit(yield_time, max_output_bytes)
     }
 
-    /// Queues raw bytes for the child without waiting for output.
+    /// Queues `text` for the child, encoded in the session's encoding, and
+    /// returns at once without reading any output: the output (including
+    /// the terminal's echo) stays unread for the next read. This is the
+    /// input half of [`write_stdin`](Self::write_stdin), for callers that
+    /// collect output separately.
     ///
     /// # Errors
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
-    pub fn write_bytes(&self, bytes: &[u8]) -> Result<()> {
+    pub fn send(&self, text: &str) -> Result<()> {
+        let (bytes, _, _) = self.inner.encoding.encode(text);
+        self.send_bytes(&bytes)
+    }
+
+    /// Queues raw bytes for the child without reading any output (see
+    /// [`send`](Self::send)); for control characters or input in another
+    /// encoding.
+    ///
+    /// # Errors
+    ///
+    /// As for [`write_stdin`](Self::write_stdin), except decoding.
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
         let shared = self.shared()?;
         let mut st = shared.lock_open()?;
         if let Some(status) = st.exit {
@@ -461,10 +476,10 @@ impl Drop for Inner {
 /// Signals the child's group, and the foreground group if different.
 fn signal_groups(shared: &Shared, signal: i32) -> std::io::Result<()> {
     sys::signal_group(shared.pid, signal)?;
-    if let Some(fg) = sys::foreground_group(shared.master.as_fd()) {
-        if fg != shared.pid {
-            sys::signal_group(fg, signal)?;
-        }
+    if let Some(fg) = sys::foreground_group(shared.master.as_fd())
+        && fg != shared.pid
+    {
+        sys::signal_group(fg, signal)?;
     }
     Ok(())
 }
@@ -499,7 +514,10 @@ mod tests {
     fn canonical_line_accounting() {
         assert_eq!(canonical_line_after(0, b"abc"), Ok(3));
         assert_eq!(canonical_line_after(3, b"de\nfg"), Ok(2));
-        assert_eq!(canonical_line_after(0, &[b'x'; CANONICAL_LINE_LIMIT]), Ok(CANONICAL_LINE_LIMIT));
+        assert_eq!(
+            canonical_line_after(0, &[b'x'; CANONICAL_LINE_LIMIT]),
+            Ok(CANONICAL_LINE_LIMIT)
+        );
         let mut long = vec![b'x'; 5000];
         long.extend_from_slice(b"\nshort");
         assert_eq!(canonical_line_after(0, &long), Err(5000));

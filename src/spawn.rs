@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use portable_pty::{CommandBuilder, PtySize};
 
 use crate::builder::EnvOp;
-use crate::{sys, Command, Error, Result, SessionBuilder};
+use crate::{Command, Error, Result, SessionBuilder, sys};
 
 /// A started child and the descriptors that watch it.
 pub(crate) struct Spawned {
@@ -47,7 +47,9 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
         None => b.command.clone(),
     };
     let argv = command.argv();
-    if argv.first().is_none_or(|p| p.is_empty()) || matches!(&command, Command::Shell(l) if l.trim().is_empty()) {
+    if argv.first().is_none_or(|p| p.is_empty())
+        || matches!(&command, Command::Shell(l) if l.trim().is_empty())
+    {
         return Err(Error::EmptyCommand);
     }
     for arg in &argv {
@@ -70,7 +72,7 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
             return Err(Error::BadCwd {
                 cwd,
                 source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-            })
+            });
         }
         Err(source) => return Err(Error::BadCwd { cwd, source }),
     }

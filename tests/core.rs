@@ -1,12 +1,14 @@
 //! The core semantics of issue 2, against real programs on real PTYs.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgterm::{DecodeErrors, Error, ExitStatus, Registry, Session, SessionBuilder};
-use common::{alive, expect, has, read_until, LONG};
+use common::{LONG, alive, expect, has, read_until};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -31,7 +33,7 @@ fn output_between_calls_is_returned_by_the_next_call_and_never_twice() {
     assert_eq!(empty.text, "");
     assert_eq!(empty.start_offset, empty.end_offset);
     // Output produced while nobody reads is kept for the next call.
-    s.write_bytes(b"go\n").unwrap();
+    s.send_bytes(b"go\n").unwrap();
     let b = expect(&s, "second:go\r\n");
     assert_eq!(b, "go\r\nsecond:go\r\n");
     assert_eq!(s.read().unwrap().text, "");
@@ -50,7 +52,7 @@ fn offsets_are_contiguous_across_reads() {
         next = r.end_offset;
         all += &r.text;
         if r.remaining_bytes == 0 {
-            assert_eq!(r.truncated, false);
+            assert!(!r.truncated);
             break;
         }
         assert!(r.truncated, "a partial read is truncated");
@@ -71,7 +73,7 @@ fn empty_write_stdin_acts_as_a_poll() {
 fn poll_returns_at_once_when_output_is_buffered() {
     let s = Session::start("echo ready; read x").unwrap();
     expect(&s, "ready"); // consume
-    s.write_bytes(b"\n").unwrap();
+    s.send_bytes(b"\n").unwrap();
     // The echoed newline is now (or soon) buffered; a 60 s yield must not be
     // spent once it is there.
     let t = Instant::now();
@@ -88,7 +90,7 @@ fn poll_wakes_when_output_arrives_not_at_the_deadline() {
         std::thread::spawn(move || {
             // Write only once the main thread is (very likely) blocked in poll;
             // correctness does not depend on it, the timing bound does.
-            s.write_bytes(b"it\n").unwrap();
+            s.send_bytes(b"it\n").unwrap();
         })
     };
     let t = Instant::now();
@@ -110,7 +112,11 @@ fn poll_wakes_when_the_child_exits() {
     killer.join().unwrap();
     // The kill may land before or during the poll; either way the poll ends
     // on exit, long before its 60 s.
-    let out = if out.running { s.poll(Duration::from_secs(60)).unwrap() } else { out };
+    let out = if out.running {
+        s.poll(Duration::from_secs(60)).unwrap()
+    } else {
+        out
+    };
     assert!(!out.running);
     assert_eq!(out.exit_status, Some(ExitStatus::Signaled(9)));
     assert_eq!(out.exit_code, Some(-9));
@@ -176,7 +182,7 @@ fn character_split_across_child_writes_comes_out_whole() {
     while s.read().unwrap().end_offset < 3 && Instant::now() < wait_bytes {
         s.poll(SHORT).unwrap();
     }
-    s.write_bytes(b"\n").unwrap();
+    s.send_bytes(b"\n").unwrap();
     let rest = read_until(&s, LONG, |t| t.contains('b'));
     assert!(rest.contains("€b"), "{rest:?}");
     assert!(!rest.contains('\u{fffd}'));
@@ -221,11 +227,19 @@ fn strict_decoding_reports_a_typed_error_and_keeps_working() {
     let err = loop {
         match s.poll(LONG) {
             Err(e) => break e,
-            Ok(r) => assert!(Instant::now() < deadline && r.text.chars().all(|c| "ok".contains(c)), "{r:?}"),
+            Ok(r) => assert!(
+                Instant::now() < deadline && r.text.chars().all(|c| "ok".contains(c)),
+                "{r:?}"
+            ),
         }
     };
     match err {
-        Error::Decode { offset, ref text, encoding, .. } => {
+        Error::Decode {
+            offset,
+            ref text,
+            encoding,
+            ..
+        } => {
             assert_eq!(offset, 2);
             assert_eq!(encoding, "UTF-8");
             assert!("ok".ends_with(text.as_str()), "{text:?}");
@@ -234,7 +248,7 @@ fn strict_decoding_reports_a_typed_error_and_keeps_working() {
     }
     let rest = read_until(&s, LONG, |t| t.contains("more\r\n"));
     assert!(rest.starts_with("more"), "{rest:?}");
-    s.write_bytes(b"yes\n").unwrap();
+    s.send_bytes(b"yes\n").unwrap();
     expect(&s, "after-yes");
 }
 
@@ -248,7 +262,7 @@ fn other_encodings_decode_and_encode() {
         .unwrap();
     expect(&s, "日本\r\n");
     // Input is encoded too: cat echoes the same bytes back.
-    s.write_stdin("本\n", Duration::ZERO).unwrap();
+    s.send("本\n").unwrap();
     assert_eq!(expect(&s, "本\r\n"), "本\r\n");
 }
 
@@ -296,7 +310,10 @@ fn wait_tells_code_and_signal_apart_and_times_out() {
     assert_eq!(s.wait(Some(SHORT)).unwrap(), None);
     assert_eq!(s.try_wait().unwrap(), None);
     s.terminate().unwrap();
-    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Signaled(libc::SIGTERM)));
+    assert_eq!(
+        s.wait(Some(LONG)).unwrap(),
+        Some(ExitStatus::Signaled(libc::SIGTERM))
+    );
     let s = Session::start("exit 17").unwrap();
     let st = s.wait(None).unwrap().unwrap();
     assert_eq!((st.code(), st.signal()), (Some(17), None));
@@ -309,7 +326,15 @@ fn with_sleepers(s: &Session) -> Vec<u32> {
     let text = read_until(s, LONG, |t| t.matches("pid:").count() == 2 && t.ends_with('\n'));
     text.split("pid:")
         .skip(1)
-        .map(|p| p.trim_end().trim_end_matches("\r\n").split_whitespace().next().unwrap().parse().unwrap())
+        .map(|p| {
+            p.trim_end()
+                .trim_end_matches("\r\n")
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -333,15 +358,34 @@ fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
     let s = Session::start("trap '' HUP; sleep 300 & echo pid:$!; echo hi").unwrap();
     let t = Instant::now();
     assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
-    assert!(t.elapsed() < Duration::from_secs(10), "wait took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "wait took {:?}",
+        t.elapsed()
+    );
     let text = s.read().unwrap().text;
     assert!(text.contains("hi"), "{text:?}");
-    let sleeper: u32 = text.split("pid:").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let sleeper: u32 = text
+        .split("pid:")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(alive(sleeper));
     let t = Instant::now();
     assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
-    assert!(t.elapsed() < Duration::from_secs(10), "close took {:?}", t.elapsed());
-    assert!(common::gone_within(sleeper, LONG), "close left the sleeper running");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "close took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        common::gone_within(sleeper, LONG),
+        "close left the sleeper running"
+    );
 }
 
 #[test]
@@ -384,7 +428,11 @@ fn child_that_never_reads_does_not_block_write_stdin() {
     assert_eq!(mib.len(), 1 << 20);
     let t = Instant::now();
     let out = s.write_stdin(&mib, SHORT).unwrap();
-    assert!(t.elapsed() < Duration::from_secs(10), "write_stdin took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "write_stdin took {:?}",
+        t.elapsed()
+    );
     assert!(out.running);
     // The session still answers everything.
     s.poll(Duration::from_millis(10)).unwrap();
@@ -404,13 +452,15 @@ fn too_long_canonical_line_is_refused_whole() {
         other => panic!("{other:?}"),
     }
     // Nothing was sent: the next line comes back alone.
-    s.write_stdin("ok\n", Duration::ZERO).unwrap();
+    s.send("ok\n").unwrap();
     let text = expect(&s, "ok\r\nok\r\n");
     assert_eq!(text, "ok\r\nok\r\n");
     // A line at the limit is fine.
     let max = "w".repeat(bgterm::CANONICAL_LINE_LIMIT) + "\n";
-    s.write_stdin(&max, Duration::ZERO).unwrap();
-    let text = read_until(&s, LONG, |t| t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT);
+    s.send(&max).unwrap();
+    let text = read_until(&s, LONG, |t| {
+        t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT
+    });
     assert!(!text.contains('z'));
 }
 
@@ -418,7 +468,7 @@ fn too_long_canonical_line_is_refused_whole() {
 fn long_lines_pass_in_raw_mode() {
     let s = Session::start("stty raw -echo; echo READY; head -c 6000 | wc -c").unwrap();
     expect(&s, "READY");
-    s.write_stdin(&"r".repeat(6000), Duration::ZERO).unwrap();
+    s.send(&"r".repeat(6000)).unwrap();
     expect(&s, "6000");
 }
 
@@ -426,7 +476,9 @@ fn long_lines_pass_in_raw_mode() {
 
 #[test]
 fn many_threads_on_one_session_lose_nothing() {
-    let s = SessionBuilder::new("stty -echo; echo READY; cat").spawn().unwrap();
+    let s = SessionBuilder::new("stty -echo; echo READY; cat")
+        .spawn()
+        .unwrap();
     expect(&s, "READY");
     let threads = 6;
     let lines = 40;
@@ -437,7 +489,9 @@ fn many_threads_on_one_session_lose_nothing() {
             let collected = Arc::clone(&collected);
             std::thread::spawn(move || {
                 for l in 0..lines {
-                    let out = s.write_stdin(&format!("t{t}-l{l}\n"), Duration::from_millis(5)).unwrap();
+                    let out = s
+                        .write_stdin(&format!("t{t}-l{l}\n"), Duration::from_millis(5))
+                        .unwrap();
                     collected.lock().push_str(&out.text);
                 }
             })
@@ -455,7 +509,11 @@ fn many_threads_on_one_session_lose_nothing() {
     let text = collected.lock().clone();
     for t in 0..threads {
         for l in 0..lines {
-            assert_eq!(text.matches(&format!("t{t}-l{l}\r\n")).count(), 1, "t{t}-l{l} in {text:?}");
+            assert_eq!(
+                text.matches(&format!("t{t}-l{l}\r\n")).count(),
+                1,
+                "t{t}-l{l} in {text:?}"
+            );
         }
     }
 }
@@ -469,7 +527,7 @@ fn many_sessions_at_once() {
             std::thread::spawn(move || {
                 let id = registry.start(["cat"]).unwrap();
                 let s = registry.get(id).unwrap();
-                s.write_stdin(&format!("session-{i}\n"), Duration::ZERO).unwrap();
+                s.send(&format!("session-{i}\n")).unwrap();
                 let text = read_until(&s, LONG, |t| t.matches(&format!("session-{i}\r\n")).count() == 2);
                 assert!(!text.contains(&format!("session-{}\r", i + 100)));
                 id
@@ -495,12 +553,18 @@ fn argv_runs_without_a_shell() {
 
 #[test]
 fn shell_can_be_forced_either_way() {
-    let s = SessionBuilder::new(["echo", "$((6*7))"]).shell(true).spawn().unwrap();
+    let s = SessionBuilder::new(["echo", "$((6*7))"])
+        .shell(true)
+        .spawn()
+        .unwrap();
     s.wait(Some(LONG)).unwrap();
     assert_eq!(s.read().unwrap().text, "42\r\n");
     // shell(false): a string is a program name, not a command line.
     let err = SessionBuilder::new("echo hi").shell(false).spawn().unwrap_err();
-    assert!(matches!(err, Error::ProgramNotFound { ref program, .. } if program == "echo hi"), "{err}");
+    assert!(
+        matches!(err, Error::ProgramNotFound { ref program, .. } if program == "echo hi"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -513,9 +577,16 @@ fn environment_size_and_term() {
         .spawn()
         .unwrap();
     s.wait(Some(LONG)).unwrap();
-    assert_eq!(s.read().unwrap().text, "foo/unset/xterm-256color/none\r\n30 100\r\n");
+    assert_eq!(
+        s.read().unwrap().text,
+        "foo/unset/xterm-256color/none\r\n30 100\r\n"
+    );
 
-    let s = SessionBuilder::new("echo ${HOME-nohome}:$ONLY").env_clear().env("ONLY", "1").spawn().unwrap();
+    let s = SessionBuilder::new("echo ${HOME-nohome}:$ONLY")
+        .env_clear()
+        .env("ONLY", "1")
+        .spawn()
+        .unwrap();
     s.wait(Some(LONG)).unwrap();
     assert_eq!(s.read().unwrap().text, "nohome:1\r\n");
 }
@@ -535,9 +606,12 @@ fn cwd_is_used_and_defaults_to_ours() {
 fn resize_reaches_the_child() {
     let s = Session::start(["sh"]).unwrap();
     s.resize(40, 120).unwrap();
-    s.write_stdin("stty size\n", Duration::ZERO).unwrap();
+    s.send("stty size\n").unwrap();
     expect(&s, "40 120");
-    assert!(matches!(s.resize(0, 10), Err(Error::InvalidSize { rows: 0, cols: 10 })));
+    assert!(matches!(
+        s.resize(0, 10),
+        Err(Error::InvalidSize { rows: 0, cols: 10 })
+    ));
 }
 
 #[test]
@@ -546,9 +620,12 @@ fn python_repl_round_trip() {
         eprintln!("skipped: python3 not installed");
         return;
     }
-    let s = SessionBuilder::new(["python3", "-q", "-i"]).term(Some("dumb")).spawn().unwrap();
+    let s = SessionBuilder::new(["python3", "-q", "-i"])
+        .term(Some("dumb"))
+        .spawn()
+        .unwrap();
     expect(&s, ">>> ");
-    s.write_stdin("6 * 7\n", Duration::ZERO).unwrap();
+    s.send("6 * 7\n").unwrap();
     let text = expect(&s, ">>> ");
     assert!(text.contains("42\r\n"), "{text:?}");
 }

@@ -1,12 +1,14 @@
 //! Bad input gets a typed error naming the bad value, never a panic, and
 //! leaves other sessions untouched.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod common;
 
 use std::time::Duration;
 
 use bgterm::{Error, Registry, Session, SessionBuilder, SessionId};
-use common::{expect, LONG};
+use common::{LONG, expect};
 
 #[test]
 fn unknown_and_closed_ids_are_named() {
@@ -60,7 +62,9 @@ fn missing_program_is_named() {
     }
     assert!(err.to_string().contains("definitely-not-a-program-xyz"));
     let err = Session::start(["/no/such/dir/prog"]).unwrap_err();
-    assert!(matches!(err, Error::ProgramNotFound { ref program, searched: None } if program == "/no/such/dir/prog"));
+    assert!(
+        matches!(err, Error::ProgramNotFound { ref program, searched: None } if program == "/no/such/dir/prog")
+    );
 }
 
 #[test]
@@ -70,7 +74,10 @@ fn non_executable_program_is_named() {
     let file = dir.join("not-exec.sh");
     std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
     let err = Session::start([file.to_str().unwrap()]).unwrap_err();
-    assert!(matches!(err, Error::NotExecutable { ref path } if *path == file), "{err:?}");
+    assert!(
+        matches!(err, Error::NotExecutable { ref path } if *path == file),
+        "{err:?}"
+    );
     // A directory is not a program either.
     let err = Session::start([dir.to_str().unwrap()]).unwrap_err();
     assert!(matches!(err, Error::NotExecutable { .. }), "{err:?}");
@@ -79,7 +86,10 @@ fn non_executable_program_is_named() {
 
 #[test]
 fn bad_cwd_is_named() {
-    let err = SessionBuilder::new("pwd").cwd("/no/such/dir").spawn().unwrap_err();
+    let err = SessionBuilder::new("pwd")
+        .cwd("/no/such/dir")
+        .spawn()
+        .unwrap_err();
     match &err {
         Error::BadCwd { cwd, .. } => assert_eq!(cwd.to_str(), Some("/no/such/dir")),
         other => panic!("{other:?}"),
@@ -98,7 +108,10 @@ fn bad_options_are_refused_before_anything_starts() {
         (SessionBuilder::new("true").env("", "x"), "empty"),
         (SessionBuilder::new("true").size(0, 80), "0x80"),
         (SessionBuilder::new("true").size(24, 0), "24x0"),
-        (SessionBuilder::new("true").max_buffer_bytes(0), "max_buffer_bytes 0"),
+        (
+            SessionBuilder::new("true").max_buffer_bytes(0),
+            "max_buffer_bytes 0",
+        ),
         (SessionBuilder::new(["echo", "a\0b"]), "a\\0b"),
         (SessionBuilder::new(""), "empty command"),
         (SessionBuilder::new(Vec::<String>::new()), "empty command"),
@@ -116,14 +129,17 @@ fn errors_leave_other_sessions_working() {
     let _ = Session::start(["no-such-program-abc"]).unwrap_err();
     let _ = SessionBuilder::new("true").size(0, 0).spawn().unwrap_err();
     let _ = s.resize(0, 1).unwrap_err();
-    s.write_stdin("still here\n", Duration::ZERO).unwrap();
+    s.send("still here\n").unwrap();
     expect(&s, "still here\r\nstill here\r\n");
 }
 
 #[test]
 fn error_sources_are_kept() {
     use std::error::Error as _;
-    let err = SessionBuilder::new("pwd").cwd("/no/such/dir").spawn().unwrap_err();
+    let err = SessionBuilder::new("pwd")
+        .cwd("/no/such/dir")
+        .spawn()
+        .unwrap_err();
     let source = err.source().expect("io cause");
     assert!(source.to_string().contains("No such file"), "{source}");
 }

@@ -2,6 +2,8 @@
 //! Alone in its own test binary so other tests' sessions do not disturb the
 //! counts.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod common;
 
 use std::time::Duration;
@@ -20,7 +22,9 @@ fn zombies() -> usize {
         .unwrap()
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
         .filter(|stat| {
-            let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
             let mut f = rest.split_whitespace();
             f.next() == Some("Z") && f.next() == Some(me.as_str())
         })
@@ -72,7 +76,11 @@ fn start_close_cycles_leave_nothing_behind() {
         for _ in 0..5 {
             scoped.start(["sleep", "300"]).unwrap();
         }
-        assert_eq!(count("/proc/self/task"), threads + 5, "one thread per open session");
+        assert_eq!(
+            count("/proc/self/task"),
+            threads + 5,
+            "one thread per open session"
+        );
     } // dropping the registry closes its sessions
     assert_eq!(count("/proc/self/fd"), fds, "descriptors leaked");
     assert_eq!(count("/proc/self/task"), threads, "threads leaked");

@@ -27,7 +27,10 @@ pub fn read_until(s: &Session, timeout: Duration, done: impl Fn(&str) -> bool) -
             panic!("timed out after {timeout:?}; saw {seen:?}");
         }
         if !out.running && out.remaining_bytes == 0 && out.text.is_empty() {
-            panic!("child exited ({:?}) before the condition held; saw {seen:?}", out.exit_status);
+            panic!(
+                "child exited ({:?}) before the condition held; saw {seen:?}",
+                out.exit_status
+            );
         }
     }
 }
@@ -41,7 +44,9 @@ pub fn expect(s: &Session, marker: &str) -> String {
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the ")" that closes the command name.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
