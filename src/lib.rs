@@ -147,6 +147,7 @@ mod shared;
 mod spawn;
 mod status;
 mod sys;
+mod tap;
 
 pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, SessionBuilder};
 pub use command::Command;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::ExitStatus;
 use crate::shared::Shared;
 use crate::sys::{self, Io, PollFd};
+use crate::tap::Event;
 
 /// How long output may keep arriving after the child exits before the exit
 /// is published, when the PTY does not report EOF (a grandchild still holds
@@ -80,7 +81,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 match sys::read(shared.master.as_fd(), &mut buf) {
                     Ok(Io::Done(n)) => {
                         let mut st = shared.state.lock();
+                        let offset = st.ring.end();
                         st.ring.push(&buf[..n]);
+                        st.taps.emit(Event::Output {
+                            offset,
+                            bytes: &buf[..n],
+                        });
                         drop(st);
                         shared.changed.notify_all();
                     }
@@ -121,6 +127,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 st.exit = Some(status);
                 // Nobody will read input any more.
                 st.input.clear();
+                st.taps.emit(Event::Exit { status });
                 drop(st);
                 shared.changed.notify_all();
             }

@@ -12,6 +12,7 @@ use crate::decode::TextDecoder;
 use crate::ring::Ring;
 use crate::shared::{Shared, State};
 use crate::sys::{self, EventFd};
+use crate::tap::{Event, Tap};
 use crate::{Command, Error, ExitStatus, PollResult, Result, SessionBuilder, SessionId};
 
 /// Default for `max_output_bytes`: the most bytes one read returns (as in
@@ -105,6 +106,8 @@ impl Session {
                 exit: None,
                 stop: false,
                 closed: false,
+                size: (b.rows, b.cols),
+                taps: Default::default(),
             }),
             changed: parking_lot::Condvar::new(),
             wake,
@@ -155,12 +158,26 @@ impl Session {
         &self.inner.cwd
     }
 
-    fn shared(&self) -> Result<Arc<Shared>> {
+    /// The session's shared state, or [`Error::SessionClosed`].
+    pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
         self.inner
             .shared
             .read()
             .clone()
             .ok_or(Error::SessionClosed { id: self.inner.id })
+    }
+
+    /// Attaches `tap` to this session: from now on it sees every event in
+    /// order (see [`crate::tap`]). Runs `start` first, under the same lock,
+    /// so a feature can snapshot the state (say, the current output offset)
+    /// with no event slipping between the snapshot and the tap.
+    #[allow(dead_code)] // the building block of event streams and recording
+    pub(crate) fn add_tap<T>(&self, start: impl FnOnce(&State) -> Result<T>, tap: Box<dyn Tap>) -> Result<T> {
+        let shared = self.shared()?;
+        let mut st = shared.lock_open()?;
+        let snapshot = start(&st)?;
+        st.taps.add(tap);
+        Ok(snapshot)
     }
 
     /// Sends `chars` to the child, then waits up to `yield_time` for output
@@ -256,6 +273,7 @@ impl Session {
             0
         };
         st.input.extend(bytes);
+        st.taps.emit(Event::Input { bytes });
         drop(st);
         shared.wake.signal();
         Ok(())
@@ -407,12 +425,24 @@ impl Session {
             return Err(Error::InvalidSize { rows, cols });
         }
         let shared = self.shared()?;
-        let _open = shared.lock_open()?;
+        let mut st = shared.lock_open()?;
         sys::set_window_size(shared.master.as_fd(), rows, cols).map_err(|source| Error::Io {
             id: self.inner.id,
             op: "resizing the terminal",
             source,
-        })
+        })?;
+        st.size = (rows, cols);
+        st.taps.emit(Event::Resize { rows, cols });
+        Ok(())
+    }
+
+    /// The terminal size as (rows, cols).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`].
+    pub fn size(&self) -> Result<(u16, u16)> {
+        Ok(self.shared()?.lock_open()?.size)
     }
 
     /// Closes the session: SIGKILL to its process group (also reaching

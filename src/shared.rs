@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::decode::TextDecoder;
 use crate::ring::Ring;
 use crate::sys::EventFd;
+use crate::tap::Taps;
 use crate::{Error, ExitStatus, PollResult, Result, SessionId};
 
 /// Shared between the [`Session`](crate::Session) handles and the pump.
@@ -46,6 +47,10 @@ pub(crate) struct State {
     pub stop: bool,
     /// The session was closed; every operation now fails.
     pub closed: bool,
+    /// Current terminal size (rows, cols).
+    pub size: (u16, u16),
+    /// Features listening to this session's events.
+    pub taps: Taps,
 }
 
 impl Shared {
