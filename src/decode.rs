@@ -81,8 +81,14 @@ impl TextDecoder {
             // Flushing with last=true turns a held partial into U+FFFD.
             let _ = self.decode_into(&[], true, &mut out);
         }
-        self.decoder = self.encoding.new_decoder_without_bom_handling();
+        self.reset();
         out
+    }
+
+    /// Forgets any held partial character, silently: for when the bytes
+    /// around it were consumed some other way.
+    pub(crate) fn reset(&mut self) {
+        self.decoder = self.encoding.new_decoder_without_bom_handling();
     }
 
     fn decode_into(&mut self, mut src: &[u8], last: bool, out: &mut String) -> Result<(), Malformed> {

@@ -163,6 +163,49 @@ pub enum Error {
         text: String,
     },
 
+    /// A regular expression that does not compile.
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What the regex compiler said.
+        reason: String,
+    },
+
+    /// [`Session::wait_for`](crate::Session::wait_for) (or `run`) saw no
+    /// match before its deadline. The session is unaffected; nothing was
+    /// consumed.
+    #[error("session {id}: no match for {patterns} after {waited:?}; last output: {tail:?}")]
+    WaitTimeout {
+        /// The session.
+        id: SessionId,
+        /// The patterns waited for.
+        patterns: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// The end of the output searched (at most [`TAIL_CHARS`](crate::TAIL_CHARS)
+        /// characters).
+        tail: String,
+    },
+
+    /// The child exited before any pattern matched. Its output is still
+    /// readable.
+    #[error(
+        "session {id} exited ({status}) with no match for {patterns} after {waited:?}; last output: {tail:?}"
+    )]
+    ExitedBeforeMatch {
+        /// The session.
+        id: SessionId,
+        /// How the child ended.
+        status: ExitStatus,
+        /// The patterns waited for.
+        patterns: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// The end of the output searched.
+        tail: String,
+    },
+
     /// A system call on the session's terminal failed.
     #[error("session {id}: {op} failed: {source}")]
     Io {
@@ -174,6 +217,32 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl Error {
+    /// True for [`Error::WaitTimeout`]: the wait ran out of time, and
+    /// waiting again may succeed.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::WaitTimeout { .. })
+    }
+
+    /// The session this error is about, if it is about one.
+    #[must_use]
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Error::UnknownSession { id }
+            | Error::SessionClosed { id }
+            | Error::SessionExited { id, .. }
+            | Error::LineTooLong { id, .. }
+            | Error::InputBacklog { id, .. }
+            | Error::Decode { id, .. }
+            | Error::WaitTimeout { id, .. }
+            | Error::ExitedBeforeMatch { id, .. }
+            | Error::Io { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

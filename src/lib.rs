@@ -136,12 +136,16 @@ mod builder;
 mod command;
 mod decode;
 mod error;
+mod events;
+mod expect;
 mod global;
 mod id;
+mod pattern;
 mod pump;
 mod registry;
 mod result;
 mod ring;
+mod run;
 mod session;
 mod shared;
 mod spawn;
@@ -153,16 +157,22 @@ pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_
 pub use command::Command;
 pub use decode::DecodeErrors;
 pub use error::{Error, Result};
+pub use events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
+pub use expect::{Match, TAIL_CHARS};
 pub use global::{
     close, kill, list_sessions, poll, poll_with_limit, read, read_with_limit, start_session, terminate, wait,
     wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
+pub use pattern::{Pattern, Patterns};
 pub use registry::Registry;
 pub use result::PollResult;
+pub use run::{RunOutput, run};
 pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
 pub use status::ExitStatus;
 
+/// Re-exported so callers can `select!` over event receivers.
+pub use crossbeam_channel;
 /// Re-exported so callers can name encodings without adding the crate.
 pub use encoding_rs;
 

@@ -82,11 +82,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
                     Ok(Io::Done(n)) => {
                         let mut st = shared.state.lock();
                         let offset = st.ring.end();
-                        st.ring.push(&buf[..n]);
+                        let dropped = st.ring.push(&buf[..n]);
                         st.taps.emit(Event::Output {
                             offset,
                             bytes: &buf[..n],
                         });
+                        if dropped > 0 {
+                            st.taps.emit(Event::Dropped { bytes: dropped });
+                        }
                         drop(st);
                         shared.changed.notify_all();
                     }

@@ -12,7 +12,7 @@ use crate::decode::TextDecoder;
 use crate::ring::Ring;
 use crate::shared::{Shared, State};
 use crate::sys::{self, EventFd};
-use crate::tap::{Event, Tap};
+use crate::tap::Event;
 use crate::{Command, Error, ExitStatus, PollResult, Result, SessionBuilder, SessionId};
 
 /// Default for `max_output_bytes`: the most bytes one read returns (as in
@@ -167,17 +167,18 @@ impl Session {
             .ok_or(Error::SessionClosed { id: self.inner.id })
     }
 
-    /// Attaches `tap` to this session: from now on it sees every event in
-    /// order (see [`crate::tap`]). Runs `start` first, under the same lock,
-    /// so a feature can snapshot the state (say, the current output offset)
-    /// with no event slipping between the snapshot and the tap.
-    #[allow(dead_code)] // the building block of event streams and recording
-    pub(crate) fn add_tap<T>(&self, start: impl FnOnce(&State) -> Result<T>, tap: Box<dyn Tap>) -> Result<T> {
+    /// Runs `f` on the locked state of the open session: how features built
+    /// on the core (event streams, recording) attach their taps, deciding
+    /// from the state's current contents with no event slipping in between.
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let shared = self.shared()?;
         let mut st = shared.lock_open()?;
-        let snapshot = start(&st)?;
-        st.taps.add(tap);
-        Ok(snapshot)
+        f(&mut st)
+    }
+
+    /// The encoding of the session's output and input.
+    pub(crate) fn encoding(&self) -> &'static encoding_rs::Encoding {
+        self.inner.encoding
     }
 
     /// Sends `chars` to the child, then waits up to `yield_time` for output
@@ -307,6 +308,65 @@ impl Session {
         let shared = self.shared()?;
         let st = shared.lock_open()?;
         let mut st = shared.wait_until(st, deadline, |s| s.ring.unread() > 0 || s.exit.is_some())?;
+        st.take_result(self.inner.id, max_output_bytes)
+    }
+
+    /// Like [`poll`](Self::poll), but once output starts it keeps collecting
+    /// until no new output has arrived for `idle` (or the child exits, or
+    /// `max_wait` has passed since the call), so one call returns a whole
+    /// burst rather than its first fragment. Returns at once with what is
+    /// buffered if output is already waiting and then goes quiet.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Session;
+    ///
+    /// // Three lines written with short pauses: one quiet poll gets them all.
+    /// let s = Session::start("read go; for i in 1 2 3; do echo part$i; sleep 0.05; done; read stop")?;
+    /// s.send("\n")?;
+    /// let out = s.poll_quiet(Duration::from_secs(10), Duration::from_millis(500))?;
+    /// assert!(out.text.contains("part1") && out.text.ends_with("part3\r\n"), "{:?}", out.text);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`poll`](Self::poll).
+    pub fn poll_quiet(&self, max_wait: Duration, idle: Duration) -> Result<PollResult> {
+        self.poll_quiet_with_limit(max_wait, idle, DEFAULT_MAX_OUTPUT_BYTES)
+    }
+
+    /// [`poll_quiet`](Self::poll_quiet) returning at most
+    /// `max_output_bytes` bytes (it also stops collecting once that much is
+    /// buffered).
+    ///
+    /// # Errors
+    ///
+    /// As for [`poll`](Self::poll).
+    pub fn poll_quiet_with_limit(
+        &self,
+        max_wait: Duration,
+        idle: Duration,
+        max_output_bytes: usize,
+    ) -> Result<PollResult> {
+        let deadline = Instant::now().checked_add(max_wait);
+        let shared = self.shared()?;
+        let st = shared.lock_open()?;
+        let mut st = shared.wait_until(st, deadline, |s| s.ring.unread() > 0 || s.exit.is_some())?;
+        while st.exit.is_none() && st.ring.unread() > 0 && st.ring.unread() < max_output_bytes {
+            let end = st.ring.end();
+            // Quiet until `idle` after the latest output, but never past the
+            // caller's deadline.
+            let quiet = Instant::now().checked_add(idle);
+            let until = match (quiet, deadline) {
+                (Some(q), Some(d)) => Some(q.min(d)),
+                (q, d) => q.or(d),
+            };
+            st = shared.wait_until(st, until, |s| s.ring.end() != end || s.exit.is_some())?;
+            if st.ring.end() == end && st.exit.is_none() {
+                break; // quiet for `idle`, or out of time
+            }
+        }
         st.take_result(self.inner.id, max_output_bytes)
     }
 

@@ -15,6 +15,9 @@ pub(crate) enum Event<'a> {
     /// The child wrote `bytes`, starting at absolute output offset `offset`.
     /// Every output byte is reported, including those the ring later drops.
     Output { offset: u64, bytes: &'a [u8] },
+    /// The ring dropped this many unread bytes to make room (the output
+    /// itself was reported before, as `Output`).
+    Dropped { bytes: u64 },
     /// Input was queued for the child.
     Input { bytes: &'a [u8] },
     /// The terminal was resized.
@@ -41,7 +44,6 @@ impl std::fmt::Debug for Taps {
 
 impl Taps {
     /// Adds a tap; it sees every event from now on.
-    #[allow(dead_code)] // the building block of event streams and recording
     pub(crate) fn add(&mut self, tap: Box<dyn Tap>) {
         self.0.push(tap);
     }
