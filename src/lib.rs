@@ -133,23 +133,32 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod cast;
 mod command;
 mod decode;
+mod early;
 mod error;
 mod global;
 mod id;
+mod info;
+mod name;
 mod pump;
+mod record;
 mod registry;
 mod result;
 mod ring;
 mod session;
 mod shared;
+mod sink;
 mod spawn;
 mod status;
+mod stop;
 mod sys;
 mod tap;
+mod transcript;
 
 pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, SessionBuilder};
+pub use cast::{RepairReport, repair_cast};
 pub use command::Command;
 pub use decode::DecodeErrors;
 pub use error::{Error, Result};
@@ -158,10 +167,16 @@ pub use global::{
     wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
+pub use info::{RunState, SessionInfo, list_session_info, logs, session_info};
+pub use name::{MAX_NAME_LEN, resolve};
+pub use record::{Recording, recording_status, start_recording, stop_recording};
 pub use registry::Registry;
 pub use result::PollResult;
 pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
+pub use sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
 pub use status::ExitStatus;
+pub use stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
+pub use transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
 
 /// Re-exported so callers can name encodings without adding the crate.
 pub use encoding_rs;

@@ -64,7 +64,6 @@ impl Ring {
     }
 
     /// Absolute offset of the oldest retained byte.
-    #[cfg(test)]
     pub(crate) fn start(&self) -> u64 {
         self.start
     }
