@@ -119,6 +119,37 @@
 //! of a [`Session`] does the same. A grandchild that keeps the terminal open
 //! after the child exits delays neither [`wait`] nor [`close`].
 //!
+//! # Recording, transcripts and managing sessions
+//!
+//! A session can be recorded as an asciicast v2 file ([`Recording`],
+//! playable with asciinema) and teed byte for byte to a lossless
+//! [`Transcript`] that is complete even when the in-memory buffer drops old
+//! output. Both write on a thread of their own through a bounded buffer; a
+//! writer that falls behind holds the child's output back instead of losing
+//! it, and a writer that fails ends only that recording, with an error you
+//! can read ([`SinkStatus`], [`Error::SinkFailed`]).
+//!
+//! Sessions can have unique names ([`SessionBuilder::name`], [`resolve`]);
+//! [`list_session_info`] shows each one's id, name, pid, command, cwd,
+//! start time and state; [`logs`] returns the last lines of output without
+//! moving the unread cursor; [`stop`] asks with SIGTERM, waits a grace
+//! period, then kills, and says which it took ([`StopOutcome`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::{SessionBuilder, StopOutcome};
+//!
+//! let sid = SessionBuilder::new("echo serving; sleep 300").name("doc-server").start()?;
+//! assert_eq!(bgterm::resolve("doc-server")?, sid);
+//! while !bgterm::logs(sid, 1)?.contains("serving") {
+//!     bgterm::poll(sid, Duration::from_secs(5))?; // wait for output
+//! }
+//! let stopped = bgterm::stop(sid, Duration::from_secs(5))?;
+//! assert_eq!(stopped.outcome, StopOutcome::Terminated);
+//! bgterm::close(sid)?;
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
 //! # Differences from Python bgterm
 //!
 //! - Times are [`Duration`](std::time::Duration)s, not milliseconds.
