@@ -38,10 +38,11 @@ use crate::{Registry, Result, Session, SessionBuilder, SessionId};
 /// buffer of [`max_pending_bytes`](Self::max_pending_bytes). When that
 /// buffer is full the session stops reading the child's output until the
 /// writer catches up: the child blocks on its writes, exactly as it would
-/// on a slow terminal, and no byte is lost. Reads, input queueing, waits
-/// and close are not held up (the session's pump waits, outside any lock);
-/// output already buffered stays readable. Input sent while output is held
-/// is queued and delivered when output flows again.
+/// on a slow terminal, and no byte is lost. The session's own calls are not
+/// held up (its pump waits in `poll`, outside any lock): reads return what
+/// is already buffered, input is queued and delivered when output flows
+/// again, and close is immediate. Only the child's progress waits, so its
+/// exit too is seen only once its output has been taken.
 ///
 /// # When the writer fails
 ///
