@@ -57,6 +57,11 @@ pub struct SessionBuilder {
     pub(crate) encoding: &'static Encoding,
     pub(crate) decode_errors: DecodeErrors,
     pub(crate) max_buffer_bytes: usize,
+    /// Set by `name` (see `name.rs`).
+    pub(crate) name: Option<String>,
+    /// Set by `record` / `transcript` (see `early.rs`).
+    pub(crate) record: Option<PathBuf>,
+    pub(crate) transcript: Option<PathBuf>,
 }
 
 impl SessionBuilder {
@@ -74,6 +79,9 @@ impl SessionBuilder {
             encoding: encoding_rs::UTF_8,
             decode_errors: DecodeErrors::Replace,
             max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
+            name: None,
+            record: None,
+            transcript: None,
         }
     }
 
@@ -192,7 +200,17 @@ impl SessionBuilder {
     ///
     /// As for [`start`](Self::start).
     pub fn start_in(self, registry: &Registry) -> Result<SessionId> {
-        Ok(registry.insert(self.spawn()?))
+        // A taken name fails before any child starts; `insert` checks again
+        // atomically in case another thread took it meanwhile.
+        if let Some(name) = &self.name
+            && let Some(id) = registry.find_name(name)
+        {
+            return Err(crate::Error::DuplicateName {
+                name: name.clone(),
+                id,
+            });
+        }
+        registry.insert(self.spawn()?)
     }
 
     /// Starts the session as an owned [`Session`] in no registry.

@@ -2,8 +2,10 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{ExitStatus, SessionId};
+use crate::{ExitStatus, SessionId, SinkKind};
 
 /// Everything that can go wrong, each variant naming the offending value.
 ///
@@ -216,6 +218,99 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+
+    /// A recording or transcript was started while one of that kind is
+    /// already attached (running, or ended but not yet stopped).
+    #[error("session {id} already has a {kind}; stop it first")]
+    SinkActive {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+    },
+    /// A recording or transcript was stopped or queried, but none is
+    /// attached.
+    #[error("session {id} has no {kind}")]
+    NoSink {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+    },
+
+    /// Writing a recording or transcript failed (a full disk, a closed
+    /// writer). The sink ended at that point; the session went on and its
+    /// in-memory output is intact.
+    #[error("session {id}: writing the {kind} to {target} failed: {source}")]
+    SinkFailed {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+        /// The file path, or `"writer"`.
+        target: String,
+        /// The write error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// A file could not be created, opened, read or changed.
+    #[error("{op} {path:?} failed: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was being done ("creating", "reading", ...).
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A file given to [`repair_cast`](crate::repair_cast) does not start
+    /// with an asciicast v2 header, so there is nothing to keep.
+    #[error("{path:?} is not an asciicast v2 file: {reason}")]
+    NotACast {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its first line.
+        reason: &'static str,
+    },
+
+    /// A session name that is not allowed.
+    #[error("invalid session name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A session name already taken in the registry.
+    #[error("session name {name:?} is already taken by session {id}")]
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// The session that has it.
+        id: SessionId,
+    },
+
+    /// No session in the registry has this name.
+    #[error("no session named {name:?}")]
+    UnknownName {
+        /// The name that was asked for.
+        name: String,
+    },
+
+    /// A graceful stop sent SIGKILL, and the child still had not exited
+    /// after `waited` (a process stuck in the kernel, or output held back
+    /// by a stalled transcript writer).
+    #[error("session {id}: the child did not exit within {waited:?} of SIGKILL")]
+    StopTimedOut {
+        /// The session.
+        id: SessionId,
+        /// How long it waited after SIGKILL.
+        waited: Duration,
     },
 }
 

@@ -119,6 +119,37 @@
 //! of a [`Session`] does the same. A grandchild that keeps the terminal open
 //! after the child exits delays neither [`wait`] nor [`close`].
 //!
+//! # Recording, transcripts and managing sessions
+//!
+//! A session can be recorded as an asciicast v2 file ([`Recording`],
+//! playable with asciinema) and teed byte for byte to a lossless
+//! [`Transcript`] that is complete even when the in-memory buffer drops old
+//! output. Both write on a thread of their own through a bounded buffer; a
+//! writer that falls behind holds the child's output back instead of losing
+//! it, and a writer that fails ends only that recording, with an error you
+//! can read ([`SinkStatus`], [`Error::SinkFailed`]).
+//!
+//! Sessions can have unique names ([`SessionBuilder::name`], [`resolve`]);
+//! [`list_session_info`] shows each one's id, name, pid, command, cwd,
+//! start time and state; [`logs`] returns the last lines of output without
+//! moving the unread cursor; [`stop`] asks with SIGTERM, waits a grace
+//! period, then kills, and says which it took ([`StopOutcome`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::{SessionBuilder, StopOutcome};
+//!
+//! let sid = SessionBuilder::new("echo serving; sleep 300").name("doc-server").start()?;
+//! assert_eq!(bgterm::resolve("doc-server")?, sid);
+//! while !bgterm::logs(sid, 1)?.contains("serving") {
+//!     bgterm::poll(sid, Duration::from_secs(5))?; // wait for output
+//! }
+//! let stopped = bgterm::stop(sid, Duration::from_secs(5))?;
+//! assert_eq!(stopped.outcome, StopOutcome::Terminated);
+//! bgterm::close(sid)?;
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
 //! # Differences from Python bgterm
 //!
 //! - Times are [`Duration`](std::time::Duration)s, not milliseconds.
@@ -133,27 +164,36 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod cast;
 mod command;
 mod decode;
+mod early;
 mod error;
 mod events;
 mod expect;
 mod global;
 mod id;
+mod info;
+mod name;
 mod pattern;
 mod pump;
+mod record;
 mod registry;
 mod result;
 mod ring;
 mod run;
 mod session;
 mod shared;
+mod sink;
 mod spawn;
 mod status;
+mod stop;
 mod sys;
 mod tap;
+mod transcript;
 
 pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, SessionBuilder};
+pub use cast::{RepairReport, repair_cast};
 pub use command::Command;
 pub use decode::DecodeErrors;
 pub use error::{Error, Result};
@@ -164,12 +204,18 @@ pub use global::{
     wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
+pub use info::{RunState, SessionInfo, list_session_info, logs, session_info};
+pub use name::{MAX_NAME_LEN, resolve};
 pub use pattern::{Pattern, Patterns};
+pub use record::{Recording, recording_status, start_recording, stop_recording};
 pub use registry::Registry;
 pub use result::PollResult;
 pub use run::{RunOutput, run};
 pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
+pub use sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
 pub use status::ExitStatus;
+pub use stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
+pub use transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
 
 /// Re-exported so callers can `select!` over event receivers.
 pub use crossbeam_channel;

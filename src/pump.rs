@@ -38,6 +38,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
     // Exit seen on the pidfd but not yet published, and until when to drain.
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut published = false;
+    // Whether a tap (a lossless sink) asked us to hold output back.
+    let mut held = false;
 
     loop {
         {
@@ -50,12 +52,27 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 outgoing.extend(st.input.drain(..));
                 written = 0;
             }
+            // Backpressure from a sink whose writer is behind: leave the
+            // PTY alone (the child blocks on its writes, as on a slow
+            // terminal) until the sink wakes us through `wake`. We wait in
+            // `poll` below, never under the state lock. Input waits too:
+            // polling the master for writing alone would spin on a hangup.
+            let was_held = held;
+            held = st.taps.backlogged();
+            if was_held
+                && !held
+                && let Some((_, until)) = &mut exited
+            {
+                // Output could not be drained while held: give the grace
+                // again from now.
+                *until = (*until).max(Instant::now() + EXIT_DRAIN_GRACE);
+            }
         }
         let want_write = written < outgoing.len() && pty_open;
 
         let mut fds = Vec::with_capacity(3);
         fds.push(PollFd::new(shared.wake.fd(), false));
-        let master_at = pty_open.then(|| {
+        let master_at = (pty_open && !held).then(|| {
             fds.push(PollFd::new(shared.master.as_fd(), want_write));
             fds.len() - 1
         });
@@ -64,7 +81,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
             fds.len() - 1
         });
         let timeout = match exited {
-            Some((_, until)) if !published => Some(until.saturating_duration_since(Instant::now())),
+            Some((_, until)) if !published && !held => Some(until.saturating_duration_since(Instant::now())),
             _ => None,
         };
         if sys::poll(&mut fds, timeout).is_err() {
@@ -108,32 +125,29 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if let Some(i) = pid_at
             && fds[i].readable()
         {
-            {
-                match sys::peek_exit(shared.pid) {
-                    Ok(Some(status)) => exited = Some((status, Instant::now() + EXIT_DRAIN_GRACE)),
-                    Ok(None) => {}
-                    // The child cannot be waited for (should not happen: we
-                    // never reap before close). Publish a kill so waiters end.
-                    Err(_) => exited = Some((ExitStatus::Signaled(libc::SIGKILL), Instant::now())),
-                }
+            match sys::peek_exit(shared.pid) {
+                Ok(Some(status)) => exited = Some((status, Instant::now() + EXIT_DRAIN_GRACE)),
+                Ok(None) => {}
+                // The child cannot be waited for (should not happen: we
+                // never reap before close). Publish a kill so waiters end.
+                Err(_) => exited = Some((ExitStatus::Signaled(libc::SIGKILL), Instant::now())),
             }
         }
         if let Some((status, until)) = exited
             && !published
+            && !held
             && (!pty_open || Instant::now() >= until)
         {
-            {
-                published = true;
-                outgoing.clear();
-                written = 0;
-                let mut st = shared.state.lock();
-                st.exit = Some(status);
-                // Nobody will read input any more.
-                st.input.clear();
-                st.taps.emit(Event::Exit { status });
-                drop(st);
-                shared.changed.notify_all();
-            }
+            published = true;
+            outgoing.clear();
+            written = 0;
+            let mut st = shared.state.lock();
+            st.exit = Some(status);
+            // Nobody will read input any more.
+            st.input.clear();
+            st.taps.emit(Event::Exit { status });
+            drop(st);
+            shared.changed.notify_all();
         }
     }
 }

@@ -4,7 +4,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -62,6 +62,12 @@ struct Inner {
     pid: u32,
     command: Command,
     cwd: PathBuf,
+    /// The unique name given at start, if any.
+    name: Option<String>,
+    /// When the session was started.
+    started: SystemTime,
+    /// The `TERM` the child was given, if any.
+    term: Option<String>,
     encoding: &'static encoding_rs::Encoding,
     /// `None` once closed. Held for reading while a signal is sent, so that
     /// close (which takes it for writing) can never reap the child, freeing
@@ -83,6 +89,13 @@ impl Session {
     }
 
     pub(crate) fn from_builder(b: SessionBuilder) -> Result<Session> {
+        if let Some(name) = &b.name {
+            crate::name::validate(name)?;
+        }
+        // Files for a recording or transcript asked for at start are created
+        // before the child exists, so a bad path starts nothing.
+        let early = crate::early::EarlySinks::open(&b)?;
+        let started = SystemTime::now();
         let spawned = crate::spawn::spawn(&b)?;
         let id = SessionId::next();
         let pid = spawned.pid;
@@ -108,12 +121,17 @@ impl Session {
                 closed: false,
                 size: (b.rows, b.cols),
                 taps: Default::default(),
+                sinks: Default::default(),
             }),
             changed: parking_lot::Condvar::new(),
             wake,
             master: spawned.master,
             pidfd: spawned.pidfd,
         });
+        // Before the pump starts, so not one output byte is missed.
+        early
+            .attach(&shared, &spawned.command, spawned.term.as_deref())
+            .map_err(kill_and_reap)?;
         let for_pump = Arc::clone(&shared);
         let pump = std::thread::Builder::new()
             .name(format!("bgterm-{id}"))
@@ -126,6 +144,9 @@ impl Session {
                 pid: pid as u32,
                 command: spawned.command,
                 cwd: spawned.cwd,
+                name: b.name,
+                started,
+                term: spawned.term,
                 encoding: b.encoding,
                 shared: RwLock::new(Some(shared)),
                 pump: Mutex::new(Some(pump)),
@@ -156,6 +177,23 @@ impl Session {
     #[must_use]
     pub fn cwd(&self) -> &Path {
         &self.inner.cwd
+    }
+
+    /// The unique name given with [`SessionBuilder::name`], if any.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// When the session was started (wall-clock time, for display).
+    #[must_use]
+    pub fn started(&self) -> SystemTime {
+        self.inner.started
+    }
+
+    /// The `TERM` the child was given, if any.
+    pub(crate) fn term(&self) -> Option<&str> {
+        self.inner.term.as_deref()
     }
 
     /// The session's shared state, or [`Error::SessionClosed`].

@@ -12,6 +12,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::decode::TextDecoder;
 use crate::ring::Ring;
+use crate::sink::Sinks;
 use crate::sys::EventFd;
 use crate::tap::Taps;
 use crate::{Error, ExitStatus, PollResult, Result, SessionId};
@@ -51,6 +52,9 @@ pub(crate) struct State {
     pub size: (u16, u16),
     /// Features listening to this session's events.
     pub taps: Taps,
+    /// The session's recording and transcript, if any (their taps are in
+    /// `taps`; these are the handles to query and stop them).
+    pub sinks: Sinks,
 }
 
 impl Shared {

@@ -28,6 +28,8 @@ pub(crate) struct Spawned {
     pub command: Command,
     /// The directory it runs in.
     pub cwd: PathBuf,
+    /// The `TERM` in its environment, if any.
+    pub term: Option<String>,
 }
 
 /// Validates the options, resolves the program and starts the child.
@@ -78,6 +80,10 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
     }
     let env = final_env(b)?;
     let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
+    let term = env
+        .iter()
+        .find(|(k, _)| k == "TERM")
+        .map(|(_, v)| v.to_string_lossy().into_owned());
     resolve_program(&argv[0], &cwd, path_var)?;
 
     let program = argv[0].to_string_lossy().into_owned();
@@ -134,6 +140,7 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
         pid,
         command,
         cwd,
+        term,
     })
 }
 

@@ -30,6 +30,18 @@ pub(crate) enum Event<'a> {
 pub(crate) trait Tap: Send {
     /// Handles one event; returns `false` to be removed from the session.
     fn event(&mut self, event: &Event<'_>) -> bool;
+
+    /// Whether this tap cannot take more output for now. While any tap is
+    /// backlogged the pump stops reading the child's output (the child
+    /// blocks on its writes, as on a slow terminal) and keeps serving
+    /// input, exit and close; a tap that stops being backlogged must wake
+    /// the pump through the session's eventfd. This is how a lossless
+    /// consumer pushes back without blocking under the state lock.
+    ///
+    /// By default, never.
+    fn backlogged(&self) -> bool {
+        false
+    }
 }
 
 /// The taps on one session.
@@ -46,6 +58,11 @@ impl Taps {
     /// Adds a tap; it sees every event from now on.
     pub(crate) fn add(&mut self, tap: Box<dyn Tap>) {
         self.0.push(tap);
+    }
+
+    /// Whether any tap asks the pump to hold output back.
+    pub(crate) fn backlogged(&self) -> bool {
+        self.0.iter().any(|t| t.backlogged())
     }
 
     /// Tells every tap, dropping those that ask to be removed.
