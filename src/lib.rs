@@ -119,6 +119,49 @@
 //! of a [`Session`] does the same. A grandchild that keeps the terminal open
 //! after the child exits delays neither [`wait`] nor [`close`].
 //!
+//! # Waiting for text instead of polling
+//!
+//! `yield_time` cannot know when a command is done; these can, and they are
+//! event-driven too (woken by the pump, never by a timer):
+//!
+//! - [`Session::wait_for`] blocks until a literal or a [`Pattern::regex`]
+//!   (or any of several [`Patterns`], reporting which) appears in output
+//!   that arrives *after the call starts*, so a stale prompt never matches.
+//!   [`Session::wait_for_from`] matches from an absolute offset instead:
+//!   take [`Session::output_offset`] before sending, and the answer cannot
+//!   be missed however fast it comes. A timeout or an exit before a match is
+//!   a typed error ([`Error::WaitTimeout`], [`Error::ExitedBeforeMatch`])
+//!   carrying the tail of what was seen.
+//! - [`Session::run`] runs one command in a shell session and returns its
+//!   output and exit code, using markers it injects and strips.
+//! - [`Session::poll_quiet`] returns a whole burst: once output starts it
+//!   keeps collecting until the output has been quiet for a given time.
+//! - [`Session::subscribe`] returns a [`crossbeam_channel`] receiver of
+//!   [`SessionEvent`]s (output with offsets, drops, resizes, exit) to
+//!   `select!` over many sessions; a slow subscriber never slows the
+//!   session and is told what it missed.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::{Pattern, Session};
+//!
+//! let sh = Session::start(["sh"])?;
+//! let t = Some(Duration::from_secs(10));
+//! let r = sh.run("echo hello; exit_code_17() { return 17; }; exit_code_17", t)?;
+//! assert_eq!((r.output.as_str(), r.exit_code), ("hello\n", 17));
+//!
+//! let at = sh.output_offset()?;
+//! sh.send("echo $((6 * 7))\n")?;
+//! let m = sh.wait_for_from(at, Pattern::regex(r"\n(\d+)\r")?, t)?;
+//! assert_eq!(m.text, "\n42\r");
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! Blocking calls share one vocabulary: `x(timeout: Option<Duration>)`
+//! (`None` waits without limit), `x_deadline(Option<Instant>)` and, where
+//! it makes sense, `try_x()` that never blocks — as in [`Session::wait`],
+//! [`Session::wait_deadline`] and [`Session::try_wait`].
+//!
 //! # Recording, transcripts and managing sessions
 //!
 //! A session can be recorded as an asciicast v2 file ([`Recording`],
