@@ -138,18 +138,25 @@ mod decode;
 mod error;
 mod global;
 mod id;
+pub mod keys;
 mod pump;
+mod query;
 mod registry;
 mod result;
 mod ring;
+mod screen;
+mod search;
 mod session;
 mod shared;
 mod spawn;
 mod status;
 mod sys;
 mod tap;
+mod view;
 
-pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, SessionBuilder};
+pub use builder::{
+    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, MAX_COLS, MAX_ROWS, SessionBuilder,
+};
 pub use command::Command;
 pub use decode::DecodeErrors;
 pub use error::{Error, Result};
@@ -158,10 +165,16 @@ pub use global::{
     wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
+pub use keys::{CursorKeys, encode_keys};
 pub use registry::Registry;
 pub use result::PollResult;
+pub use screen::{DEFAULT_SCROLLBACK_LINES, DEFAULT_VIEW_LINES, MAX_SCROLLBACK_LINES, MIN_SCREEN_BACKLOG};
+pub use search::{Pattern, SearchHit, search, search_sessions};
 pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
 pub use status::ExitStatus;
+pub use view::{
+    Capture, SessionInfo, capture_range, display, info, interrupt, resize, scroll, scroll_to, send_keys, view,
+};
 
 /// Re-exported so callers can name encodings without adding the crate.
 pub use encoding_rs;

@@ -87,6 +87,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
                             offset,
                             bytes: &buf[..n],
                         });
+                        // A tap emulating the terminal (the screen) may
+                        // answer a query in this output: queue the answer
+                        // as the child's input; the loop writes it next.
+                        let reply = st.taps.take_replies();
+                        if !reply.is_empty() {
+                            st.input.extend(&reply);
+                            st.taps.emit(Event::Input { bytes: &reply });
+                        }
                         drop(st);
                         shared.changed.notify_all();
                     }

@@ -108,12 +108,17 @@ impl Session {
                 closed: false,
                 size: (b.rows, b.cols),
                 taps: Default::default(),
+                screen: crate::screen::Slot::new(b.scrollback_lines),
             }),
             changed: parking_lot::Condvar::new(),
             wake,
             master: spawned.master,
             pidfd: spawned.pidfd,
         });
+        if b.screen {
+            // Before the pump starts, so the screen sees every byte.
+            crate::screen::activate(&mut shared.state.lock());
+        }
         let for_pump = Arc::clone(&shared);
         let pump = std::thread::Builder::new()
             .name(format!("bgterm-{id}"))
@@ -414,14 +419,16 @@ impl Session {
         })
     }
 
-    /// Changes the terminal size; the child gets SIGWINCH.
+    /// Changes the terminal size; the child gets SIGWINCH, and the screen
+    /// model (if active) follows at this point of the output stream.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSize`] for a zero dimension, [`Error::SessionClosed`],
-    /// or [`Error::Io`].
+    /// [`Error::InvalidSize`] for a zero dimension or one over
+    /// [`MAX_ROWS`](crate::MAX_ROWS) / [`MAX_COLS`](crate::MAX_COLS),
+    /// [`Error::SessionClosed`], or [`Error::Io`].
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if rows == 0 || cols == 0 {
+        if !crate::builder::valid_size(rows, cols) {
             return Err(Error::InvalidSize { rows, cols });
         }
         let shared = self.shared()?;

@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub size: (u16, u16),
     /// Features listening to this session's events.
     pub taps: Taps,
+    /// The terminal screen model, once activated.
+    pub screen: crate::screen::Slot,
 }
 
 impl Shared {

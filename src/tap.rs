@@ -27,6 +27,14 @@ pub(crate) enum Event<'a> {
 pub(crate) trait Tap: Send {
     /// Handles one event; returns `false` to be removed from the session.
     fn event(&mut self, event: &Event<'_>) -> bool;
+
+    /// Input the tap wants delivered to the child, as a terminal's answer
+    /// to a query in the output it just saw. The pump asks after every
+    /// output event and queues the answer ahead of later input. By default,
+    /// none.
+    fn take_reply(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The taps on one session.
@@ -41,9 +49,20 @@ impl std::fmt::Debug for Taps {
 
 impl Taps {
     /// Adds a tap; it sees every event from now on.
-    #[allow(dead_code)] // the building block of event streams and recording
     pub(crate) fn add(&mut self, tap: Box<dyn Tap>) {
         self.0.push(tap);
+    }
+
+    /// Collects the taps' answers to terminal queries (see
+    /// [`Tap::take_reply`]); empty when there are none.
+    pub(crate) fn take_replies(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for tap in &mut self.0 {
+            if let Some(reply) = tap.take_reply() {
+                out.extend_from_slice(&reply);
+            }
+        }
+        out
     }
 
     /// Tells every tap, dropping those that ask to be removed.

@@ -1,0 +1,178 @@
+//! Searching the transcripts of one session or of all of them, line by
+//! line, for plain text or a regular expression.
+
+use crate::{Error, Registry, Result, Session, SessionId};
+
+/// What to look for: plain text (the default for strings) or a regular
+/// expression ([`regex`](https://docs.rs/regex) syntax).
+///
+/// ```
+/// use bgterm::Pattern;
+///
+/// let plain: Pattern = "a.c".into(); // matches only the text "a.c"
+/// assert!(plain.is_match("xa.cx") && !plain.is_match("abc"));
+/// let re = Pattern::regex(r"^error: \w+")?;
+/// assert!(re.is_match("error: disk full"));
+/// assert!(matches!(Pattern::regex("(unclosed"), Err(bgterm::Error::InvalidPattern { .. })));
+/// # Ok::<(), bgterm::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Pattern(Matcher);
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    Literal(String),
+    Regex(regex::Regex),
+}
+
+impl Pattern {
+    /// Matches lines that contain `text`.
+    pub fn literal(text: impl Into<String>) -> Pattern {
+        Pattern(Matcher::Literal(text.into()))
+    }
+
+    /// Matches lines in which the regular expression `pattern` finds a
+    /// match.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPattern`] naming the pattern if it does not compile.
+    pub fn regex(pattern: &str) -> Result<Pattern> {
+        regex::Regex::new(pattern)
+            .map(|re| Pattern(Matcher::Regex(re)))
+            .map_err(|source| Error::InvalidPattern {
+                pattern: pattern.to_string(),
+                source,
+            })
+    }
+
+    /// Whether `line` matches.
+    #[must_use]
+    pub fn is_match(&self, line: &str) -> bool {
+        match &self.0 {
+            Matcher::Literal(text) => line.contains(text.as_str()),
+            Matcher::Regex(re) => re.is_match(line),
+        }
+    }
+}
+
+impl From<&str> for Pattern {
+    fn from(text: &str) -> Pattern {
+        Pattern::literal(text)
+    }
+}
+
+impl From<String> for Pattern {
+    fn from(text: String) -> Pattern {
+        Pattern::literal(text)
+    }
+}
+
+impl From<&Pattern> for Pattern {
+    fn from(p: &Pattern) -> Pattern {
+        p.clone()
+    }
+}
+
+/// One matching line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SearchHit {
+    /// The session it is in.
+    pub session: SessionId,
+    /// Its absolute line number (as in [`Capture`](crate::Capture)).
+    pub line: usize,
+    /// The whole line.
+    pub text: String,
+}
+
+impl Session {
+    /// The transcript lines (retained scrollback and screen, as
+    /// [`capture_range`](Self::capture_range) numbers them) that match
+    /// `pattern`, oldest first. A string is plain text; use
+    /// [`Pattern::regex`] for a regular expression.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Pattern, Session};
+    ///
+    /// let s = Session::start("echo alpha; echo beta; echo gamma; read x")?;
+    /// while s.search("gamma")?.is_empty() {
+    ///     s.poll(Duration::from_secs(5))?;
+    /// }
+    /// let hits = s.search(Pattern::regex("^(alpha|gamma)$")?)?;
+    /// let found: Vec<_> = hits.iter().map(|h| (h.line, h.text.as_str())).collect();
+    /// assert_eq!(found, [(0, "alpha"), (2, "gamma")]);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`].
+    pub fn search(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        let pattern = pattern.into();
+        let capture = self.capture_range(0, usize::MAX)?;
+        Ok(capture
+            .lines
+            .into_iter()
+            .enumerate()
+            .filter(|(_, text)| pattern.is_match(text))
+            .map(|(i, text)| SearchHit {
+                session: self.id(),
+                line: capture.start_line + i,
+                text,
+            })
+            .collect())
+    }
+}
+
+impl Registry {
+    /// [`Session::search`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::search`].
+    pub fn search(&self, id: SessionId, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        self.get(id)?.search(pattern)
+    }
+
+    /// Searches every session in this registry (see [`Session::search`]);
+    /// hits are ordered by session id, then line. A session closed while
+    /// the search runs is skipped.
+    ///
+    /// # Errors
+    ///
+    /// None so far; the `Result` leaves room for errors a future pattern
+    /// kind could have.
+    pub fn search_sessions(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        let pattern = pattern.into();
+        let mut hits = Vec::new();
+        for id in self.list() {
+            match self.search(id, &pattern) {
+                Ok(found) => hits.extend(found),
+                Err(Error::UnknownSession { .. } | Error::SessionClosed { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(hits)
+    }
+}
+
+/// Searches one session's transcript. See [`Session::search`].
+///
+/// # Errors
+///
+/// [`Error::UnknownSession`], or as for [`Session::search`].
+pub fn search(sid: SessionId, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+    Registry::global().search(sid, pattern)
+}
+
+/// Searches every session in the global registry. See
+/// [`Registry::search_sessions`].
+///
+/// # Errors
+///
+/// As for [`Registry::search_sessions`].
+pub fn search_sessions(pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+    Registry::global().search_sessions(pattern)
+}
