@@ -397,14 +397,28 @@ impl Model {
         self.history() + self.term.cursor().row
     }
 
-    /// Lines in the transcript: up to the cursor line on the primary
-    /// screen, the whole screen on the alternate one.
+    /// Lines in the transcript: on the primary screen, up to the cursor
+    /// line or the last non-blank row below it (a program that moved the
+    /// cursor up, or paints the screen without the alternate buffer, as
+    /// `top` does), never blank rows; on the alternate screen, the whole
+    /// screen, which a full-screen program owns.
     pub(crate) fn line_count(&self) -> usize {
+        let (_, rows) = self.term.size();
         if self.alternate() {
-            self.history() + self.term.size().1
-        } else {
-            self.cursor_line() + 1
+            return self.history() + rows;
         }
+        let cursor_row = self.term.cursor().row;
+        let last_used = self
+            .term
+            .screen()
+            .visible_lines()
+            .enumerate()
+            .skip(cursor_row + 1)
+            .filter(|(_, line)| line.chars().any(|c| c != ' '))
+            .map(|(row, _)| row)
+            .last()
+            .unwrap_or(cursor_row);
+        self.history() + last_used + 1
     }
 
     /// The text of transcript lines `start..end` (clamped to the retained
@@ -458,6 +472,18 @@ mod tests {
         assert_eq!(m.lines(0, 2), ["a", "b"]);
         assert_eq!(m.lines(21, 23), ["line 19", ""]);
         assert_eq!(m.lines(21, 1000).len(), 2, "clamped to what exists");
+    }
+
+    #[test]
+    fn text_below_the_cursor_is_part_of_the_transcript_blank_rows_are_not() {
+        let (f, mut m) = model(10, 20, 100);
+        // Like `top`: paint rows 0 and 5, park the cursor on row 2.
+        feed(&f, &mut m, b"\x1b[Hheader\x1b[6;1Hrow five\x1b[3;1H");
+        assert_eq!((m.cursor_line(), m.line_count()), (2, 6));
+        assert_eq!(m.lines(0, m.line_count()), ["header", "", "", "", "", "row five"]);
+        // Erased again: back to ending at the cursor.
+        feed(&f, &mut m, b"\x1b[J");
+        assert_eq!(m.line_count(), 3);
     }
 
     #[test]

@@ -12,9 +12,13 @@ use crate::{Command, Error, ExitStatus, PollResult, Registry, Result, Session, S
 /// terminal, numbered from 0 at the top of the retained scrollback.
 ///
 /// The transcript ends at the cursor line while the program uses the normal
-/// screen (rows below the cursor are not part of it), and at the bottom of
-/// the screen while a full-screen program uses the alternate screen.
-/// Trailing blanks are removed from each line.
+/// screen, so blank rows below the cursor are not part of it (a short
+/// exchange with a REPL is not padded to the screen's height); text a
+/// program wrote below the cursor (a progress display that moved the
+/// cursor up, or `top`, which paints the normal screen) extends it to the
+/// last such row. While a full-screen program uses the alternate screen,
+/// the transcript ends at the bottom of the screen: the program owns it
+/// all. Trailing blanks are removed from each line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capture {
@@ -111,7 +115,10 @@ struct Status {
     exit: Option<ExitStatus>,
 }
 
+/// Lines `start..end` clamped to the transcript (`start` to `end`).
 fn capture(model: &Model, status: &Status, start: usize, end: usize) -> Capture {
+    let end = end.min(model.line_count());
+    let start = start.min(end);
     let lines = model.lines(start, end);
     Capture {
         text: lines.join("\n"),
@@ -181,7 +188,8 @@ impl Session {
 
     /// The latest `lines` lines of the transcript, ending at the cursor
     /// line rather than the bottom of the screen, so a short exchange with
-    /// a shell or REPL is not padded with blank rows. Resets the viewport
+    /// a shell or REPL is not padded with blank rows (see [`Capture`] for
+    /// text below the cursor and for full-screen programs). Resets the viewport
     /// to follow the latest output with this height (see
     /// [`view`](Self::view)). Fewer lines come back when fewer exist.
     ///
@@ -238,10 +246,7 @@ impl Session {
                 end,
             });
         }
-        self.with_screen(|model, status| {
-            let end = end.min(model.line_count());
-            Ok(capture(model, status, start.min(end), end))
-        })
+        self.with_screen(|model, status| Ok(capture(model, status, start, end)))
     }
 
     /// The lines in the session's viewport: the latest ones (as
