@@ -396,7 +396,9 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors_naming_them() {
-        for bad in ["Entr", "F13", "F0", "PgUpp", "Hello", "C-foo", "M-Entr", "C-", "M-", "C-é", "S-", "", "C-c-"] {
+        for bad in [
+            "Entr", "F13", "F0", "PgUpp", "Hello", "C-foo", "M-Entr", "C-", "M-", "C-é", "S-", "", "C-c-",
+        ] {
             match enc(&["Enter", bad, "Up"]) {
                 Err(Error::UnknownKey { key }) => assert_eq!(key, bad),
                 other => panic!("{bad:?} gave {other:?}"),

@@ -174,13 +174,20 @@ mod tests {
     #[test]
     fn table() {
         use Query::*;
-        let cases: &[(&[u8], &[(usize, Query)])] = &[
+        type Case<'a> = (&'a [u8], &'a [(usize, Query)]);
+        let cases: &[Case] = &[
             (b"plain text\r\n", &[]),
             (b"\x1b[6n", &[(4, CursorPosition { dec: false })]),
             (b"ab\x1b[?6nc", &[(7, CursorPosition { dec: true })]),
             (b"\x1b[5n", &[(4, Status)]),
-            (b"\x1b[c\x1b[0c", &[(3, PrimaryAttributes), (7, PrimaryAttributes)]),
-            (b"\x1b[>c\x1b[>0c", &[(4, SecondaryAttributes), (9, SecondaryAttributes)]),
+            (
+                b"\x1b[c\x1b[0c",
+                &[(3, PrimaryAttributes), (7, PrimaryAttributes)],
+            ),
+            (
+                b"\x1b[>c\x1b[>0c",
+                &[(4, SecondaryAttributes), (9, SecondaryAttributes)],
+            ),
             // Look-alikes that are not queries.
             (b"\x1b[16n\x1b[6 n\x1b[1;6n\x1b[=c\x1b[6m\x1b]6n\x07[6n", &[]),
             // A CSI interrupted by ESC restarts; CAN aborts.
@@ -189,7 +196,10 @@ mod tests {
             // A C0 control inside a sequence does not end it.
             (b"\x1b[6\rn", &[(5, CursorPosition { dec: false })]),
             (b"\x1b\x1b[6n", &[(5, CursorPosition { dec: false })]),
-            (b"\x1b[99999999999n\x1b[6n", &[(18, CursorPosition { dec: false })]),
+            (
+                b"\x1b[99999999999n\x1b[6n",
+                &[(18, CursorPosition { dec: false })],
+            ),
         ];
         for &(input, want) in cases {
             assert_eq!(scan_all(&[input]), want, "input {input:?}");

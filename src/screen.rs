@@ -279,8 +279,12 @@ pub(crate) struct Model {
 
 impl Model {
     fn new(rows: u16, cols: u16, scrollback: usize, encoding: &'static encoding_rs::Encoding) -> Model {
-        let term = avt::Terminal::with_scrollback(usize::from(cols.max(1)), usize::from(rows.max(1)), Some(scrollback))
-            .unwrap_or_else(|_| unreachable!("both dimensions are at least 1"));
+        let term = avt::Terminal::with_scrollback(
+            usize::from(cols.max(1)),
+            usize::from(rows.max(1)),
+            Some(scrollback),
+        )
+        .unwrap_or_else(|_| unreachable!("both dimensions are at least 1"));
         Model {
             term,
             decoder: TextDecoder::new(encoding, DecodeErrors::Replace),
@@ -389,7 +393,11 @@ impl Model {
     /// Lines of history above the screen.
     pub(crate) fn history(&self) -> usize {
         let (_, rows) = self.term.size();
-        self.term.primary_screen().all_lines().count().saturating_sub(rows)
+        self.term
+            .primary_screen()
+            .all_lines()
+            .count()
+            .saturating_sub(rows)
     }
 
     /// The cursor's absolute line.
@@ -451,7 +459,10 @@ mod tests {
             resizes: VecDeque::new(),
             cap: 1 << 20,
         };
-        (Mutex::new(feed), Model::new(rows, cols, scrollback, encoding_rs::UTF_8))
+        (
+            Mutex::new(feed),
+            Model::new(rows, cols, scrollback, encoding_rs::UTF_8),
+        )
     }
 
     fn feed(f: &Mutex<Feed>, m: &mut Model, bytes: &[u8]) {

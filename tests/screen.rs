@@ -38,7 +38,11 @@ fn shows(text: &'static str) -> impl Fn(&Capture) -> bool {
 
 /// A POSIX shell with a fixed prompt.
 fn shell() -> Session {
-    let s = SessionBuilder::new(["sh"]).env("PS1", "$ ").env("ENV", "").spawn().unwrap();
+    let s = SessionBuilder::new(["sh"])
+        .env("PS1", "$ ")
+        .env("ENV", "")
+        .spawn()
+        .unwrap();
     wait_display(&s, 5, |c| c.text.ends_with("$"));
     s
 }
@@ -60,7 +64,10 @@ fn display_ends_at_the_cursor_line_not_the_bottom_of_the_screen() {
     // A fresh 24-row screen: three transcript lines, not 24.
     assert_eq!(cap.lines, ["one", "two", ""]);
     assert_eq!(cap.text, "one\ntwo\n");
-    assert_eq!((cap.start_line, cap.end_line, cap.line_count, cap.cursor_line), (0, 3, 3, 2));
+    assert_eq!(
+        (cap.start_line, cap.end_line, cap.line_count, cap.cursor_line),
+        (0, 3, 3, 2)
+    );
     assert!(cap.running && cap.exit_code.is_none());
     // Fewer lines asked: the latest ones, still ending at the cursor.
     assert_eq!(s.display(2).unwrap().lines, ["two", ""]);
@@ -74,7 +81,9 @@ fn python_repl_snapshot() {
     let s = Session::start(["python3", "-q"]).unwrap();
     wait_display(&s, 10, |c| c.text.ends_with(">>>"));
     s.send("2 + 2\n").unwrap();
-    let cap = wait_display(&s, 10, |c| c.lines.iter().filter(|l| *l == ">>>").count() == 1 && c.text.contains("\n4\n"));
+    let cap = wait_display(&s, 10, |c| {
+        c.lines.iter().filter(|l| *l == ">>>").count() == 1 && c.text.contains("\n4\n")
+    });
     let n = cap.lines.len();
     assert_eq!(cap.lines[n - 3..], [">>> 2 + 2", "4", ">>>"]);
     // The prompt line is where the cursor is, after ">>> ".
@@ -115,7 +124,10 @@ fn hundred_lines() -> Session {
 fn absolute_ranges_reach_back_past_one_screen() {
     let s = hundred_lines();
     let info = s.info().unwrap();
-    assert_eq!((info.line_count, info.cursor_line, info.history_lines), (101, 100, 77));
+    assert_eq!(
+        (info.line_count, info.cursor_line, info.history_lines),
+        (101, 100, 77)
+    );
     assert_eq!((info.cursor, info.size), ((23, 0), (24, 80)));
 
     let cap = s.capture_range(0, 5).unwrap();
@@ -138,7 +150,11 @@ fn ranges_past_the_end_are_clamped_and_backwards_ones_refused() {
     assert!(s.capture_range(7, 7).unwrap().lines.is_empty());
 
     match s.capture_range(10, 5) {
-        Err(Error::InvalidRange { id, start: 10, end: 5 }) => assert_eq!(id, s.id()),
+        Err(Error::InvalidRange {
+            id,
+            start: 10,
+            end: 5,
+        }) => assert_eq!(id, s.id()),
         other => panic!("{other:?}"),
     }
     assert!(matches!(s.display(0), Err(Error::InvalidLines { lines: 0 })));
@@ -155,7 +171,10 @@ fn viewport_scrolls_and_follows() {
     let fresh = Session::start("seq 1 100; read x").unwrap();
     read_until(&fresh, LONG, |t| t.contains("100\r\n"));
     let v = fresh.view().unwrap();
-    assert_eq!((v.start_line, v.end_line), (101 - bgterm::DEFAULT_VIEW_LINES, 101));
+    assert_eq!(
+        (v.start_line, v.end_line),
+        (101 - bgterm::DEFAULT_VIEW_LINES, 101)
+    );
 
     let s = hundred_lines();
     // `display(5)` (in hundred_lines) set the viewport to the latest 5.
@@ -200,7 +219,11 @@ fn a_pinned_viewport_stays_on_its_text_as_history_is_evicted() {
     read_until(&s, LONG, |t| t.contains("105\r\n"));
     let v = s.view().unwrap();
     assert_eq!(v.lines, ["38", "39", "40"]);
-    assert!(v.start_line < 10, "numbers shifted as lines were evicted: {}", v.start_line);
+    assert!(
+        v.start_line < 10,
+        "numbers shifted as lines were evicted: {}",
+        v.start_line
+    );
 }
 
 // ---- full-screen programs ---------------------------------------------------
@@ -223,14 +246,19 @@ fn less_on_the_alternate_screen_shows_what_a_person_sees() {
         .env("LESSHISTFILE", "-")
         .spawn()
         .unwrap();
-    let cap = wait_display(&s, 24, |c| c.text.contains("row 23") && s.info().unwrap().alternate_screen);
+    let cap = wait_display(&s, 24, |c| {
+        c.text.contains("row 23") && s.info().unwrap().alternate_screen
+    });
     // The whole screen: 23 rows of the file and less's prompt line.
     assert_eq!(cap.lines.len(), 24);
     assert_eq!(cap.lines[0], "row 1");
     assert_eq!(cap.lines[22], "row 23");
     let info = s.info().unwrap();
     assert!(info.alternate_screen);
-    assert!(info.application_cursor, "less turns on keypad/cursor application mode");
+    assert!(
+        info.application_cursor,
+        "less turns on keypad/cursor application mode"
+    );
 
     // Keys: Down in application mode scrolls one line; Space one page.
     s.send_keys(["Down"], Duration::ZERO).unwrap();
@@ -249,10 +277,21 @@ fn vi_snapshot() {
         return;
     }
     let file = numbered_file("vi", 5);
-    let s = SessionBuilder::new(["vi", "-u", "NONE", "-N", "-n", "-i", "NONE", file.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let cap = wait_display(&s, 24, |c| c.lines.len() == 24 && c.lines[4] == "row 5" && c.lines[5] == "~");
+    let s = SessionBuilder::new([
+        "vi",
+        "-u",
+        "NONE",
+        "-N",
+        "-n",
+        "-i",
+        "NONE",
+        file.to_str().unwrap(),
+    ])
+    .spawn()
+    .unwrap();
+    let cap = wait_display(&s, 24, |c| {
+        c.lines.len() == 24 && c.lines[4] == "row 5" && c.lines[5] == "~"
+    });
     // The file, tildes below it, the status line at the bottom; the cursor
     // is on the first line, yet the capture is the whole screen.
     assert_eq!(cap.lines[0], "row 1");
@@ -377,14 +416,27 @@ fn resize_reaches_the_child_and_the_screen() {
     s.send("stty size; printf '%090d\\n' 7\n").unwrap();
     let cap = wait_display(&s, 3, |c| c.text.contains("30 100") && c.text.contains("0007"));
     // 90 columns fit on one 100-column line.
-    assert!(cap.lines.iter().any(|l| l.len() == 90 && l.ends_with("07")), "{:?}", cap.lines);
+    assert!(
+        cap.lines.iter().any(|l| l.len() == 90 && l.ends_with("07")),
+        "{:?}",
+        cap.lines
+    );
     let info = s.info().unwrap();
     assert_eq!((info.size, s.size().unwrap()), ((30, 100), (30, 100)));
 
     // Zero and absurd sizes are refused and change nothing.
-    assert!(matches!(s.resize(0, 80), Err(Error::InvalidSize { rows: 0, cols: 80 })));
+    assert!(matches!(
+        s.resize(0, 80),
+        Err(Error::InvalidSize { rows: 0, cols: 80 })
+    ));
     let err = s.resize(24, 60_000).unwrap_err();
-    assert!(matches!(err, Error::InvalidSize { rows: 24, cols: 60_000 }));
+    assert!(matches!(
+        err,
+        Error::InvalidSize {
+            rows: 24,
+            cols: 60_000
+        }
+    ));
     assert!(err.to_string().contains("60000"), "{err}");
     assert_eq!(s.info().unwrap().size, (30, 100));
     assert!(SessionBuilder::new("true").size(2000, 80).spawn().is_err());
@@ -408,7 +460,10 @@ fn search_one_session_plain_and_regex() {
     let s = Session::start("printf 'alpha 1\\nbeta 22\\nalpha 333\\na.c\\n'; read x").unwrap();
     wait_display(&s, 5, shows("a.c"));
     let hits = s.search("alpha").unwrap();
-    let got: Vec<_> = hits.iter().map(|h| (h.session, h.line, h.text.as_str())).collect();
+    let got: Vec<_> = hits
+        .iter()
+        .map(|h| (h.session, h.line, h.text.as_str()))
+        .collect();
     assert_eq!(got, [(s.id(), 0, "alpha 1"), (s.id(), 2, "alpha 333")]);
     // Plain text is not a regex: "a.c" matches only itself.
     assert_eq!(s.search("a.c").unwrap().len(), 1);
@@ -441,9 +496,14 @@ fn search_across_sessions() {
         wait_display(&registry.get(id).unwrap(), 3, |cap| cap.line_count >= 2);
     }
     let hits = registry.search_sessions("needle").unwrap();
-    let got: Vec<_> = hits.iter().map(|h| (h.session, h.line, h.text.as_str())).collect();
+    let got: Vec<_> = hits
+        .iter()
+        .map(|h| (h.session, h.line, h.text.as_str()))
+        .collect();
     assert_eq!(got, [(a, 0, "needle in a"), (b, 1, "needle in b")]);
-    let hits = registry.search_sessions(Pattern::regex("needle in [b-z]").unwrap()).unwrap();
+    let hits = registry
+        .search_sessions(Pattern::regex("needle in [b-z]").unwrap())
+        .unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].session, b);
     // A closed session is no longer searched.
@@ -458,7 +518,10 @@ fn search_sessions_in_the_global_registry() {
     let s = Registry::global().get(sid).unwrap();
     wait_display(&s, 3, |c| c.text.contains(&marker));
     let hits = bgterm::search_sessions(marker.as_str()).unwrap();
-    assert!(hits.iter().any(|h| h.session == sid && h.text == marker), "{hits:?}");
+    assert!(
+        hits.iter().any(|h| h.session == sid && h.text == marker),
+        "{hits:?}"
+    );
     assert_eq!(bgterm::search(sid, marker.as_str()).unwrap().len(), 1);
     bgterm::close(sid).unwrap();
 }
@@ -504,7 +567,8 @@ fn an_activated_screen_answers_later_queries() {
         return;
     }
     // Activated after start (no builder option): it answers from then on.
-    let script = "import os,select,sys,tty\ntty.setraw(0)\nos.write(1, b'ready\\r\\n')\nos.read(0, 1)\n".to_string()
+    let script = "import os,select,sys,tty\ntty.setraw(0)\nos.write(1, b'ready\\r\\n')\nos.read(0, 1)\n"
+        .to_string()
         + ASK.split_once('\n').unwrap().1;
     let s = Session::start(["python3", "-c", &script, "\x1b[6n", "60"]).unwrap();
     expect(&s, "ready");
@@ -572,7 +636,10 @@ fn output_beyond_the_backlog_is_skipped_and_the_screen_resyncs() {
 
 #[test]
 fn a_screen_activated_late_starts_from_what_the_buffer_retained() {
-    let s = SessionBuilder::new("seq 1 2000").max_buffer_bytes(1000).spawn().unwrap();
+    let s = SessionBuilder::new("seq 1 2000")
+        .max_buffer_bytes(1000)
+        .spawn()
+        .unwrap();
     s.wait(Some(LONG)).unwrap().expect("exit");
     let cap = s.display(3).unwrap();
     assert_eq!(cap.lines, ["1999", "2000", ""]);
@@ -583,7 +650,10 @@ fn a_screen_activated_late_starts_from_what_the_buffer_retained() {
 
 #[test]
 fn info_reports_the_session() {
-    let s = SessionBuilder::new(["sh", "-c", "read x"]).size(20, 70).spawn().unwrap();
+    let s = SessionBuilder::new(["sh", "-c", "read x"])
+        .size(20, 70)
+        .spawn()
+        .unwrap();
     let info = s.info().unwrap();
     assert_eq!(info.id, s.id());
     assert_eq!(info.pid, s.pid());
@@ -602,9 +672,18 @@ fn views_of_a_closed_or_unknown_session_are_typed_errors() {
     assert!(matches!(other.info(), Err(Error::SessionClosed { .. })));
     assert!(matches!(other.search("x"), Err(Error::SessionClosed { .. })));
     let gone = bgterm::SessionId::from_u64(987_654_321);
-    assert!(matches!(bgterm::display(gone, 5), Err(Error::UnknownSession { .. })));
-    assert!(matches!(bgterm::send_keys(gone, ["Enter"], Duration::ZERO), Err(Error::UnknownSession { .. })));
-    assert!(matches!(bgterm::interrupt(gone), Err(Error::UnknownSession { .. })));
+    assert!(matches!(
+        bgterm::display(gone, 5),
+        Err(Error::UnknownSession { .. })
+    ));
+    assert!(matches!(
+        bgterm::send_keys(gone, ["Enter"], Duration::ZERO),
+        Err(Error::UnknownSession { .. })
+    ));
+    assert!(matches!(
+        bgterm::interrupt(gone),
+        Err(Error::UnknownSession { .. })
+    ));
 }
 
 #[test]
@@ -614,7 +693,10 @@ fn scrollback_size_is_validated() {
         .spawn()
         .unwrap_err();
     assert!(matches!(err, Error::InvalidScrollback { lines } if lines == bgterm::MAX_SCROLLBACK_LINES + 1));
-    let s = SessionBuilder::new("seq 1 50; read x").scrollback_lines(0).spawn().unwrap();
+    let s = SessionBuilder::new("seq 1 50; read x")
+        .scrollback_lines(0)
+        .spawn()
+        .unwrap();
     let cap = wait_display(&s, 100, shows("50"));
     assert_eq!(cap.start_line, 0);
     assert_eq!(cap.lines[0], "28", "only the 24 screen rows are kept");
