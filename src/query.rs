@@ -52,32 +52,32 @@ impl Query {
 /// Longest parameter string of a query we answer (`?6`, `>0`).
 const MAX_PARAMS: usize = 4;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Ground,
-    Escape,
-    Csi,
+/// Longest span from ESC to the final byte that is examined; C0 controls
+/// inside a sequence (executed by a terminal without ending it) count
+/// towards it. Anything longer is not one of our queries.
+const MAX_QUERY_LEN: usize = 16;
+
+/// What the bytes at an ESC are.
+enum Check {
+    /// A query ending `len` bytes after the ESC.
+    Query(usize, Query),
+    /// Not a query.
+    No,
+    /// Too few bytes to tell.
+    Incomplete,
 }
 
 /// Recognises queries in a byte stream fed in arbitrary chunks.
-#[derive(Debug)]
+///
+/// Why not a full state machine: output can be dense with escape sequences
+/// (colours on every word), and the scanner runs on the pump thread for
+/// every byte. So it jumps from ESC to ESC with `memchr` and looks at most
+/// [`MAX_QUERY_LEN`] bytes past each, which is all a query can span.
+#[derive(Debug, Default)]
 pub(crate) struct QueryScanner {
-    state: State,
-    params: [u8; MAX_PARAMS],
-    len: usize,
-    /// The current CSI cannot be a query (too long, or has intermediates).
-    not_query: bool,
-}
-
-impl Default for QueryScanner {
-    fn default() -> Self {
-        QueryScanner {
-            state: State::Ground,
-            params: [0; MAX_PARAMS],
-            len: 0,
-            not_query: false,
-        }
-    }
+    /// An unfinished candidate from the end of the previous chunk, from
+    /// its ESC on (shorter than [`MAX_QUERY_LEN`]).
+    carry: Vec<u8>,
 }
 
 impl QueryScanner {
@@ -86,62 +86,106 @@ impl QueryScanner {
     /// the query's last byte.
     pub(crate) fn scan(&mut self, bytes: &[u8], mut found: impl FnMut(usize, Query)) {
         let mut i = 0;
-        while i < bytes.len() {
-            if self.state == State::Ground {
-                // The fast path: plain text has no ESC at all.
-                match memchr::memchr(0x1b, &bytes[i..]) {
-                    None => return,
-                    Some(k) => {
-                        i += k + 1;
-                        self.state = State::Escape;
-                        continue;
-                    }
+        if !self.carry.is_empty() {
+            let held = self.carry.len();
+            let mut joined = std::mem::take(&mut self.carry);
+            joined.extend_from_slice(&bytes[..bytes.len().min(MAX_QUERY_LEN)]);
+            match check(&joined) {
+                Check::Query(len, q) => {
+                    found(len - held, q);
+                    i = len - held;
                 }
-            }
-            let b = bytes[i];
-            i += 1;
-            match self.state {
-                State::Ground => {}
-                State::Escape => {
-                    self.state = match b {
-                        b'[' => {
-                            self.len = 0;
-                            self.not_query = false;
-                            State::Csi
-                        }
-                        0x1b => State::Escape,
-                        _ => State::Ground,
-                    };
+                Check::No => {}
+                Check::Incomplete => {
+                    self.carry = joined;
+                    return;
                 }
-                State::Csi => match b {
-                    0x30..=0x3f => {
-                        if self.len < MAX_PARAMS {
-                            self.params[self.len] = b;
-                            self.len += 1;
-                        } else {
-                            self.not_query = true;
-                        }
-                    }
-                    0x20..=0x2f => self.not_query = true,
-                    0x40..=0x7e => {
-                        self.state = State::Ground;
-                        if !self.not_query
-                            && let Some(q) = classify(&self.params[..self.len], b)
-                        {
-                            found(i, q);
-                        }
-                    }
-                    0x1b => self.state = State::Escape,
-                    // CAN and SUB abort a sequence.
-                    0x18 | 0x1a => self.state = State::Ground,
-                    // Other C0 controls are executed inside a sequence
-                    // without ending it; DEL is ignored.
-                    0x00..=0x1f | 0x7f => {}
-                    _ => self.state = State::Ground,
-                },
             }
         }
+        let rest = &bytes[i..];
+        // Counting ESCs is nearly free (vectorised); plain text stops here.
+        let escapes = memchr::memchr_iter(0x1b, rest).count();
+        if escapes == 0 {
+            return;
+        }
+        // Visit each ESC: by a plain loop when they are dense (colours on
+        // every word), where per-match iterator overhead dominates; by
+        // `memchr` when sparse.
+        let mut visit = |at: usize, i: &mut usize| -> bool {
+            if at < *i {
+                return true; // inside a query just found
+            }
+            match check(&bytes[at..]) {
+                Check::Query(len, q) => {
+                    found(at + len, q);
+                    *i = at + len;
+                    true
+                }
+                Check::No => true,
+                Check::Incomplete => false,
+            }
+        };
+        let base = i;
+        let incomplete_at = if escapes * 32 > rest.len() {
+            rest.iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == 0x1b)
+                .map(|(k, _)| base + k)
+                .find(|&at| !visit(at, &mut i))
+        } else {
+            memchr::memchr_iter(0x1b, rest)
+                .map(|k| base + k)
+                .find(|&at| !visit(at, &mut i))
+        };
+        if let Some(at) = incomplete_at {
+            self.carry = bytes[at..].to_vec();
+        }
     }
+}
+
+/// Examines the bytes starting at an ESC (`s[0]`).
+fn check(s: &[u8]) -> Check {
+    // Fast rejection: most sequences in busy output are SGR colours and
+    // cursor moves, which differ from every query by the third byte.
+    match (s.get(1), s.get(2)) {
+        (None, _) | (Some(b'['), None) => Check::Incomplete,
+        (Some(b'['), Some(b'6' | b'5' | b'0' | b'?' | b'>' | b'c' | 0x00..=0x1f)) => check_csi(s),
+        _ => Check::No,
+    }
+}
+
+/// The careful look at a CSI that might be a query.
+fn check_csi(s: &[u8]) -> Check {
+    let mut params = [0u8; MAX_PARAMS];
+    let mut n = 0;
+    for (j, &b) in s.iter().enumerate().skip(2) {
+        if j >= MAX_QUERY_LEN {
+            return Check::No;
+        }
+        match b {
+            0x30..=0x3f => {
+                if n == MAX_PARAMS {
+                    return Check::No;
+                }
+                params[n] = b;
+                n += 1;
+            }
+            0x40..=0x7e => {
+                return match classify(&params[..n], b) {
+                    Some(q) => Check::Query(j + 1, q),
+                    None => Check::No,
+                };
+            }
+            // ESC starts another sequence; CAN and SUB abort this one.
+            0x1b | 0x18 | 0x1a => return Check::No,
+            // Other C0 controls are executed inside a sequence without
+            // ending it; DEL is ignored.
+            0x00..=0x1f | 0x7f => {}
+            // Intermediates and anything else: not one of our queries.
+            _ => return Check::No,
+        }
+    }
+    Check::Incomplete
 }
 
 fn classify(params: &[u8], last: u8) -> Option<Query> {
@@ -190,7 +234,8 @@ mod tests {
             ),
             // Look-alikes that are not queries.
             (b"\x1b[16n\x1b[6 n\x1b[1;6n\x1b[=c\x1b[6m\x1b]6n\x07[6n", &[]),
-            // A CSI interrupted by ESC restarts; CAN aborts.
+            // A CSI interrupted by ESC restarts; CAN aborts; too long is
+            // not ours.
             (b"\x1b[12\x1b[6n", &[(8, CursorPosition { dec: false })]),
             (b"\x1b[\x186n", &[]),
             // A C0 control inside a sequence does not end it.
@@ -208,12 +253,29 @@ mod tests {
 
     #[test]
     fn a_query_split_at_any_byte_is_found_once() {
-        let input = b"hello \x1b[31mred\x1b[0m \x1b[6n after \x1b[>c";
+        let input = b"hello \x1b[31mred\x1b[0m \x1b[6n after \x1b\x1b[>c\x1b";
         let whole = scan_all(&[input]);
         assert_eq!(whole.len(), 2);
         for cut in 0..=input.len() {
             let (a, b) = input.split_at(cut);
             assert_eq!(scan_all(&[a, b]), whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn sparse_and_dense_output_take_the_same_path_to_the_same_answer() {
+        let mut sparse = vec![b'x'; 3000];
+        sparse.extend_from_slice(b"\x1b[6n");
+        sparse.extend_from_slice(&[b'y'; 3000]);
+        sparse.extend_from_slice(b"\x1b[31mz\x1b[c");
+        let want = vec![
+            (3004, Query::CursorPosition { dec: false }),
+            (6013, Query::PrimaryAttributes),
+        ];
+        assert_eq!(scan_all(&[&sparse]), want);
+        for cut in [1, 3001, 3002, 3003, 6008, 6011, 6012] {
+            let (a, b) = sparse.split_at(cut);
+            assert_eq!(scan_all(&[a, b]), want, "cut at {cut}");
         }
     }
 
