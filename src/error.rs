@@ -170,7 +170,7 @@ pub enum Error {
     },
 
     /// A key name that [`encode_keys`](crate::encode_keys) does not know
-    /// (see [`keys`](crate::keys) for the names). Nothing was sent.
+    /// (its docs list the names). Nothing was sent.
     #[error(
         "unknown key name {key:?}: expected a tmux key name such as Enter, C-c, M-x, Up or F5 (send plain text with send or write_stdin); nothing was sent"
     )]

@@ -1,49 +1,5 @@
-//! tmux key names to the bytes a terminal sends: a pure parser, no I/O.
-//!
-//! [`encode_keys`] turns a list such as `["C-c"]`, `["Up", "Enter"]` or
-//! `["ls -l", "Enter"]` into the input an xterm would send for those key
-//! presses. Each element is one of:
-//!
-//! - a **key name**, as tmux spells it and case-insensitive: `Enter`, `Tab`,
-//!   `BTab`, `Escape`, `BSpace`, `Space`, `Up`, `Down`, `Left`, `Right`,
-//!   `Home`, `End`, `PageUp` (`PgUp`, `PPage`), `PageDown` (`PgDn`,
-//!   `NPage`), `Insert` (`IC`), `Delete` (`DC`), `F1` to `F12`;
-//! - a **single character**, sent as itself;
-//! - either of those after **modifiers** `C-` (Ctrl), `M-` (Meta/Alt) and
-//!   `S-` (Shift), in any order and combination (`C-c`, `M-x`, `C-M-a`,
-//!   `S-Up`, `C-Left`), or `^` for Ctrl (`^C`);
-//! - **literal text**, sent as it is: anything else that does not look like
-//!   a key name (`ls -l`, `exit`, `:wq`, `print(1)`).
-//!
-//! A capitalised word made only of letters and digits (`Entr`, `PgUpp`,
-//! `F13`) looks like a key name, so if it is not one it is an
-//! [`Error::UnknownKey`] naming it, rather than typed as text; so is a
-//! modifier on something that is not a key (`C-foo`). Nothing is sent when
-//! any element is wrong. Send text that starts with a capital letter with
-//! [`Session::send`](crate::Session::send) or
-//! [`write_stdin`](crate::write_stdin).
-//!
-//! Cursor keys (arrows, `Home`, `End`) depend on the terminal's cursor-key
-//! mode, which a program sets with DECCKM (`CSI ? 1 h`): full-screen
-//! programs and line editors such as readline turn on
-//! [`CursorKeys::Application`], where an arrow is `ESC O A` instead of
-//! `ESC [ A`. [`Session::send_keys`](crate::Session::send_keys) reads the
-//! mode from the session's screen. Modified special keys use xterm's
-//! `CSI 1 ; m X` and `CSI n ; m ~` forms.
-//!
-//! ```
-//! use bgterm::{CursorKeys, encode_keys};
-//!
-//! assert_eq!(encode_keys(["C-c"], CursorKeys::Normal)?, "\x03");
-//! assert_eq!(encode_keys(["Up", "Enter"], CursorKeys::Normal)?, "\x1b[A\r");
-//! assert_eq!(encode_keys(["Up"], CursorKeys::Application)?, "\x1bOA");
-//! assert_eq!(encode_keys(["ls -l", "Enter"], CursorKeys::Normal)?, "ls -l\r");
-//! assert_eq!(encode_keys(["M-x", "S-Up"], CursorKeys::Normal)?, "\x1bx\x1b[1;2A");
-//!
-//! let err = encode_keys(["Enter", "Entr"], CursorKeys::Normal).unwrap_err();
-//! assert!(matches!(err, bgterm::Error::UnknownKey { ref key } if key == "Entr"));
-//! # Ok::<(), bgterm::Error>(())
-//! ```
+//! tmux key names to the bytes a terminal sends: a pure parser, no I/O
+//! (see [`encode_keys`] for the names and rules).
 
 use crate::{Error, Result};
 
@@ -57,8 +13,50 @@ pub enum CursorKeys {
     Application,
 }
 
-/// Translates tmux key names (and literal text) into the text a terminal
-/// would send, as described in [the module docs](self).
+/// Translates tmux key names (and literal text) into the input an xterm
+/// would send for those key presses: `["C-c"]`, `["Up", "Enter"]`,
+/// `["ls -l", "Enter"]`. Each element is one of:
+///
+/// - a **key name**, as tmux spells it and case-insensitive: `Enter`, `Tab`,
+///   `BTab`, `Escape`, `BSpace`, `Space`, `Up`, `Down`, `Left`, `Right`,
+///   `Home`, `End`, `PageUp` (`PgUp`, `PPage`), `PageDown` (`PgDn`,
+///   `NPage`), `Insert` (`IC`), `Delete` (`DC`), `F1` to `F12`;
+/// - a **single character**, sent as itself;
+/// - either of those after **modifiers** `C-` (Ctrl), `M-` (Meta/Alt) and
+///   `S-` (Shift), in any order and combination (`C-c`, `M-x`, `C-M-a`,
+///   `S-Up`, `C-Left`), or `^` for Ctrl (`^C`);
+/// - **literal text**, sent as it is: anything else that does not look like
+///   a key name (`ls -l`, `exit`, `:wq`, `print(1)`).
+///
+/// A capitalised word made only of letters and digits (`Entr`, `PgUpp`,
+/// `F13`) looks like a key name, so if it is not one it is an
+/// [`Error::UnknownKey`] naming it, rather than typed as text; so is a
+/// modifier on something that is not a key (`C-foo`). Nothing is sent when
+/// any element is wrong. Send text that starts with a capital letter with
+/// [`Session::send`](crate::Session::send) or
+/// [`write_stdin`](crate::write_stdin).
+///
+/// Cursor keys (arrows, `Home`, `End`) depend on the terminal's cursor-key
+/// mode, which a program sets with DECCKM (`CSI ? 1 h`): full-screen
+/// programs and line editors such as readline turn on
+/// [`CursorKeys::Application`], where an arrow is `ESC O A` instead of
+/// `ESC [ A`. [`Session::send_keys`](crate::Session::send_keys) reads the
+/// mode from the session's screen. Modified special keys use xterm's
+/// `CSI 1 ; m X` and `CSI n ; m ~` forms.
+///
+/// ```
+/// use bgterm::{CursorKeys, encode_keys};
+///
+/// assert_eq!(encode_keys(["C-c"], CursorKeys::Normal)?, "\x03");
+/// assert_eq!(encode_keys(["Up", "Enter"], CursorKeys::Normal)?, "\x1b[A\r");
+/// assert_eq!(encode_keys(["Up"], CursorKeys::Application)?, "\x1bOA");
+/// assert_eq!(encode_keys(["ls -l", "Enter"], CursorKeys::Normal)?, "ls -l\r");
+/// assert_eq!(encode_keys(["M-x", "S-Up"], CursorKeys::Normal)?, "\x1bx\x1b[1;2A");
+///
+/// let err = encode_keys(["Enter", "Entr"], CursorKeys::Normal).unwrap_err();
+/// assert!(matches!(err, bgterm::Error::UnknownKey { ref key } if key == "Entr"));
+/// # Ok::<(), bgterm::Error>(())
+/// ```
 ///
 /// The result is text rather than bytes: every key encodes to ASCII control
 /// characters and escape sequences, and literal text stays as given, so

@@ -119,6 +119,47 @@
 //! of a [`Session`] does the same. A grandchild that keeps the terminal open
 //! after the child exits delays neither [`wait`] nor [`close`].
 //!
+//! # The terminal screen
+//!
+//! Besides the raw stream, every session can show its terminal as a person
+//! would see it — what bgtmux gets from tmux, in-process. A screen model
+//! (the [avt](https://docs.rs/avt) emulator) renders the output;
+//! [`display`] gives the latest lines ending at the cursor line, so a short
+//! exchange is not padded with blank rows; [`capture_range`] gives lines by
+//! absolute number (0 is the oldest line of retained scrollback); a
+//! viewport moves with [`scroll_to`] / [`scroll`] / [`view`]; [`info`]
+//! reports the cursor, size, line count and whether a full-screen program
+//! is on the alternate screen (then a capture is the whole screen);
+//! [`send_keys`] takes tmux key names (`C-c`, `Up`, `Enter`, `F5`, ...;
+//! see [`encode_keys`]), following the program's cursor-key mode;
+//! [`search`] and [`search_sessions`] find lines by text or [`Pattern::regex`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::Session;
+//!
+//! let s = Session::start("seq 1 50; read x")?;       // 50 lines on a 24-row screen
+//! while s.search("50")?.is_empty() {
+//!     s.poll(Duration::from_secs(5))?;
+//! }
+//! assert_eq!(s.display(2)?.lines, ["50", ""]);       // ends at the cursor line
+//! assert_eq!(s.capture_range(0, 3)?.lines, ["1", "2", "3"]); // scrolled off, still there
+//! assert_eq!(s.info()?.line_count, 51);
+//! s.send_keys(["C-c"], Duration::ZERO)?;               // interrupts `read`
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! The screen costs nothing until used: it is activated by the first view
+//! (starting from the output the buffer still holds) or from the start with
+//! [`SessionBuilder::screen`]. Once active, the pump only copies output
+//! aside (bounded like the buffer) and looks for terminal queries; the
+//! parse runs on the caller's thread when a view is asked for, so
+//! [`poll`]/[`read`] keep their speed. An active screen answers the queries
+//! programs block on (cursor position, status, device attributes). Output
+//! that outruns the views beyond the bound is skipped and counted
+//! ([`SessionInfo::unrendered_bytes`]); [`Session::display`] says what the
+//! screen shows then.
+//!
 //! # Differences from Python bgterm
 //!
 //! - Times are [`Duration`](std::time::Duration)s, not milliseconds.
@@ -138,7 +179,7 @@ mod decode;
 mod error;
 mod global;
 mod id;
-pub mod keys;
+mod keys;
 mod pump;
 mod query;
 mod registry;
