@@ -36,6 +36,30 @@ fn shows(text: &'static str) -> impl Fn(&Capture) -> bool {
     move |c| c.text.contains(text)
 }
 
+/// Waits until the terminal's foreground process group, as seen from
+/// `pid`'s /proc entry, is no longer `pid`'s own (a job was started).
+/// Nothing signals this, so it re-reads /proc under a deadline, yielding
+/// the CPU between reads.
+fn foreground_leaves(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the ")" closing the command name: state ppid pgrp
+        // session tty_nr tpgid ...
+        let tpgid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(5))
+            .and_then(|f| f.parse::<i64>().ok());
+        if tpgid.is_some_and(|g| g > 0 && g != i64::from(pid)) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// A POSIX shell with a fixed prompt.
 fn shell() -> Session {
     let s = SessionBuilder::new(["sh"])
@@ -81,13 +105,17 @@ fn python_repl_snapshot() {
     let s = Session::start(["python3", "-q"]).unwrap();
     wait_display(&s, 10, |c| c.text.ends_with(">>>"));
     s.send("2 + 2\n").unwrap();
+    // Done when the new prompt is drawn and the cursor sits after ">>> ".
     let cap = wait_display(&s, 10, |c| {
-        c.lines.iter().filter(|l| *l == ">>>").count() == 1 && c.text.contains("\n4\n")
+        c.text.ends_with("\n4\n>>>") && s.info().unwrap().cursor.1 == 4
     });
     let n = cap.lines.len();
     assert_eq!(cap.lines[n - 3..], [">>> 2 + 2", "4", ">>>"]);
-    // The prompt line is where the cursor is, after ">>> ".
-    assert_eq!(s.info().unwrap().cursor.1, 4);
+    assert_eq!(
+        cap.cursor_line,
+        cap.end_line - 1,
+        "the prompt is the cursor's line"
+    );
 }
 
 #[test]
@@ -327,7 +355,13 @@ fn top_snapshot() {
 fn ctrl_c_interrupts_sleep() {
     let s = shell();
     s.send("sleep 100; echo after-sleep\n").unwrap();
-    expect(&s, "sleep 100");
+    // A ^C typed before the shell has handed the terminal to `sleep` would
+    // go to the shell (as for a person typing impossibly fast): wait until
+    // `sleep` is the terminal's foreground process group.
+    assert!(
+        foreground_leaves(s.pid(), LONG),
+        "sleep never became the foreground job"
+    );
     let t = Instant::now();
     s.send_keys(["C-c"], Duration::ZERO).unwrap();
     // The shell's prompt comes back; the `echo` never ran.
@@ -337,7 +371,10 @@ fn ctrl_c_interrupts_sleep() {
     assert!(s.is_running().unwrap(), "the shell survives, only the sleep died");
 
     // `interrupt` does the same to a program that is the session itself.
-    let s = Session::start("sleep 100").unwrap();
+    // (After "ready": a ^C written before the child has made the terminal
+    // its controlling terminal would reach no process group.)
+    let s = Session::start("echo ready; exec sleep 100").unwrap();
+    expect(&s, "ready");
     s.interrupt().unwrap();
     const SIGINT: i32 = 2;
     assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Signaled(SIGINT)));
