@@ -13,6 +13,12 @@ pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
 pub const DEFAULT_ROWS: u16 = 24;
 /// Default terminal width in columns.
 pub const DEFAULT_COLS: u16 = 80;
+/// Most rows a terminal may have: larger sizes are refused with
+/// [`Error::InvalidSize`](crate::Error::InvalidSize), because the screen
+/// model would hold every cell in memory.
+pub const MAX_ROWS: u16 = 1000;
+/// Most columns a terminal may have (see [`MAX_ROWS`]).
+pub const MAX_COLS: u16 = 1000;
 /// Default `TERM` given to the child.
 pub const DEFAULT_TERM: &str = "xterm-256color";
 
@@ -62,6 +68,9 @@ pub struct SessionBuilder {
     /// Set by `record` / `transcript` (see `early.rs`).
     pub(crate) record: Option<PathBuf>,
     pub(crate) transcript: Option<PathBuf>,
+    /// Screen options (see `screen.rs`).
+    pub(crate) screen: bool,
+    pub(crate) scrollback_lines: usize,
 }
 
 impl SessionBuilder {
@@ -82,6 +91,8 @@ impl SessionBuilder {
             name: None,
             record: None,
             transcript: None,
+            screen: false,
+            scrollback_lines: crate::DEFAULT_SCROLLBACK_LINES,
         }
     }
 
@@ -133,8 +144,9 @@ impl SessionBuilder {
         self
     }
 
-    /// Terminal size in rows and columns; both must be at least 1, else
-    /// starting fails with [`Error::InvalidSize`](crate::Error::InvalidSize).
+    /// Terminal size in rows and columns: 1 to [`MAX_ROWS`] rows and 1 to
+    /// [`MAX_COLS`] columns, else starting fails with
+    /// [`Error::InvalidSize`](crate::Error::InvalidSize).
     ///
     /// By default, 24 rows by 80 columns.
     pub fn size(mut self, rows: u16, cols: u16) -> SessionBuilder {
@@ -221,4 +233,9 @@ impl SessionBuilder {
     pub fn spawn(self) -> Result<Session> {
         Session::from_builder(self)
     }
+}
+
+/// Whether `rows` x `cols` is a size a session may have.
+pub(crate) fn valid_size(rows: u16, cols: u16) -> bool {
+    (1..=MAX_ROWS).contains(&rows) && (1..=MAX_COLS).contains(&cols)
 }

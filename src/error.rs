@@ -90,8 +90,14 @@ pub enum Error {
         arg: String,
     },
 
-    /// A terminal size with zero rows or columns.
-    #[error("invalid terminal size {rows}x{cols}: rows and columns must be at least 1")]
+    /// A terminal size with zero rows or columns, or more than
+    /// [`MAX_ROWS`](crate::MAX_ROWS) rows or [`MAX_COLS`](crate::MAX_COLS)
+    /// columns.
+    #[error(
+        "invalid terminal size {rows}x{cols}: rows must be 1 to {max_rows} and columns 1 to {max_cols}",
+        max_rows = crate::MAX_ROWS,
+        max_cols = crate::MAX_COLS
+    )]
     InvalidSize {
         /// Rows asked for.
         rows: u16,
@@ -165,15 +171,6 @@ pub enum Error {
         text: String,
     },
 
-    /// A regular expression that does not compile.
-    #[error("invalid pattern {pattern:?}: {reason}")]
-    InvalidPattern {
-        /// The pattern as given.
-        pattern: String,
-        /// What the regex compiler said.
-        reason: String,
-    },
-
     /// [`Session::wait_for`](crate::Session::wait_for) (or `run`) saw no
     /// match before its deadline. The session is unaffected; nothing was
     /// consumed.
@@ -206,6 +203,51 @@ pub enum Error {
         waited: std::time::Duration,
         /// The end of the output searched.
         tail: String,
+    },
+
+    /// A key name that [`encode_keys`](crate::encode_keys) does not know
+    /// (its docs list the names). Nothing was sent.
+    #[error(
+        "unknown key name {key:?}: expected a tmux key name such as Enter, C-c, M-x, Up or F5 (send plain text with send or write_stdin); nothing was sent"
+    )]
+    UnknownKey {
+        /// The element that is not a key.
+        key: String,
+    },
+
+    /// A search pattern that is not a valid regular expression.
+    #[error("invalid regular expression {pattern:?}: {source}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+
+    /// A line range whose start is after its end.
+    #[error("session {id}: invalid line range {start}..{end}: the start is after the end")]
+    InvalidRange {
+        /// The session.
+        id: SessionId,
+        /// First line asked for.
+        start: usize,
+        /// Line one past the last asked for.
+        end: usize,
+    },
+
+    /// A view of zero lines.
+    #[error("invalid number of lines {lines}: a view needs at least 1 line")]
+    InvalidLines {
+        /// The number asked for.
+        lines: usize,
+    },
+
+    /// A scrollback size over [`MAX_SCROLLBACK_LINES`](crate::MAX_SCROLLBACK_LINES).
+    #[error("invalid scrollback_lines {lines}: at most {max} lines", max = crate::MAX_SCROLLBACK_LINES)]
+    InvalidScrollback {
+        /// The size asked for.
+        lines: usize,
     },
 
     /// A system call on the session's terminal failed.

@@ -18,10 +18,12 @@ pub enum RunState {
     Closed,
 }
 
-/// A session's details, as a listing shows them.
+/// A session's details, as a listing shows them. Cheap: it never touches
+/// the screen model (for the terminal's state see
+/// [`SessionInfo`](crate::SessionInfo) from [`Session::info`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SessionInfo {
+pub struct SessionSummary {
     /// The session's id.
     pub id: SessionId,
     /// Its name, if it was given one.
@@ -40,7 +42,7 @@ pub struct SessionInfo {
 
 impl Session {
     /// This session's details: id, name, pid, command, cwd, start time and
-    /// whether it runs. Never fails: a closed session says
+    /// whether it runs, without touching the screen model. Never fails: a closed session says
     /// [`RunState::Closed`].
     ///
     /// ```
@@ -49,14 +51,14 @@ impl Session {
     ///
     /// let s = SessionBuilder::new("exit 3").name("three").cwd("/").spawn()?;
     /// s.wait(Some(Duration::from_secs(10)))?;
-    /// let info = s.info();
+    /// let info = s.summary();
     /// assert_eq!(info.name.as_deref(), Some("three"));
     /// assert_eq!(info.cwd, std::path::Path::new("/"));
     /// assert_eq!(info.state, RunState::Exited(ExitStatus::Exited(3)));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
     #[must_use]
-    pub fn info(&self) -> SessionInfo {
+    pub fn summary(&self) -> SessionSummary {
         let state = match self.shared() {
             Err(_) => RunState::Closed,
             Ok(shared) => {
@@ -68,7 +70,7 @@ impl Session {
                 }
             }
         };
-        SessionInfo {
+        SessionSummary {
             id: self.id(),
             name: self.name().map(str::to_string),
             pid: self.pid(),
@@ -139,13 +141,13 @@ fn last_lines(text: &str, n: usize) -> &str {
 }
 
 impl Registry {
-    /// [`Session::info`] for session `id`.
+    /// [`Session::summary`] for session `id`.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownSession`](crate::Error::UnknownSession).
-    pub fn info(&self, id: SessionId) -> Result<SessionInfo> {
-        Ok(self.get(id)?.info())
+    pub fn summary(&self, id: SessionId) -> Result<SessionSummary> {
+        Ok(self.get(id)?.summary())
     }
 
     /// Details of every session here, oldest first.
@@ -156,18 +158,18 @@ impl Registry {
     /// let registry = Registry::new();
     /// let a = SessionBuilder::new(["cat"]).name("a").start_in(&registry)?;
     /// let b = registry.start("cat")?;
-    /// let list = registry.list_info();
+    /// let list = registry.list_details();
     /// assert_eq!(list.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a, b]);
     /// assert_eq!(list[0].name.as_deref(), Some("a"));
     /// assert!(list.iter().all(|i| i.state == RunState::Running && i.pid > 0));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
     #[must_use]
-    pub fn list_info(&self) -> Vec<SessionInfo> {
+    pub fn list_details(&self) -> Vec<SessionSummary> {
         self.list()
             .into_iter()
             .filter_map(|id| self.get(id).ok())
-            .map(|s| s.info())
+            .map(|s| s.summary())
             .collect()
     }
 
@@ -182,19 +184,19 @@ impl Registry {
     }
 }
 
-/// Details of session `sid` in the global registry (see [`Session::info`]).
+/// Details of session `sid` in the global registry (see [`Session::summary`]).
 ///
 /// # Errors
 ///
-/// As for [`Registry::info`].
-pub fn session_info(sid: SessionId) -> Result<SessionInfo> {
-    Registry::global().info(sid)
+/// As for [`Registry::summary`].
+pub fn summary(sid: SessionId) -> Result<SessionSummary> {
+    Registry::global().summary(sid)
 }
 
 /// Details of every session in the global registry, oldest first.
 #[must_use]
-pub fn list_session_info() -> Vec<SessionInfo> {
-    Registry::global().list_info()
+pub fn list_details() -> Vec<SessionSummary> {
+    Registry::global().list_details()
 }
 
 /// The last `lines` lines of session `sid`'s retained output, without

@@ -173,7 +173,7 @@
 //! can read ([`SinkStatus`], [`Error::SinkFailed`]).
 //!
 //! Sessions can have unique names ([`SessionBuilder::name`], [`resolve`]);
-//! [`list_session_info`] shows each one's id, name, pid, command, cwd,
+//! [`list_details`] shows each one's id, name, pid, command, cwd,
 //! start time and state; [`logs`] returns the last lines of output without
 //! moving the unread cursor; [`stop`] asks with SIGTERM, waits a grace
 //! period, then kills, and says which it took ([`StopOutcome`]).
@@ -192,6 +192,47 @@
 //! bgterm::close(sid)?;
 //! # Ok::<(), bgterm::Error>(())
 //! ```
+//!
+//! # The terminal screen
+//!
+//! Besides the raw stream, every session can show its terminal as a person
+//! would see it — what bgtmux gets from tmux, in-process. A screen model
+//! (the [avt](https://docs.rs/avt) emulator) renders the output;
+//! [`display`] gives the latest lines ending at the cursor line, so a short
+//! exchange is not padded with blank rows; [`capture_range`] gives lines by
+//! absolute number (0 is the oldest line of retained scrollback); a
+//! viewport moves with [`scroll_to`] / [`scroll`] / [`view`]; [`info`]
+//! reports the cursor, size, line count and whether a full-screen program
+//! is on the alternate screen (then a capture is the whole screen);
+//! [`send_keys`] takes tmux key names (`C-c`, `Up`, `Enter`, `F5`, ...;
+//! see [`encode_keys`]), following the program's cursor-key mode;
+//! [`search`] and [`search_sessions`] find lines by text or [`Pattern::regex`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::Session;
+//!
+//! let s = Session::start("seq 1 50; read x")?;       // 50 lines on a 24-row screen
+//! while s.search("50")?.is_empty() {
+//!     s.poll(Duration::from_secs(5))?;
+//! }
+//! assert_eq!(s.display(2)?.lines, ["50", ""]);       // ends at the cursor line
+//! assert_eq!(s.capture_range(0, 3)?.lines, ["1", "2", "3"]); // scrolled off, still there
+//! assert_eq!(s.info()?.line_count, 51);
+//! s.send_keys(["C-c"], Duration::ZERO)?;               // interrupts `read`
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! The screen costs nothing until used: it is activated by the first view
+//! (starting from the output the buffer still holds) or from the start with
+//! [`SessionBuilder::screen`]. Once active, the pump only copies output
+//! aside (bounded like the buffer) and looks for terminal queries; the
+//! parse runs on the caller's thread when a view is asked for, so
+//! [`poll`]/[`read`] keep their speed. An active screen answers the queries
+//! programs block on (cursor position, status, device attributes). Output
+//! that outruns the views beyond the bound is skipped and counted
+//! ([`SessionInfo::unrendered_bytes`]); [`Session::display`] says what the
+//! screen shows then.
 //!
 //! # Differences from Python bgterm
 //!
@@ -217,14 +258,18 @@ mod expect;
 mod global;
 mod id;
 mod info;
+mod keys;
 mod name;
 mod pattern;
 mod pump;
+mod query;
 mod record;
 mod registry;
 mod result;
 mod ring;
 mod run;
+mod screen;
+mod search;
 mod session;
 mod shared;
 mod sink;
@@ -234,8 +279,11 @@ mod stop;
 mod sys;
 mod tap;
 mod transcript;
+mod view;
 
-pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, SessionBuilder};
+pub use builder::{
+    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, MAX_COLS, MAX_ROWS, SessionBuilder,
+};
 pub use cast::{RepairReport, repair_cast};
 pub use command::Command;
 pub use decode::DecodeErrors;
@@ -247,18 +295,24 @@ pub use global::{
     wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
-pub use info::{RunState, SessionInfo, list_session_info, logs, session_info};
+pub use info::{RunState, SessionSummary, list_details, logs, summary};
+pub use keys::{CursorKeys, encode_keys};
 pub use name::{MAX_NAME_LEN, resolve};
 pub use pattern::{Pattern, Patterns};
 pub use record::{Recording, recording_status, start_recording, stop_recording};
 pub use registry::Registry;
 pub use result::PollResult;
 pub use run::{RunOutput, run};
+pub use screen::{DEFAULT_SCROLLBACK_LINES, DEFAULT_VIEW_LINES, MAX_SCROLLBACK_LINES, MIN_SCREEN_BACKLOG};
+pub use search::{SearchHit, search, search_sessions};
 pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
 pub use sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
 pub use status::ExitStatus;
 pub use stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
 pub use transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
+pub use view::{
+    Capture, SessionInfo, capture_range, display, info, interrupt, resize, scroll, scroll_to, send_keys, view,
+};
 
 /// Re-exported so callers can `select!` over event receivers.
 pub use crossbeam_channel;

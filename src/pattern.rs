@@ -44,10 +44,25 @@ impl Pattern {
     pub fn regex(pattern: &str) -> Result<Pattern> {
         regex::bytes::Regex::new(pattern)
             .map(|r| Pattern(Kind::Regex(r)))
-            .map_err(|e| Error::InvalidPattern {
+            .map_err(|source| Error::InvalidPattern {
                 pattern: pattern.to_string(),
-                reason: e.to_string(),
+                source,
             })
+    }
+
+    /// Whether `text` contains a match (how [`search`](crate::search) tests
+    /// a line).
+    ///
+    /// ```
+    /// use bgterm::Pattern;
+    /// let plain: Pattern = "a.c".into(); // matches only the text "a.c"
+    /// assert!(plain.is_match("xa.cx") && !plain.is_match("abc"));
+    /// assert!(Pattern::regex(r"^error: \w+")?.is_match("error: disk full"));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_match(&self, text: &str) -> bool {
+        self.find(text.as_bytes(), 0).is_some()
     }
 
     /// The byte range of the first match in `haystack` that starts at or
@@ -103,6 +118,12 @@ impl From<&str> for Pattern {
 impl From<String> for Pattern {
     fn from(text: String) -> Pattern {
         Pattern::literal(text)
+    }
+}
+
+impl From<&Pattern> for Pattern {
+    fn from(p: &Pattern) -> Pattern {
+        p.clone()
     }
 }
 
@@ -244,9 +265,9 @@ mod tests {
     #[test]
     fn invalid_regex_is_named() {
         match Pattern::regex("a(") {
-            Err(Error::InvalidPattern { pattern, reason }) => {
+            Err(Error::InvalidPattern { pattern, source }) => {
                 assert_eq!(pattern, "a(");
-                assert!(!reason.is_empty());
+                assert!(!source.to_string().is_empty());
             }
             other => panic!("{other:?}"),
         }

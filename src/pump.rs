@@ -107,6 +107,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         if dropped > 0 {
                             st.taps.emit(Event::Dropped { bytes: dropped });
                         }
+                        // A tap emulating the terminal (the screen) may
+                        // answer a query in this output: queue the answer
+                        // as the child's input; the loop writes it next.
+                        let reply = st.taps.take_replies();
+                        if !reply.is_empty() {
+                            st.input.extend(&reply);
+                            st.taps.emit(Event::Input { bytes: &reply });
+                        }
                         drop(st);
                         shared.changed.notify_all();
                     }

@@ -68,6 +68,11 @@ impl Ring {
         self.start
     }
 
+    /// Most bytes retained.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Absolute offset of the next unread byte.
     pub(crate) fn cursor(&self) -> u64 {
         self.cursor

@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{Error, Pattern, Registry, Result, Session, SessionId};
+use crate::{Pattern, Registry, Result, Session, SessionId};
 
 /// What [`Session::run`] returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,9 +65,9 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::WaitTimeout`] if the command has not finished in time (it
+    /// [`Error::WaitTimeout`](crate::Error::WaitTimeout) if the command has not finished in time (it
     /// keeps running; interrupt it or wait again with
-    /// [`wait_for`](Self::wait_for)), [`Error::ExitedBeforeMatch`] if the
+    /// [`wait_for`](Self::wait_for)), [`Error::ExitedBeforeMatch`](crate::Error::ExitedBeforeMatch) if the
     /// shell exits (say the command was `exit 3`), and the errors of
     /// [`send`](Self::send).
     pub fn run(&self, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
@@ -86,16 +86,12 @@ impl Session {
         self.send(&line)?;
         // The begin marker's line end is part of the marker, not the output.
         let b = self.wait_for_from_deadline(from, format!("{begin}\r\n"), deadline)?;
-        let done = Pattern::regex(&format!(r"{end}(\d+)\r?\n"))?;
+        // `$?` is 0..=255 in every POSIX shell: at most three digits, so the
+        // parse below cannot fail.
+        let done = Pattern::regex(&format!(r"{end}(\d{{1,3}})\r?\n"))?;
         let e = self.wait_for_from_deadline(b.match_end, done, deadline)?;
-        let exit_code = e
-            .text
-            .strip_prefix(end.as_str())
-            .and_then(|rest| rest.trim_end().parse().ok())
-            .ok_or_else(|| Error::InvalidPattern {
-                pattern: end.clone(),
-                reason: format!("end marker without an exit code: {:?}", e.text),
-            })?;
+        let digits: String = e.text[end.len()..].chars().filter(char::is_ascii_digit).collect();
+        let exit_code = digits.parse().unwrap_or_default();
         Ok(RunOutput {
             output: e.before.replace("\r\n", "\n"),
             exit_code,
@@ -110,7 +106,7 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownSession`], or as for [`Session::run`].
+    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for [`Session::run`].
     pub fn run(&self, id: SessionId, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
         self.get(id)?.run(command, timeout)
     }

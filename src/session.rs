@@ -122,6 +122,7 @@ impl Session {
                 size: (b.rows, b.cols),
                 taps: Default::default(),
                 sinks: Default::default(),
+                screen: crate::screen::Slot::new(b.scrollback_lines),
             }),
             changed: parking_lot::Condvar::new(),
             wake,
@@ -132,6 +133,10 @@ impl Session {
         early
             .attach(&shared, &spawned.command, spawned.term.as_deref())
             .map_err(kill_and_reap)?;
+        if b.screen {
+            // Before the pump starts, so the screen sees every byte.
+            crate::screen::activate(&mut shared.state.lock());
+        }
         let for_pump = Arc::clone(&shared);
         let pump = std::thread::Builder::new()
             .name(format!("bgterm-{id}"))
@@ -512,14 +517,16 @@ impl Session {
         })
     }
 
-    /// Changes the terminal size; the child gets SIGWINCH.
+    /// Changes the terminal size; the child gets SIGWINCH, and the screen
+    /// model (if active) follows at this point of the output stream.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSize`] for a zero dimension, [`Error::SessionClosed`],
-    /// or [`Error::Io`].
+    /// [`Error::InvalidSize`] for a zero dimension or one over
+    /// [`MAX_ROWS`](crate::MAX_ROWS) / [`MAX_COLS`](crate::MAX_COLS),
+    /// [`Error::SessionClosed`], or [`Error::Io`].
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if rows == 0 || cols == 0 {
+        if !crate::builder::valid_size(rows, cols) {
             return Err(Error::InvalidSize { rows, cols });
         }
         let shared = self.shared()?;

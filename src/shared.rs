@@ -55,6 +55,8 @@ pub(crate) struct State {
     /// The session's recording and transcript, if any (their taps are in
     /// `taps`; these are the handles to query and stop them).
     pub sinks: Sinks,
+    /// The terminal screen model, once activated.
+    pub screen: crate::screen::Slot,
 }
 
 impl Shared {

@@ -34,7 +34,7 @@ pub(crate) struct Spawned {
 
 /// Validates the options, resolves the program and starts the child.
 pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
-    if b.rows == 0 || b.cols == 0 {
+    if !crate::builder::valid_size(b.rows, b.cols) {
         return Err(Error::InvalidSize {
             rows: b.rows,
             cols: b.cols,
@@ -42,6 +42,11 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
     }
     if b.max_buffer_bytes == 0 {
         return Err(Error::InvalidBufferSize { bytes: 0 });
+    }
+    if b.scrollback_lines > crate::MAX_SCROLLBACK_LINES {
+        return Err(Error::InvalidScrollback {
+            lines: b.scrollback_lines,
+        });
     }
     let command = match b.shell {
         Some(true) => b.command.clone().into_shell(),

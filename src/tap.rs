@@ -42,6 +42,14 @@ pub(crate) trait Tap: Send {
     fn backlogged(&self) -> bool {
         false
     }
+
+    /// Input the tap wants delivered to the child, as a terminal's answer
+    /// to a query in the output it just saw. The pump asks after every
+    /// output event and queues the answer ahead of later input. By default,
+    /// none.
+    fn take_reply(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The taps on one session.
@@ -63,6 +71,18 @@ impl Taps {
     /// Whether any tap asks the pump to hold output back.
     pub(crate) fn backlogged(&self) -> bool {
         self.0.iter().any(|t| t.backlogged())
+    }
+
+    /// Collects the taps' answers to terminal queries (see
+    /// [`Tap::take_reply`]); empty when there are none.
+    pub(crate) fn take_replies(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for tap in &mut self.0 {
+            if let Some(reply) = tap.take_reply() {
+                out.extend_from_slice(&reply);
+            }
+        }
+        out
     }
 
     /// Tells every tap, dropping those that ask to be removed.

@@ -136,7 +136,7 @@ fn the_global_resolver_finds_named_sessions() {
 // ---- details ----------------------------------------------------------------
 
 #[test]
-fn list_info_gives_every_detail() {
+fn list_details_gives_every_detail() {
     let r = Registry::new();
     let before = SystemTime::now();
     let a = SessionBuilder::new("echo hi; read x")
@@ -150,7 +150,7 @@ fn list_info_gives_every_detail() {
     r.wait(b, Some(LONG)).unwrap().expect("b exits");
     r.get(c).unwrap().close().unwrap(); // closed through a handle, still listed
 
-    let list = r.list_info();
+    let list = r.list_details();
     assert_eq!(list.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a, b, c]);
     let ia = &list[0];
     assert_eq!(ia.name.as_deref(), Some("a"));
@@ -163,15 +163,15 @@ fn list_info_gives_every_detail() {
     assert_eq!(list[1].name, None);
     assert_eq!(list[1].state, RunState::Exited(ExitStatus::Exited(4)));
     assert_eq!(list[2].state, RunState::Closed);
-    assert_eq!(r.info(a).unwrap(), list[0]);
+    assert_eq!(r.summary(a).unwrap(), list[0]);
     assert!(matches!(
-        r.info(SessionId::from_u64(u64::MAX)),
+        r.summary(SessionId::from_u64(u64::MAX)),
         Err(Error::UnknownSession { .. })
     ));
 
     let sid = bgterm::start_session(["cat"]).unwrap();
-    assert!(bgterm::list_session_info().iter().any(|i| i.id == sid));
-    assert_eq!(bgterm::session_info(sid).unwrap().state, RunState::Running);
+    assert!(bgterm::list_details().iter().any(|i| i.id == sid));
+    assert_eq!(bgterm::summary(sid).unwrap().state, RunState::Running);
     bgterm::close(sid).unwrap();
 }
 
