@@ -543,12 +543,14 @@ impl Session {
         Ok(self.shared()?.lock_open()?.size)
     }
 
-    /// Closes the session: SIGKILL to its process group (also reaching
-    /// grandchildren that still hold the terminal), stops its pump thread,
-    /// reaps the child and releases every descriptor. Returns how the child
-    /// ended (its real status if it had already exited). Every other clone
-    /// then fails with [`Error::SessionClosed`], and threads waiting on it
-    /// wake with that error.
+    /// Closes the session: SIGKILL to its process group and to every other
+    /// process of its terminal session, such as a job-control shell's
+    /// background jobs (only a process that left with `setsid` escapes),
+    /// also reaching grandchildren that still hold the terminal; stops its
+    /// pump thread, reaps the child and releases every descriptor. Returns
+    /// how the child ended (its real status if it had already exited).
+    /// Every other clone then fails with [`Error::SessionClosed`], and
+    /// threads waiting on it wake with that error.
     ///
     /// To let the program exit cleanly, send it its quit command or
     /// [`terminate`](Self::terminate) and [`wait`](Self::wait) first.
@@ -573,6 +575,8 @@ impl Inner {
         // The child is unreaped until `reap` below, so its pid still names
         // our process group.
         let _ = signal_groups(&shared, libc::SIGKILL);
+        // Background jobs of a job-control shell are in groups of their own.
+        sys::kill_session(shared.pid);
         {
             let mut st = shared.state.lock();
             st.stop = true;

@@ -14,7 +14,9 @@ use common::{LONG, has};
 /// Waits for `regex` (with one capture group of digits) and returns the
 /// number it captured.
 fn wait_number(s: &Session, regex: &str) -> u32 {
-    let m = s.wait_for_from(0, Pattern::regex(regex).unwrap(), Some(LONG)).unwrap();
+    let m = s
+        .wait_for_from(0, Pattern::regex(regex).unwrap(), Some(LONG))
+        .unwrap();
     m.text
         .chars()
         .filter(char::is_ascii_digit)
@@ -90,7 +92,9 @@ fn wait_for_memory_is_bounded_by_the_ring() {
     let before = vm_hwm_kib();
     s.send("\n").unwrap();
     // Waits until the whole flood has gone by (the `echo` ends it).
-    let m = s.wait_for_from(at, "a\r\n", Some(Duration::from_secs(120))).unwrap();
+    let m = s
+        .wait_for_from(at, "a\r\n", Some(Duration::from_secs(120)))
+        .unwrap();
     assert!(m.match_end >= TOTAL, "{m:?}");
     let grown_mib = (vm_hwm_kib() - before) / 1024;
     assert!(
@@ -106,7 +110,10 @@ fn wait_for_memory_is_bounded_by_the_ring() {
 /// the head was dropped.
 #[test]
 fn run_does_not_silently_lose_the_head_of_its_output() {
-    let s = SessionBuilder::new(["sh"]).max_buffer_bytes(4096).spawn().unwrap();
+    let s = SessionBuilder::new(["sh"])
+        .max_buffer_bytes(4096)
+        .spawn()
+        .unwrap();
     let r = s.run("head -c 100000 /dev/zero | tr '\\0' x", Some(LONG));
     match r {
         Ok(r) => assert_eq!(
