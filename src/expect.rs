@@ -5,7 +5,9 @@
 //! a long search never holds up the pump or other callers. Literal patterns
 //! are searched incrementally; a regular expression is re-run over the whole
 //! window (since a new byte can complete a match that began anywhere), which
-//! is bounded by what the ring retains.
+//! is bounded by what the ring retains: bytes the ring has evicted are
+//! dropped from the window too, so a long wait on a chatty program holds
+//! at most about one ring's worth of output.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,10 @@ use crate::{Error, Patterns, Result, Session};
 
 /// Characters of output kept in the `tail` of a wait error.
 pub const TAIL_CHARS: usize = 512;
+
+/// Bytes of already-searched output a waiter keeps for the tail of its
+/// error (a character is at most 4 bytes).
+const TAIL_KEEP_BYTES: usize = TAIL_CHARS * 4;
 
 /// A successful [`Session::wait_for`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +165,20 @@ impl Session {
                 window.clear();
                 base = st.ring.start();
                 search_from = 0;
+            }
+            // Keep the window bounded. A literal can only start at or after
+            // `search_from` (everything before was searched); a regex is
+            // re-run over what the ring retains. Either way keep enough for
+            // the error's tail.
+            let needed = match patterns.overlap() {
+                Some(_) => search_from,
+                None => st.ring.start().saturating_sub(base) as usize,
+            };
+            let trim = needed.min(window.len().saturating_sub(TAIL_KEEP_BYTES));
+            if trim > 0 {
+                window.drain(..trim);
+                base += trim as u64;
+                search_from = search_from.saturating_sub(trim);
             }
             let have = base + window.len() as u64;
             window.extend(st.ring.copy_range(have, end));
