@@ -572,11 +572,9 @@ impl Inner {
             .write()
             .take()
             .ok_or(Error::SessionClosed { id: self.id })?;
-        // The child is unreaped until `reap` below, so its pid still names
-        // our process group.
-        let _ = signal_groups(&shared, libc::SIGKILL);
-        // Background jobs of a job-control shell are in groups of their own.
-        sys::kill_session(shared.pid);
+        // Closed before the kill: otherwise the pump could publish the exit
+        // our own SIGKILL causes, and a waiter would report that exit
+        // (`ExitedBeforeMatch`, a status) instead of the close.
         {
             let mut st = shared.state.lock();
             st.stop = true;
@@ -584,6 +582,11 @@ impl Inner {
         }
         shared.changed.notify_all();
         shared.wake.signal();
+        // The child is unreaped until `reap` below, so its pid still names
+        // our process group.
+        let _ = signal_groups(&shared, libc::SIGKILL);
+        // Background jobs of a job-control shell are in groups of their own.
+        sys::kill_session(shared.pid);
         if let Some(pump) = self.pump.lock().take() {
             // The pump only ever blocks in poll, which `wake` interrupts.
             let _ = pump.join();

@@ -232,3 +232,27 @@ fn run_works_without_onlcr() {
     let r = s.run("echo hi", Some(Duration::from_secs(5)));
     assert!(r.is_ok(), "after {:?}: {r:?}", t.elapsed());
 }
+
+/// Close used to SIGKILL the child before marking the session closed, so
+/// the pump could publish the exit that kill caused first, and a waiter
+/// woken by close reported `ExitedBeforeMatch { Signaled(9) }` instead of
+/// `SessionClosed`. (Rare before; the session-wide kill widened the gap.)
+#[test]
+fn close_wakes_waiters_with_session_closed_not_the_kill() {
+    for _ in 0..5 {
+        let s = Session::start(["sleep", "300"]).unwrap();
+        let at = s.output_offset().unwrap();
+        let (tx, rx) = bgterm::crossbeam_channel::bounded(1);
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                tx.send(()).unwrap();
+                s.wait_for_from(at, "x", None)
+            })
+        };
+        rx.recv().unwrap();
+        s.close().unwrap();
+        let r = waiter.join().unwrap();
+        assert!(matches!(r, Err(Error::SessionClosed { .. })), "{r:?}");
+    }
+}
