@@ -110,8 +110,10 @@ impl State {
         match self.decoder.decode(&taken.bytes) {
             Ok(s) => text.push_str(&s),
             Err(bad) => {
-                // Resume right after the malformed sequence next time.
+                // Resume right after the malformed sequence next time, and
+                // report the drop then: the error has no field for it.
                 self.ring.seek(taken.start + bad.resume as u64);
+                self.ring.restore_dropped(taken.dropped);
                 text.push_str(&bad.text);
                 return Err(Error::Decode {
                     id,
