@@ -25,6 +25,12 @@ pub struct RunOutput {
     pub output: String,
     /// The command's exit code (`$?`).
     pub exit_code: i32,
+    /// Output bytes the session's buffer dropped before they could be
+    /// collected (the command printed more than
+    /// [`max_buffer_bytes`](crate::SessionBuilder::max_buffer_bytes) faster
+    /// than the wait copied it): `output` then lacks that many bytes at its
+    /// start. Zero when `output` is complete.
+    pub dropped_bytes: u64,
     /// Absolute offset where the command's output begins.
     pub start_offset: u64,
     /// Absolute offset one past it.
@@ -85,7 +91,8 @@ impl Session {
         let from = self.output_offset()?;
         self.send(&line)?;
         // The begin marker's line end is part of the marker, not the output.
-        let b = self.wait_for_from_deadline(from, format!("{begin}\r\n"), deadline)?;
+        // "\r" only if the terminal translates newlines (ONLCR, the default).
+        let b = self.wait_for_from_deadline(from, Pattern::regex(&format!(r"{begin}\r?\n"))?, deadline)?;
         let done = Pattern::regex(&format!(r"{end}(\d+)\r?\n"))?;
         let e = self.wait_for_from_deadline(b.match_end, done, deadline)?;
         let exit_code = e
@@ -99,6 +106,7 @@ impl Session {
         Ok(RunOutput {
             output: e.before.replace("\r\n", "\n"),
             exit_code,
+            dropped_bytes: e.dropped_bytes,
             start_offset: b.match_end,
             end_offset: e.match_start,
         })
