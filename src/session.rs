@@ -232,6 +232,8 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::SessionExited`] if the child has exited,
+    /// [`Error::Unencodable`] if the text has a character the session's
+    /// encoding cannot represent (nothing is sent),
     /// [`Error::LineTooLong`] if the terminal is in canonical mode and the
     /// input would make an unfinished line longer than
     /// [`CANONICAL_LINE_LIMIT`] (nothing is sent), [`Error::InputBacklog`]
@@ -267,7 +269,12 @@ impl Session {
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
     pub fn send(&self, text: &str) -> Result<()> {
-        let (bytes, _, _) = self.inner.encoding.encode(text);
+        let bytes =
+            crate::decode::encode(self.inner.encoding, text).map_err(|character| Error::Unencodable {
+                id: self.inner.id,
+                encoding: self.inner.encoding.name(),
+                character,
+            })?;
         self.send_bytes(&bytes)
     }
 
