@@ -84,8 +84,10 @@ impl Session {
     ///
     /// [`Error::WaitTimeout`] (with the tail of what was seen and how long it
     /// waited) when time runs out, [`Error::ExitedBeforeMatch`] if the child
-    /// exits first, [`Error::SessionClosed`], and [`Error::Decode`] in strict
-    /// mode. A timeout of zero checks once and never blocks.
+    /// exits first, [`Error::SessionClosed`], [`Error::Unencodable`] for a
+    /// literal the session's encoding cannot represent (it could never
+    /// match), and [`Error::Decode`] in strict mode. A timeout of zero
+    /// checks once and never blocks.
     pub fn wait_for(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
         self.expect(None, patterns.into(), deadline_after(timeout))
     }
@@ -150,6 +152,14 @@ impl Session {
     fn expect(&self, from: Option<u64>, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
         let started = Instant::now();
         let id = self.id();
+        let encoding = self.encoding();
+        let patterns = patterns
+            .encoded(encoding)
+            .map_err(|character| Error::Unencodable {
+                id,
+                encoding: encoding.name(),
+                character,
+            })?;
         let shared = self.shared()?;
         let mut st = shared.lock_open()?;
         // The searched window mirrors the ring's bytes `base..base + len`.
@@ -187,7 +197,7 @@ impl Session {
                 return Err(Error::SessionClosed { id });
             }
             if let Some((index, s, e)) = found {
-                let matched = String::from_utf8_lossy(&window[s..e]).into_owned();
+                let matched = encoding.decode_without_bom_handling(&window[s..e]).0.into_owned();
                 return finish(&mut st, self, index, matched, base + s as u64, base + e as u64);
             }
             search_from = match patterns.overlap() {
@@ -200,7 +210,7 @@ impl Session {
                     status,
                     patterns: patterns.to_string(),
                     waited: started.elapsed(),
-                    tail: tail(&window),
+                    tail: tail(encoding, &window),
                 });
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -208,7 +218,7 @@ impl Session {
                     id,
                     patterns: patterns.to_string(),
                     waited: started.elapsed(),
-                    tail: tail(&window),
+                    tail: tail(encoding, &window),
                 });
             }
             st = shared.wait_until(st, deadline, |s| s.ring.end() != end || s.exit.is_some())?;
@@ -255,8 +265,8 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 /// The last [`TAIL_CHARS`] characters of `bytes`, decoded leniently.
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+fn tail(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
+    let text = encoding.decode_without_bom_handling(bytes).0;
     let skip = text.chars().count().saturating_sub(TAIL_CHARS);
     text.chars().skip(skip).collect()
 }

@@ -182,6 +182,7 @@ fn wait_for_matches_text_in_the_session_encoding() {
     let r = s.wait_for_from(at, "日本", Some(Duration::from_secs(5)));
     let seen = s.read().unwrap().text;
     assert!(r.is_ok(), "{r:?}; the output was {seen:?}");
+    assert_eq!(r.unwrap().text, "日本");
 }
 
 /// Text that the session's encoding cannot represent is sent as an HTML
