@@ -117,6 +117,7 @@ impl Session {
                 input: Default::default(),
                 canon_line: 0,
                 exit: None,
+                output_ended: false,
                 stop: false,
                 closed: false,
                 size: (b.rows, b.cols),
