@@ -154,6 +154,19 @@ pub enum Error {
         limit: usize,
     },
 
+    /// Input text has a character that the session's encoding cannot
+    /// represent. Nothing of this write was sent (send raw bytes with
+    /// [`Session::send_bytes`](crate::Session::send_bytes) if you mean it).
+    #[error("session {id}: {character:?} cannot be encoded in {encoding}; nothing was sent")]
+    Unencodable {
+        /// The session.
+        id: SessionId,
+        /// The session's encoding.
+        encoding: &'static str,
+        /// The first character it cannot represent.
+        character: char,
+    },
+
     /// The child's output is not valid in the session's encoding and the
     /// session was started with [`DecodeErrors::Strict`](crate::DecodeErrors::Strict).
     ///
@@ -373,6 +386,7 @@ impl Error {
             | Error::SessionExited { id, .. }
             | Error::LineTooLong { id, .. }
             | Error::InputBacklog { id, .. }
+            | Error::Unencodable { id, .. }
             | Error::Decode { id, .. }
             | Error::WaitTimeout { id, .. }
             | Error::ExitedBeforeMatch { id, .. }

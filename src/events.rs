@@ -175,7 +175,10 @@ impl Session {
     /// A subscriber that stops reading never slows the session: events that
     /// do not fit in `capacity` (at least 3) are counted and reported as one
     /// [`SessionEvent::Missed`], and the exit is always delivered. Dropping
-    /// the receiver unsubscribes. If the child has already exited, the
+    /// the receiver unsubscribes; the session notices at the next event for
+    /// which the channel has room, so a receiver dropped while its channel
+    /// was full keeps its (at most `capacity`) queued events in memory until
+    /// the session exits or closes. If the child has already exited, the
     /// receiver yields just the [`SessionEvent::Exited`].
     ///
     /// ```

@@ -5,17 +5,26 @@
 //! a long search never holds up the pump or other callers. Literal patterns
 //! are searched incrementally; a regular expression is re-run over the whole
 //! window (since a new byte can complete a match that began anywhere), which
-//! is bounded by what the ring retains.
+//! is bounded by what the ring retains: bytes the ring has evicted are
+//! dropped from the window too, so a long wait on a chatty program holds
+//! at most about one ring's worth of output.
 
 use std::time::{Duration, Instant};
 
-use parking_lot::MutexGuard;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::shared::State;
+use crate::tap::{Event, Tap};
 use crate::{Error, Patterns, Result, Session};
 
 /// Characters of output kept in the `tail` of a wait error.
 pub const TAIL_CHARS: usize = 512;
+
+/// Bytes of already-searched output a waiter keeps for the tail of its
+/// error (a character is at most 4 bytes).
+const TAIL_KEEP_BYTES: usize = TAIL_CHARS * 4;
 
 /// A successful [`Session::wait_for`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,14 +72,19 @@ impl Session {
     /// use std::time::Duration;
     /// use bgterm::{Pattern, Session};
     ///
-    /// let s = Session::start("read x; echo \"result: $((x * 2))\"; echo done")?;
-    /// s.send("21\n")?;
-    /// let m = s.wait_for(Pattern::regex(r"result: \d+")?, Some(Duration::from_secs(10)))?;
-    /// assert_eq!(m.text, "result: 42");
-    /// // Several patterns: which one matched is reported. (`done` may already
-    /// // have arrived, so continue from the end of the last match.)
-    /// let m = s.wait_for_from(m.match_end, ["error", "done"], Some(Duration::from_secs(10)))?;
-    /// assert_eq!((m.index, m.text.as_str()), (1, "done"));
+    /// // A program that prints on its own: wait for its next line.
+    /// let s = Session::start("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done")?;
+    /// let m = s.wait_for(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
+    /// assert!(m.text.starts_with("tick "));
+    ///
+    /// // To wait for the answer to your own input, take the offset first
+    /// // (see `wait_for_from`): the answer may come before a plain
+    /// // `wait_for` call starts. Several patterns report which matched.
+    /// let calc = Session::start("read x; echo \"result: $((x * 2))\"")?;
+    /// let at = calc.output_offset()?;
+    /// calc.send("21\n")?;
+    /// let m = calc.wait_for_from(at, ["error", "result: 42"], Some(Duration::from_secs(10)))?;
+    /// assert_eq!((m.index, m.text.as_str()), (1, "result: 42"));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
     ///
@@ -78,8 +92,10 @@ impl Session {
     ///
     /// [`Error::WaitTimeout`] (with the tail of what was seen and how long it
     /// waited) when time runs out, [`Error::ExitedBeforeMatch`] if the child
-    /// exits first, [`Error::SessionClosed`], and [`Error::Decode`] in strict
-    /// mode. A timeout of zero checks once and never blocks.
+    /// exits first, [`Error::SessionClosed`], [`Error::Unencodable`] for a
+    /// literal the session's encoding cannot represent (it could never
+    /// match), and [`Error::Decode`] in strict mode. A timeout of zero
+    /// checks once and never blocks.
     pub fn wait_for(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
         self.expect(None, patterns.into(), deadline_after(timeout))
     }
@@ -144,43 +160,98 @@ impl Session {
     fn expect(&self, from: Option<u64>, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
         let started = Instant::now();
         let id = self.id();
+        let encoding = self.encoding();
+        let patterns = patterns
+            .encoded(encoding)
+            .map_err(|character| Error::Unencodable {
+                id,
+                encoding: encoding.name(),
+                character,
+            })?;
         let shared = self.shared()?;
         let mut st = shared.lock_open()?;
-        // The searched window mirrors the ring's bytes `base..base + len`.
-        let mut base = from.unwrap_or_else(|| st.ring.end()).max(st.ring.start());
-        let mut window: Vec<u8> = Vec::new();
-        let mut search_from = 0usize;
+        // Under one lock: snapshot what the ring holds from `from`, and
+        // attach a tap that sees every later byte, so nothing slips between
+        // them and nothing the ring evicts later is missed.
+        let end = st.ring.end();
+        let base = from.unwrap_or(end).clamp(st.ring.start(), end);
+        let mut window = st.ring.copy_range(base, end);
+        let literal = patterns.overlap().is_some();
+        let feed = Arc::new(Mutex::new(Feed {
+            patterns: literal.then(|| patterns.clone()),
+            carry: window[window.len().saturating_sub(patterns.overlap().unwrap_or(0))..].to_vec(),
+            found: None,
+            pending: Vec::new(),
+            pending_start: end,
+            limit: st.ring.capacity().max(MIN_REGEX_WINDOW),
+            done: false,
+        }));
+        if st.exit.is_none() {
+            st.taps.add(Box::new(FeedTap(Arc::clone(&feed))));
+        }
+        // Ends the tap however this call returns.
+        let _detach = Detach(Arc::clone(&feed));
+        let mut window_base = base;
+        let search = |window: &[u8], window_base: u64| {
+            patterns.find(window, 0).map(|(i, s, e)| {
+                (
+                    i,
+                    window_base + s as u64,
+                    window_base + e as u64,
+                    window[s..e].to_vec(),
+                )
+            })
+        };
+        // What was there before the tap: searched once, here.
+        let mut found = MutexGuard::unlocked(&mut st, || search(&window, window_base));
         loop {
-            let exited = st.exit;
-            let end = st.ring.end();
-            if st.ring.start() > base + window.len() as u64 {
-                // The ring dropped bytes we had not copied yet: no match can
-                // span the gap, so start again after it.
-                window.clear();
-                base = st.ring.start();
-                search_from = 0;
-            }
-            let have = base + window.len() as u64;
-            window.extend(st.ring.copy_range(have, end));
-            let found = MutexGuard::unlocked(&mut st, || patterns.find(&window, search_from));
             if st.closed {
                 return Err(Error::SessionClosed { id });
             }
-            if let Some((index, s, e)) = found {
-                let matched = String::from_utf8_lossy(&window[s..e]).into_owned();
-                return finish(&mut st, self, index, matched, base + s as u64, base + e as u64);
+            if let Some((index, s, e, bytes)) = found {
+                let matched = encoding.decode_without_bom_handling(&bytes).0.into_owned();
+                return finish(&mut st, self, index, matched, s, e);
             }
-            search_from = match patterns.overlap() {
-                Some(o) => window.len().saturating_sub(o),
-                None => 0,
+            let exited = st.exit;
+            let seen_end = st.ring.end();
+            // What the tap collected since the last look.
+            found = {
+                let mut f = feed.lock();
+                if !literal && f.pending_start > window_base + window.len() as u64 {
+                    // The waiter fell more than the window's bound behind:
+                    // no match can span the gap.
+                    window.clear();
+                    window_base = f.pending_start;
+                }
+                window.append(&mut f.pending);
+                f.pending_start = window_base + window.len() as u64;
+                f.found.take()
             };
+            if literal {
+                // The tap finds literal matches as the bytes arrive; the
+                // window is only the tail for an error message.
+                let cut = window.len().saturating_sub(TAIL_KEEP_BYTES);
+                window.drain(..cut);
+                window_base += cut as u64;
+            } else {
+                // A regex is re-run over the window, which the tap keeps
+                // within its bound.
+                let limit = feed.lock().limit;
+                let cut = window.len().saturating_sub(limit);
+                window.drain(..cut);
+                window_base += cut as u64;
+                found = MutexGuard::unlocked(&mut st, || search(&window, window_base));
+            }
+            if found.is_some() {
+                continue;
+            }
             if let Some(status) = exited {
                 return Err(Error::ExitedBeforeMatch {
                     id,
                     status,
                     patterns: patterns.to_string(),
                     waited: started.elapsed(),
-                    tail: tail(&window),
+                    tail: tail(encoding, &window),
                 });
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -188,11 +259,88 @@ impl Session {
                     id,
                     patterns: patterns.to_string(),
                     waited: started.elapsed(),
-                    tail: tail(&window),
+                    tail: tail(encoding, &window),
                 });
             }
-            st = shared.wait_until(st, deadline, |s| s.ring.end() != end || s.exit.is_some())?;
+            st = shared.wait_until(st, deadline, |s| s.ring.end() != seen_end || s.exit.is_some())?;
         }
+    }
+}
+
+/// The smallest window a regex wait keeps, whatever the ring's size.
+const MIN_REGEX_WINDOW: usize = 1 << 20;
+
+/// What a waiter's tap shares with the waiter.
+struct Feed {
+    /// Literal patterns, matched by the tap itself as bytes arrive (`None`
+    /// for a regex wait: the waiter searches `pending`).
+    patterns: Option<Patterns>,
+    /// The last bytes before `next` that a literal match could start in.
+    carry: Vec<u8>,
+    /// A match the tap found: (pattern index, start, end, matched bytes).
+    found: Option<(usize, u64, u64, Vec<u8>)>,
+    /// Bytes for the waiter (a regex's window, or a literal's error tail).
+    pending: Vec<u8>,
+    /// Absolute offset of `pending[0]`.
+    pending_start: u64,
+    /// Most bytes `pending` holds; older ones are dropped.
+    limit: usize,
+    /// The waiter has returned: the tap removes itself.
+    done: bool,
+}
+
+struct FeedTap(Arc<Mutex<Feed>>);
+
+impl Tap for FeedTap {
+    fn event(&mut self, event: &Event<'_>) -> bool {
+        let mut guard = self.0.lock();
+        let f: &mut Feed = &mut guard;
+        if f.done || f.found.is_some() {
+            return false;
+        }
+        let Event::Output { offset, bytes } = *event else {
+            return !matches!(event, Event::Exit { .. });
+        };
+        if let Some(patterns) = &f.patterns {
+            // Why here, on the pump thread: a literal search of one chunk is
+            // a memchr-speed scan, and doing it as bytes arrive means no
+            // match can be evicted before a slow waiter looks.
+            let carry_start = offset - f.carry.len() as u64;
+            f.carry.extend_from_slice(bytes);
+            let hay = &f.carry;
+            if let Some((i, s, e)) = patterns.find(hay, 0) {
+                f.found = Some((
+                    i,
+                    carry_start + s as u64,
+                    carry_start + e as u64,
+                    hay[s..e].to_vec(),
+                ));
+                return false;
+            }
+            let keep = patterns.overlap().unwrap_or(0).min(hay.len());
+            f.carry.drain(..hay.len() - keep);
+            f.pending.extend_from_slice(bytes);
+            let excess = f.pending.len().saturating_sub(TAIL_KEEP_BYTES);
+            f.pending.drain(..excess);
+        } else {
+            f.pending.extend_from_slice(bytes);
+            let excess = f.pending.len().saturating_sub(f.limit);
+            if excess > 0 {
+                f.pending.drain(..excess);
+                f.pending_start += excess as u64;
+            }
+        }
+        true
+    }
+}
+
+/// Marks the feed done when the waiter returns, so its tap goes away at the
+/// next event (or with the session).
+struct Detach(Arc<Mutex<Feed>>);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        self.0.lock().done = true;
     }
 }
 
@@ -235,8 +383,8 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 /// The last [`TAIL_CHARS`] characters of `bytes`, decoded leniently.
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+fn tail(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
+    let text = encoding.decode_without_bom_handling(bytes).0;
     let skip = text.chars().count().saturating_sub(TAIL_CHARS);
     text.chars().skip(skip).collect()
 }

@@ -13,6 +13,11 @@ use crate::{Error, Result};
 /// expression with [`Pattern::regex`] (the [`regex`] crate's syntax, matched
 /// against the output's bytes as UTF-8, so `.` matches one character).
 ///
+/// In a session with another [encoding](crate::SessionBuilder::encoding), a
+/// literal is searched for in that encoding; a regular expression still
+/// matches the raw bytes as UTF-8, so only its ASCII parts are reliable
+/// there (and none in UTF-16).
+///
 /// ```
 /// use bgterm::Pattern;
 /// let prompt: Pattern = ">>> ".into();
@@ -26,14 +31,18 @@ pub struct Pattern(Kind);
 
 #[derive(Clone)]
 enum Kind {
-    Literal(String),
+    /// The text, and the bytes searched for: its UTF-8 unless re-encoded
+    /// for a session with [`Patterns::encoded`].
+    Literal(String, Vec<u8>),
     Regex(regex::bytes::Regex),
 }
 
 impl Pattern {
     /// A literal pattern: matches exactly this text.
     pub fn literal(text: impl Into<String>) -> Pattern {
-        Pattern(Kind::Literal(text.into()))
+        let text = text.into();
+        let bytes = text.as_bytes().to_vec();
+        Pattern(Kind::Literal(text, bytes))
     }
 
     /// A regular-expression pattern.
@@ -69,8 +78,7 @@ impl Pattern {
     /// after `from` (an index into `haystack`).
     pub(crate) fn find(&self, haystack: &[u8], from: usize) -> Option<(usize, usize)> {
         match &self.0 {
-            Kind::Literal(text) => {
-                let needle = text.as_bytes();
+            Kind::Literal(_, needle) => {
                 if needle.is_empty() {
                     return Some((from, from));
                 }
@@ -85,7 +93,7 @@ impl Pattern {
     /// less than its length; for a regex, anywhere (`None`).
     pub(crate) fn overlap(&self) -> Option<usize> {
         match &self.0 {
-            Kind::Literal(text) => Some(text.len().saturating_sub(1)),
+            Kind::Literal(_, bytes) => Some(bytes.len().saturating_sub(1)),
             Kind::Regex(_) => None,
         }
     }
@@ -94,7 +102,7 @@ impl Pattern {
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Kind::Literal(t) => f.write_str(t),
+            Kind::Literal(t, _) => f.write_str(t),
             Kind::Regex(r) => f.write_str(r.as_str()),
         }
     }
@@ -103,7 +111,7 @@ impl fmt::Display for Pattern {
 impl fmt::Debug for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Kind::Literal(t) => write!(f, "Pattern::literal({t:?})"),
+            Kind::Literal(t, _) => write!(f, "Pattern::literal({t:?})"),
             Kind::Regex(r) => write!(f, "Pattern::regex({:?})", r.as_str()),
         }
     }
@@ -181,6 +189,27 @@ impl Patterns {
             }
         }
         best
+    }
+
+    /// These patterns for output in `encoding`: literals are searched for
+    /// as their bytes in that encoding (regular expressions always match
+    /// the raw bytes as UTF-8). Fails with the first character a literal
+    /// has that `encoding` cannot represent.
+    pub(crate) fn encoded(&self, encoding: &'static encoding_rs::Encoding) -> Result<Patterns, char> {
+        if encoding == encoding_rs::UTF_8 {
+            return Ok(self.clone());
+        }
+        self.0
+            .iter()
+            .map(|p| match &p.0 {
+                Kind::Literal(text, _) => {
+                    let bytes = crate::decode::encode(encoding, text)?.into_owned();
+                    Ok(Pattern(Kind::Literal(text.clone(), bytes)))
+                }
+                Kind::Regex(_) => Ok(p.clone()),
+            })
+            .collect::<Result<Vec<_>, char>>()
+            .map(Patterns)
     }
 
     /// The largest overlap any pattern needs (`None`: rescan everything).

@@ -119,7 +119,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         shared.changed.notify_all();
                     }
                     Ok(Io::WouldBlock) => {}
-                    Ok(Io::Closed) | Err(_) => pty_open = false,
+                    Ok(Io::Closed) | Err(_) => {
+                        pty_open = false;
+                        shared.state.lock().output_ended = true;
+                    }
                 }
             }
             if pty_open && want_write && fds[i].writable() {

@@ -116,6 +116,12 @@ impl Ring {
         }
     }
 
+    /// Puts back a dropped count that a [`take`](Self::take) reported but
+    /// its caller could not pass on, so the next take reports it.
+    pub(crate) fn restore_dropped(&mut self, dropped: u64) {
+        self.dropped_unreported += dropped;
+    }
+
     /// Moves the cursor to `offset` (clamped to the retained range) without
     /// returning anything; bytes skipped forward count as read.
     pub(crate) fn seek(&mut self, offset: u64) {

@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{Pattern, Registry, Result, Session, SessionId};
+use crate::{Registry, Result, Session, SessionId};
 
 /// What [`Session::run`] returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,12 @@ pub struct RunOutput {
     pub output: String,
     /// The command's exit code (`$?`).
     pub exit_code: i32,
+    /// Output bytes the session's buffer dropped before they could be
+    /// collected (the command printed more than
+    /// [`max_buffer_bytes`](crate::SessionBuilder::max_buffer_bytes) faster
+    /// than the wait copied it): `output` then lacks that many bytes at its
+    /// start. Zero when `output` is complete.
+    pub dropped_bytes: u64,
     /// Absolute offset where the command's output begins.
     pub start_offset: u64,
     /// Absolute offset one past it.
@@ -84,17 +90,22 @@ impl Session {
         );
         let from = self.output_offset()?;
         self.send(&line)?;
-        // The begin marker's line end is part of the marker, not the output.
-        let b = self.wait_for_from_deadline(from, format!("{begin}\r\n"), deadline)?;
-        // `$?` is 0..=255 in every POSIX shell: at most three digits, so the
-        // parse below cannot fail.
-        let done = Pattern::regex(&format!(r"{end}(\d{{1,3}})\r?\n"))?;
-        let e = self.wait_for_from_deadline(b.match_end, done, deadline)?;
-        let digits: String = e.text[end.len()..].chars().filter(char::is_ascii_digit).collect();
-        let exit_code = digits.parse().unwrap_or_default();
+        // Literal markers: the waiter's tap matches them as the bytes arrive,
+        // so a flood of output cannot push them out of the buffer unseen.
+        // The begin marker's line end is part of the marker, not the output;
+        // "\r" only if the terminal translates newlines (ONLCR, the default).
+        let b =
+            self.wait_for_from_deadline(from, [format!("{begin}\r\n"), format!("{begin}\n")], deadline)?;
+        let e = self.wait_for_from_deadline(b.match_end, end.as_str(), deadline)?;
+        // `$?` follows on the same line: 0..=255, at most three digits.
+        let code = self.wait_for_from_deadline(e.match_end, "\n", deadline)?;
+        let exit_code = code.before.trim_end().parse().unwrap_or_default();
         Ok(RunOutput {
             output: e.before.replace("\r\n", "\n"),
             exit_code,
+            // Exactly the part of the command's output that was lost: what
+            // lies between the begin marker and where `output` starts.
+            dropped_bytes: e.start_offset.saturating_sub(b.match_end),
             start_offset: b.match_end,
             end_offset: e.match_start,
         })

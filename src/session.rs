@@ -117,6 +117,7 @@ impl Session {
                 input: Default::default(),
                 canon_line: 0,
                 exit: None,
+                output_ended: false,
                 stop: false,
                 closed: false,
                 size: (b.rows, b.cols),
@@ -237,6 +238,8 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::SessionExited`] if the child has exited,
+    /// [`Error::Unencodable`] if the text has a character the session's
+    /// encoding cannot represent (nothing is sent),
     /// [`Error::LineTooLong`] if the terminal is in canonical mode and the
     /// input would make an unfinished line longer than
     /// [`CANONICAL_LINE_LIMIT`] (nothing is sent), [`Error::InputBacklog`]
@@ -272,7 +275,12 @@ impl Session {
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
     pub fn send(&self, text: &str) -> Result<()> {
-        let (bytes, _, _) = self.inner.encoding.encode(text);
+        let bytes =
+            crate::decode::encode(self.inner.encoding, text).map_err(|character| Error::Unencodable {
+                id: self.inner.id,
+                encoding: self.inner.encoding.name(),
+                character,
+            })?;
         self.send_bytes(&bytes)
     }
 
@@ -489,15 +497,24 @@ impl Session {
         self.signal(libc::SIGTERM)
     }
 
-    /// Sends SIGKILL to the child's process group (and to the terminal's
-    /// foreground group). The session stays open and readable: its exit
-    /// status and remaining output are there until [`close`](Self::close).
+    /// Sends SIGKILL to every process of the child's terminal session: its
+    /// process group, the terminal's foreground group, and the background
+    /// jobs a job-control shell put in groups of their own (only a process
+    /// that left the session with `setsid` escapes). The session stays open
+    /// and readable: its exit status and remaining output are there until
+    /// [`close`](Self::close).
     ///
     /// # Errors
     ///
     /// As for [`terminate`](Self::terminate).
     pub fn kill(&self) -> Result<()> {
-        self.signal(libc::SIGKILL)
+        self.signal(libc::SIGKILL)?;
+        let guard = self.inner.shared.read();
+        if let Some(shared) = guard.as_ref() {
+            // Under the read guard, so the child cannot be reaped meanwhile.
+            sys::kill_session(shared.pid);
+        }
+        Ok(())
     }
 
     /// Sends `signal` to the child's process group and the terminal's
@@ -550,12 +567,14 @@ impl Session {
         Ok(self.shared()?.lock_open()?.size)
     }
 
-    /// Closes the session: SIGKILL to its process group (also reaching
-    /// grandchildren that still hold the terminal), stops its pump thread,
-    /// reaps the child and releases every descriptor. Returns how the child
-    /// ended (its real status if it had already exited). Every other clone
-    /// then fails with [`Error::SessionClosed`], and threads waiting on it
-    /// wake with that error.
+    /// Closes the session: SIGKILL to its process group and to every other
+    /// process of its terminal session, such as a job-control shell's
+    /// background jobs (only a process that left with `setsid` escapes),
+    /// also reaching grandchildren that still hold the terminal; stops its
+    /// pump thread, reaps the child and releases every descriptor. Returns
+    /// how the child ended (its real status if it had already exited).
+    /// Every other clone then fails with [`Error::SessionClosed`], and
+    /// threads waiting on it wake with that error.
     ///
     /// To let the program exit cleanly, send it its quit command or
     /// [`terminate`](Self::terminate) and [`wait`](Self::wait) first.
@@ -577,9 +596,9 @@ impl Inner {
             .write()
             .take()
             .ok_or(Error::SessionClosed { id: self.id })?;
-        // The child is unreaped until `reap` below, so its pid still names
-        // our process group.
-        let _ = signal_groups(&shared, libc::SIGKILL);
+        // Closed before the kill: otherwise the pump could publish the exit
+        // our own SIGKILL causes, and a waiter would report that exit
+        // (`ExitedBeforeMatch`, a status) instead of the close.
         {
             let mut st = shared.state.lock();
             st.stop = true;
@@ -587,6 +606,11 @@ impl Inner {
         }
         shared.changed.notify_all();
         shared.wake.signal();
+        // The child is unreaped until `reap` below, so its pid still names
+        // our process group.
+        let _ = signal_groups(&shared, libc::SIGKILL);
+        // Background jobs of a job-control shell are in groups of their own.
+        sys::kill_session(shared.pid);
         if let Some(pump) = self.pump.lock().take() {
             // The pump only ever blocks in poll, which `wake` interrupts.
             let _ = pump.join();

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bgterm::crossbeam_channel::{never, select};
-use bgterm::{Error, ExitStatus, Pattern, Registry, Session, SessionEvent, SessionId};
+use bgterm::{Error, ExitStatus, Pattern, Registry, Session, SessionBuilder, SessionEvent, SessionId};
 use common::{LONG, expect, has};
 
 const SHORT: Duration = Duration::from_millis(200);
@@ -102,17 +102,18 @@ fn several_patterns_report_which_matched() {
 #[test]
 fn exit_before_a_match_is_a_typed_error_with_the_tail() {
     let s = Session::start("read x; echo the end; exit 5").unwrap();
+    // From an offset taken before the input, so the waiter's window holds
+    // the last line however late its thread starts.
+    let at = s.output_offset().unwrap();
     let waiter = {
         let s = s.clone();
-        std::thread::spawn(move || s.wait_for("never printed", Some(LONG)))
+        std::thread::spawn(move || s.wait_for_from(at, "never printed", Some(LONG)))
     };
     s.send("\n").unwrap();
     match waiter.join().unwrap() {
         Err(Error::ExitedBeforeMatch { status, tail, id, .. }) => {
             assert_eq!(status, ExitStatus::Exited(5));
             assert_eq!(id, s.id());
-            // The waiter may have started after the echo; the final line is
-            // always in what it searched.
             assert!(tail.ends_with("the end\r\n"), "{tail:?}");
         }
         other => panic!("{other:?}"),
@@ -437,4 +438,44 @@ fn wait_in_every_blocking_form() {
     assert_eq!(s.wait(None).unwrap(), Some(ExitStatus::Signaled(9)));
     killer.join().unwrap().unwrap();
     assert_eq!(s.wait_deadline(None).unwrap(), Some(ExitStatus::Signaled(9)));
+}
+
+#[test]
+fn a_match_is_found_even_after_the_ring_evicted_it() {
+    // The marker is followed at once by 50 times more output than the ring
+    // keeps, so it is usually evicted before the waiter thread looks. The
+    // waiter's tap sees every byte as it arrives, so the match is found.
+    for round in 0..5 {
+        let s = SessionBuilder::new(
+            "read go; echo MARK-1 NUM=42; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END",
+        )
+        .max_buffer_bytes(4096)
+        .spawn()
+        .unwrap();
+        let at = s.output_offset().unwrap();
+        s.send("\n").unwrap();
+        let lit = s.wait_for_from(at, "MARK-1", Some(LONG)).unwrap();
+        assert_eq!(lit.text, "MARK-1", "round {round}");
+        let s2 = SessionBuilder::new(
+            "read go; echo NUM=42; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END",
+        )
+        .max_buffer_bytes(4096)
+        .spawn()
+        .unwrap();
+        let at = s2.output_offset().unwrap();
+        s2.send("\n").unwrap();
+        let re = s2
+            .wait_for_from(at, Pattern::regex(r"NUM=\d+").unwrap(), Some(LONG))
+            .unwrap();
+        assert_eq!(re.text, "NUM=42", "round {round}");
+        // And `run` on a flood through a tiny ring still completes.
+        let sh = SessionBuilder::new(["sh"])
+            .max_buffer_bytes(4096)
+            .spawn()
+            .unwrap();
+        let r = sh
+            .run("head -c 200000 /dev/zero | tr '\\0' y; echo", Some(LONG))
+            .unwrap();
+        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001, "round {round}");
+    }
 }
