@@ -17,7 +17,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::shared::State;
 use crate::tap::{Event, Tap};
-use crate::{Error, Patterns, Result, Session};
+use crate::{Error, Patterns, Registry, Result, Session, SessionId};
 
 /// Characters of output kept in the `tail` of a wait error.
 pub const TAIL_CHARS: usize = 512;
@@ -387,4 +387,117 @@ fn tail(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
     let text = encoding.decode_without_bom_handling(bytes).0;
     let skip = text.chars().count().saturating_sub(TAIL_CHARS);
     text.chars().skip(skip).collect()
+}
+
+impl Registry {
+    /// [`Session::output_offset`] of session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::output_offset`].
+    pub fn output_offset(&self, id: SessionId) -> Result<u64> {
+        self.get(id)?.output_offset()
+    }
+
+    /// [`Session::wait_for`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::wait_for`].
+    pub fn wait_for(
+        &self,
+        id: SessionId,
+        patterns: impl Into<Patterns>,
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        self.get(id)?.wait_for(patterns, timeout)
+    }
+
+    /// [`Session::wait_for_deadline`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::wait_for`].
+    pub fn wait_for_deadline(
+        &self,
+        id: SessionId,
+        patterns: impl Into<Patterns>,
+        deadline: Option<Instant>,
+    ) -> Result<Match> {
+        self.get(id)?.wait_for_deadline(patterns, deadline)
+    }
+
+    /// [`Session::wait_for_from`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::wait_for`].
+    pub fn wait_for_from(
+        &self,
+        id: SessionId,
+        offset: u64,
+        patterns: impl Into<Patterns>,
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        self.get(id)?.wait_for_from(offset, patterns, timeout)
+    }
+}
+
+/// [`Session::output_offset`] of a session in the global registry.
+///
+/// # Errors
+///
+/// As for [`Registry::output_offset`].
+pub fn output_offset(sid: SessionId) -> Result<u64> {
+    Registry::global().output_offset(sid)
+}
+
+/// [`Session::wait_for`] on a session in the global registry: waits for
+/// text in output that arrives after the call starts.
+///
+/// ```
+/// use std::time::Duration;
+/// let sid = bgterm::start_session(["cat"])?;
+/// let at = bgterm::output_offset(sid)?;
+/// bgterm::write_stdin(sid, "hello\n", Duration::ZERO)?;
+/// // From `at`: the echo may already have been returned by write_stdin, but
+/// // matching goes by offsets, not by what was read.
+/// let m = bgterm::wait_for_from(sid, at, "hello", Some(Duration::from_secs(10)))?;
+/// assert_eq!(m.match_start, at);
+/// bgterm::close(sid)?;
+/// # Ok::<(), bgterm::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As for [`Registry::wait_for`].
+pub fn wait_for(sid: SessionId, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
+    Registry::global().wait_for(sid, patterns, timeout)
+}
+
+/// [`Session::wait_for_deadline`] on a session in the global registry.
+///
+/// # Errors
+///
+/// As for [`Registry::wait_for`].
+pub fn wait_for_deadline(
+    sid: SessionId,
+    patterns: impl Into<Patterns>,
+    deadline: Option<Instant>,
+) -> Result<Match> {
+    Registry::global().wait_for_deadline(sid, patterns, deadline)
+}
+
+/// [`Session::wait_for_from`] on a session in the global registry.
+///
+/// # Errors
+///
+/// As for [`Registry::wait_for`].
+pub fn wait_for_from(
+    sid: SessionId,
+    offset: u64,
+    patterns: impl Into<Patterns>,
+    timeout: Option<Duration>,
+) -> Result<Match> {
+    Registry::global().wait_for_from(sid, offset, patterns, timeout)
 }

@@ -81,6 +81,17 @@ pub fn read(sid: SessionId) -> Result<PollResult> {
     Registry::global().read(sid)
 }
 
+/// [`Session::poll_quiet`](crate::Session::poll_quiet) on a session in the
+/// global registry: once output starts, collects until it has been quiet
+/// for `idle`.
+///
+/// # Errors
+///
+/// As for [`poll`].
+pub fn poll_quiet(sid: SessionId, max_wait: Duration, idle: Duration) -> Result<PollResult> {
+    Registry::global().poll_quiet(sid, max_wait, idle)
+}
+
 /// [`read`] returning at most `max_output_bytes` bytes.
 ///
 /// # Errors

@@ -18,11 +18,15 @@
 //! // 2. Send input later; wait up to 5 s for output; read what arrived.
 //! let out = bgterm::write_stdin(sid, "hello\n", Duration::from_secs(5))?;
 //! // The terminal echoes input ("hello\r\n"), then the program answers.
+//! // Each call returns only what arrived since the last one.
 //! let mut text = out.text;
-//! while !text.contains("got: hello") {
+//! for _ in 0..10 {
+//!     if text.contains("got: hello") {
+//!         break;
+//!     }
 //!     text += &bgterm::poll(sid, Duration::from_secs(5))?.text;
 //! }
-//! assert!(text.starts_with("hello\r\n"));
+//! assert!(text.starts_with("hello\r\n") && text.contains("got: hello"));
 //!
 //! // 3. Close: kills the process group, reaps the child, frees everything.
 //! bgterm::close(sid)?;
@@ -60,12 +64,19 @@
 //! let t = Instant::now();
 //! assert_eq!(s.poll(Duration::from_millis(50))?.text, "");
 //! assert!(t.elapsed() >= Duration::from_millis(50));
-//! // Input makes output; the poll returns as soon as it is there.
-//! s.write_stdin("yes\n", Duration::ZERO)?;
+//! // Input makes output; the poll returns as soon as it is there. (`send`
+//! // queues input without reading: `write_stdin` would return the echo.)
+//! s.send("yes\n")?;
 //! let mut text = String::new();
-//! while !text.contains("you said yes") {
-//!     text += &s.poll(Duration::from_secs(5))?.text;
+//! loop {
+//!     let out = s.poll(Duration::from_secs(5))?;
+//!     text += &out.text;
+//!     // After the child exits, poll returns at once: stop on `running`.
+//!     if text.contains("you said yes") || !out.running {
+//!         break;
+//!     }
 //! }
+//! assert!(text.contains("you said yes"));
 //! # Ok::<(), bgterm::Error>(())
 //! ```
 //!
@@ -184,9 +195,8 @@
 //!
 //! let sid = SessionBuilder::new("echo serving; sleep 300").name("doc-server").start()?;
 //! assert_eq!(bgterm::resolve("doc-server")?, sid);
-//! while !bgterm::logs(sid, 1)?.contains("serving") {
-//!     bgterm::poll(sid, Duration::from_secs(5))?; // wait for output
-//! }
+//! bgterm::wait_for_from(sid, 0, "serving", Some(Duration::from_secs(10)))?;
+//! assert!(bgterm::logs(sid, 1)?.contains("serving"));
 //! let stopped = bgterm::stop(sid, Duration::from_secs(5))?;
 //! assert_eq!(stopped.outcome, StopOutcome::Terminated);
 //! bgterm::close(sid)?;
@@ -213,9 +223,7 @@
 //! use bgterm::Session;
 //!
 //! let s = Session::start("seq 1 50; read x")?;       // 50 lines on a 24-row screen
-//! while s.search("50")?.is_empty() {
-//!     s.poll(Duration::from_secs(5))?;
-//! }
+//! s.wait_for_from(0, "50\r\n", Some(Duration::from_secs(10)))?; // all printed
 //! assert_eq!(s.display(2)?.lines, ["50", ""]);       // ends at the cursor line
 //! assert_eq!(s.capture_range(0, 3)?.lines, ["1", "2", "3"]); // scrolled off, still there
 //! assert_eq!(s.info()?.line_count, 51);
@@ -289,10 +297,10 @@ pub use command::Command;
 pub use decode::DecodeErrors;
 pub use error::{Error, Result};
 pub use events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
-pub use expect::{Match, TAIL_CHARS};
+pub use expect::{Match, TAIL_CHARS, output_offset, wait_for, wait_for_deadline, wait_for_from};
 pub use global::{
-    close, kill, list_sessions, poll, poll_with_limit, read, read_with_limit, start_session, terminate, wait,
-    wait_deadline, write_stdin, write_stdin_with_limit,
+    close, kill, list_sessions, poll, poll_quiet, poll_with_limit, read, read_with_limit, start_session,
+    terminate, wait, wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
 pub use info::{RunState, SessionSummary, list_details, logs, summary};

@@ -170,6 +170,15 @@ impl Registry {
         self.get(id)?.poll_with_limit(yield_time, max_output_bytes)
     }
 
+    /// [`Session::poll_quiet`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::poll`].
+    pub fn poll_quiet(&self, id: SessionId, max_wait: Duration, idle: Duration) -> Result<PollResult> {
+        self.get(id)?.poll_quiet(max_wait, idle)
+    }
+
     /// [`Session::read`] on session `id`.
     ///
     /// # Errors

@@ -26,9 +26,7 @@ impl Session {
     /// use bgterm::{Pattern, Session};
     ///
     /// let s = Session::start("echo alpha; echo beta; echo gamma; read x")?;
-    /// while s.search("gamma")?.is_empty() {
-    ///     s.poll(Duration::from_secs(5))?;
-    /// }
+    /// s.wait_for_from(0, "gamma\r\n", Some(Duration::from_secs(10)))?;
     /// let hits = s.search(Pattern::regex("^(alpha|gamma)$")?)?;
     /// let found: Vec<_> = hits.iter().map(|h| (h.line, h.text.as_str())).collect();
     /// assert_eq!(found, [(0, "alpha"), (2, "gamma")]);

@@ -48,7 +48,7 @@ impl Session {
     ///
     /// // A program that ignores SIGTERM is killed once the grace is over.
     /// let s = Session::start("trap '' TERM; echo ready; while :; do sleep 1; done")?;
-    /// while !s.poll(Duration::from_secs(10))?.text.contains("ready") {}
+    /// s.wait_for_from(0, "ready", Some(Duration::from_secs(10)))?;
     /// let stopped = s.stop(Duration::from_millis(100))?;
     /// assert_eq!(stopped.outcome, StopOutcome::Killed);
     /// assert_eq!(stopped.status.signal(), Some(9));

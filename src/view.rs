@@ -207,11 +207,8 @@ impl Session {
     /// use bgterm::Session;
     ///
     /// let sh = Session::start("printf 'one\\ntwo\\n'; read x")?;
-    /// let mut snap = sh.display(10)?;
-    /// while !snap.text.contains("two") {
-    ///     sh.poll(Duration::from_secs(5))?; // wait for output
-    ///     snap = sh.display(10)?;
-    /// }
+    /// sh.wait_for_from(0, "two\r\n", Some(Duration::from_secs(10)))?; // wait for output
+    /// let snap = sh.display(10)?;
     /// assert_eq!(snap.lines, ["one", "two", ""]); // the cursor's line is last
     /// assert_eq!((snap.start_line, snap.end_line, snap.cursor_line), (0, 3, 2));
     /// # Ok::<(), bgterm::Error>(())
@@ -368,10 +365,7 @@ impl Session {
     ///
     /// let s = Session::start(["cat"])?;
     /// s.send_keys(["hi", "Enter"], Duration::ZERO)?;
-    /// let mut text = String::new();
-    /// while !text.contains("hi\r\nhi\r\n") {
-    ///     text += &s.poll(Duration::from_secs(5))?.text;
-    /// }
+    /// s.wait_for_from(0, "hi\r\nhi\r\n", Some(Duration::from_secs(10)))?; // echo, then cat
     /// assert!(matches!(s.send_keys(["Entr"], Duration::ZERO), Err(bgterm::Error::UnknownKey { .. })));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
@@ -514,11 +508,8 @@ impl Registry {
 /// use std::time::Duration;
 /// let sid = bgterm::start_session(["python3", "-q"])?;
 /// bgterm::write_stdin(sid, "6 * 7\n", Duration::ZERO)?;
-/// let mut snap = bgterm::display(sid, 5)?;
-/// while !snap.text.contains("42") {
-///     bgterm::poll(sid, Duration::from_secs(5))?;
-///     snap = bgterm::display(sid, 5)?;
-/// }
+/// bgterm::wait_for_from(sid, 0, "42\r\n>>> ", Some(Duration::from_secs(10)))?;
+/// let snap = bgterm::display(sid, 5)?;
 /// assert!(snap.lines.contains(&">>> 6 * 7".to_string()));
 /// bgterm::close(sid)?;
 /// # Ok::<(), bgterm::Error>(())

@@ -443,32 +443,42 @@ fn wait_in_every_blocking_form() {
 #[test]
 fn a_match_is_found_even_after_the_ring_evicted_it() {
     // The marker is followed at once by 50 times more output than the ring
-    // keeps, so it is usually evicted before the waiter thread looks. The
-    // waiter's tap sees every byte as it arrives, so the match is found.
-    for round in 0..5 {
-        let s = SessionBuilder::new(
-            "read go; echo MARK-1 NUM=42; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END",
-        )
+    // keeps, so it is usually evicted before the waiter thread gets to look.
+    // The waiter's tap sees every byte as it arrives, so the match is found.
+    // (Output evicted before a wait even starts cannot be matched by it: so
+    // the waiter is started first, and the input that triggers the burst is
+    // sent once its thread is running; the child then needs milliseconds to
+    // react, while attaching takes microseconds.)
+    fn burst_then_wait(pattern: Pattern, want: &str) {
+        let s = SessionBuilder::new(format!(
+            "read go; echo {want}; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END"
+        ))
         .max_buffer_bytes(4096)
         .spawn()
         .unwrap();
         let at = s.output_offset().unwrap();
+        let (ready_tx, ready_rx) = bgterm::crossbeam_channel::bounded(1);
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                ready_tx.send(()).unwrap();
+                s.wait_for_from(at, pattern, Some(LONG))
+            })
+        };
+        ready_rx.recv().unwrap();
         s.send("\n").unwrap();
-        let lit = s.wait_for_from(at, "MARK-1", Some(LONG)).unwrap();
-        assert_eq!(lit.text, "MARK-1", "round {round}");
-        let s2 = SessionBuilder::new(
-            "read go; echo NUM=42; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END",
-        )
-        .max_buffer_bytes(4096)
-        .spawn()
-        .unwrap();
-        let at = s2.output_offset().unwrap();
-        s2.send("\n").unwrap();
-        let re = s2
-            .wait_for_from(at, Pattern::regex(r"NUM=\d+").unwrap(), Some(LONG))
-            .unwrap();
-        assert_eq!(re.text, "NUM=42", "round {round}");
-        // And `run` on a flood through a tiny ring still completes.
+        let m = waiter.join().unwrap().unwrap();
+        assert_eq!(m.text, want);
+        // The burst was ~50 times the ring: the marker was evicted at some
+        // point, and nothing but the tap could have kept it.
+        s.wait(Some(LONG)).unwrap();
+        assert!(s.output_offset().unwrap() > m.match_end + 40 * 4096);
+    }
+    for _ in 0..5 {
+        burst_then_wait("MARK-1".into(), "MARK-1");
+        burst_then_wait(Pattern::regex(r"NUM=\d+").unwrap(), "NUM=42");
+        // And `run` on a flood through a tiny ring still completes, and says
+        // exactly how much of its output was lost.
         let sh = SessionBuilder::new(["sh"])
             .max_buffer_bytes(4096)
             .spawn()
@@ -476,6 +486,6 @@ fn a_match_is_found_even_after_the_ring_evicted_it() {
         let r = sh
             .run("head -c 200000 /dev/zero | tr '\\0' y; echo", Some(LONG))
             .unwrap();
-        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001, "round {round}");
+        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001);
     }
 }
