@@ -1,5 +1,6 @@
 //! The one thread each session runs: it moves output into the ring, input
-//! into the PTY, and notices the child's exit.
+//! the caller could not write at once into the PTY, and notices the
+//! child's exit.
 //!
 //! Why one thread doing all three with `poll(2)`, rather than a blocking
 //! reader, a writer and a waiter: a blocking read cannot be interrupted when
@@ -31,27 +32,22 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Runs until the session is closed.
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut buf = vec![0u8; READ_CHUNK];
-    // Input taken from the shared queue and being written.
-    let mut outgoing: Vec<u8> = Vec::new();
-    let mut written = 0usize;
     let mut pty_open = true;
     // Exit seen on the pidfd but not yet published, and until when to drain.
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut published = false;
 
     loop {
-        {
-            let mut st = shared.state.lock();
+        let want_write = {
+            let st = shared.state.lock();
             if st.stop {
                 return;
             }
-            if written == outgoing.len() && !st.input.is_empty() {
-                outgoing.clear();
-                outgoing.extend(st.input.drain(..));
-                written = 0;
-            }
-        }
-        let want_write = written < outgoing.len() && pty_open;
+            // Input the caller could not write at once (see
+            // `Session::send_bytes`) waits in `st.input` until the PTY
+            // takes it.
+            pty_open && !st.input.is_empty()
+        };
 
         let mut fds = Vec::with_capacity(3);
         fds.push(PollFd::new(shared.wake.fd(), false));
@@ -95,8 +91,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 }
             }
             if pty_open && want_write && fds[i].writable() {
-                match sys::write(shared.master.as_fd(), &outgoing[written..]) {
-                    Ok(Io::Done(n)) => written += n,
+                // Written under the lock, so that a caller writing directly
+                // can never overtake queued input.
+                let mut st = shared.state.lock();
+                let front = st.input.as_slices().0;
+                match sys::write(shared.master.as_fd(), front) {
+                    Ok(Io::Done(n)) => drop(st.input.drain(..n)),
                     Ok(Io::WouldBlock) => {}
                     Ok(Io::Closed) | Err(_) => pty_open = false,
                 }
@@ -121,8 +121,6 @@ pub(crate) fn run(shared: Arc<Shared>) {
         {
             {
                 published = true;
-                outgoing.clear();
-                written = 0;
                 let mut st = shared.state.lock();
                 st.exit = Some(status);
                 // Nobody will read input any more.
