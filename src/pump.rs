@@ -36,9 +36,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
     // Exit seen on the pidfd but not yet published, and until when to drain.
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut published = false;
+    // What the pump needs from the state (stop, queued input) changes only
+    // when a caller signals `wake` or when the pump itself writes; re-read
+    // it only then, so that moving output takes one lock per chunk.
+    let mut stale = true;
+    let mut want_write = false;
+    let mut fds: Vec<PollFd> = Vec::with_capacity(3);
 
     loop {
-        let want_write = {
+        if stale {
             let st = shared.state.lock();
             if st.stop {
                 return;
@@ -46,13 +52,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
             // Input the caller could not write at once (see
             // `Session::send_bytes`) waits in `st.input` until the PTY
             // takes it.
-            pty_open && !st.input.is_empty()
-        };
+            want_write = !st.input.is_empty();
+            stale = false;
+        }
+        let want_write_now = want_write && pty_open;
 
-        let mut fds = Vec::with_capacity(3);
+        fds.clear();
         fds.push(PollFd::new(shared.wake.fd(), false));
         let master_at = pty_open.then(|| {
-            fds.push(PollFd::new(shared.master.as_fd(), want_write));
+            fds.push(PollFd::new(shared.master.as_fd(), want_write_now));
             fds.len() - 1
         });
         let pid_at = (exited.is_none() && !published).then(|| {
@@ -71,6 +79,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
 
         if fds[0].readable() {
             shared.wake.clear();
+            stale = true;
         }
         if let Some(i) = master_at {
             if fds[i].readable() {
@@ -90,7 +99,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                     Ok(Io::Closed) | Err(_) => pty_open = false,
                 }
             }
-            if pty_open && want_write && fds[i].writable() {
+            if pty_open && want_write_now && fds[i].writable() {
                 // Written under the lock, so that a caller writing directly
                 // can never overtake queued input.
                 let mut st = shared.state.lock();
@@ -100,6 +109,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                     Ok(Io::WouldBlock) => {}
                     Ok(Io::Closed) | Err(_) => pty_open = false,
                 }
+                want_write = !st.input.is_empty();
             }
         }
         if let Some(i) = pid_at
@@ -125,6 +135,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 st.exit = Some(status);
                 // Nobody will read input any more.
                 st.input.clear();
+                want_write = false;
                 st.taps.emit(Event::Exit { status });
                 drop(st);
                 shared.changed.notify_all();

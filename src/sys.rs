@@ -92,7 +92,9 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Io> {
     }
 }
 
-/// One descriptor to watch in [`poll`].
+/// One descriptor to watch in [`poll`]; laid out as a `libc::pollfd`, so a
+/// slice of them is passed to the kernel as is.
+#[repr(transparent)]
 pub(crate) struct PollFd {
     raw: libc::pollfd,
 }
@@ -132,22 +134,18 @@ pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<
         // Round up so a short remaining grace does not become a busy loop.
         Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
     };
-    let mut raw: Vec<libc::pollfd> = fds.iter().map(|f| f.raw).collect();
     loop {
-        // SAFETY: `raw` is a valid array of `raw.len()` pollfd structs.
-        let r = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, ms) };
+        // SAFETY: `PollFd` is a transparent `libc::pollfd`, so `fds` is a
+        // valid array of `fds.len()` pollfd structs for the kernel to fill.
+        let r = unsafe { libc::poll(fds.as_mut_ptr().cast(), fds.len() as libc::nfds_t, ms) };
         if r >= 0 {
-            break;
+            return Ok(());
         }
         let err = io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
             return Err(err);
         }
     }
-    for (f, r) in fds.iter_mut().zip(raw) {
-        f.raw.revents = r.revents;
-    }
-    Ok(())
 }
 
 /// A wake-up counter another thread can signal (`eventfd(2)`).
