@@ -29,6 +29,11 @@ pub(crate) const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(50);
 /// few KiB at a time, so a larger buffer would only cost memory.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A read at least this long means output is streaming (the Linux line
+/// discipline hands over at most 4 KiB per read), so more is likely
+/// waiting and the pump reads again before waking anyone.
+const STREAMING_READ: usize = 1024;
+
 /// Runs until the session is closed.
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut buf = vec![0u8; READ_CHUNK];
@@ -83,20 +88,36 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
         if let Some(i) = master_at {
             if fds[i].readable() {
-                match sys::read(shared.master.as_fd(), &mut buf) {
-                    Ok(Io::Done(n)) => {
-                        let mut st = shared.state.lock();
-                        let offset = st.ring.end();
-                        st.ring.push(&buf[..n]);
-                        st.taps.emit(Event::Output {
-                            offset,
-                            bytes: &buf[..n],
-                        });
-                        drop(st);
-                        shared.changed.notify_all();
+                // While output streams, read on until the buffer is full or
+                // the PTY has nothing more, then publish it all under one
+                // lock and one notification: fewer wake-ups of waiters. A
+                // short read (interactive output) is published at once.
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match sys::read(shared.master.as_fd(), &mut buf[filled..]) {
+                        Ok(Io::Done(n)) => {
+                            filled += n;
+                            if n < STREAMING_READ {
+                                break;
+                            }
+                        }
+                        Ok(Io::WouldBlock) => break,
+                        Ok(Io::Closed) | Err(_) => {
+                            pty_open = false;
+                            break;
+                        }
                     }
-                    Ok(Io::WouldBlock) => {}
-                    Ok(Io::Closed) | Err(_) => pty_open = false,
+                }
+                if filled > 0 {
+                    let mut st = shared.state.lock();
+                    let offset = st.ring.end();
+                    st.ring.push(&buf[..filled]);
+                    st.taps.emit(Event::Output {
+                        offset,
+                        bytes: &buf[..filled],
+                    });
+                    drop(st);
+                    shared.changed.notify_all();
                 }
             }
             if pty_open && want_write_now && fds[i].writable() {
