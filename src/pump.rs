@@ -25,8 +25,9 @@ use crate::tap::Event;
 /// output". When every holder of the PTY is gone, EOF ends the wait at once.
 pub(crate) const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(50);
 
-/// Bytes read from the PTY per `read(2)`. Linux PTYs hand over at most a
-/// few KiB at a time, so a larger buffer would only cost memory.
+/// Most bytes gathered from the PTY before they are published. Linux PTYs
+/// hand over at most 4 KiB per `read(2)`; streaming output fills a few of
+/// those per wake-up (see [`STREAMING_READ`]), more would only cost memory.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// A read at least this long means output is streaming (the Linux line
