@@ -358,8 +358,10 @@ fn drain_file(bytes: u64) -> BoxResult<PathBuf> {
 /// never slows a child down for a slow reader, so a consumer thread that
 /// the scheduler leaves off the CPU for more than ~10 ms (1 MiB at
 /// 100 MB/s) would lose bytes, and this workload measures the pump, not
-/// the luck of the consumer. Drops are still counted and fail the row.
-const DRAIN_BUFFER: usize = 64 << 20;
+/// the luck of the consumer. 8 MiB absorbs ~80 ms; a larger ring only adds
+/// page faults while it grows (the ring keeps read bytes up to its
+/// capacity). Drops are still counted and fail the row.
+const DRAIN_BUFFER: usize = 8 << 20;
 
 /// Drains the generated file through `cat`, alternating a raw PTY and a
 /// bgterm session built by `configure`; `variant` names the bgterm side.
