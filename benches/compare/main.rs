@@ -210,6 +210,23 @@ fn main() {
         }
     }
 
+    // 1000 sessions need ~3000 descriptors; many systems start processes
+    // with a soft limit of 1024. Raise it to the hard limit (as a server
+    // would), and say so if even that is too low.
+    if run("scale") {
+        let need = cfg.sessions as u64 * 3 + 256;
+        match raise_fd_limit(need) {
+            Ok(have) if have >= need => {}
+            Ok(have) => {
+                eprintln!(
+                    "compare: scale needs {need} open files, the limit is {have}; nothing was measured"
+                );
+                std::process::exit(2);
+            }
+            Err(e) => eprintln!("compare: could not raise the open-file limit ({e})"),
+        }
+    }
+
     let machine = measure::machine();
     let date = measure::utc_now();
     let load_before = measure::loadavg();
@@ -271,6 +288,27 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` towards `want` (up to the hard limit);
+/// returns the soft limit now in force.
+fn raise_fd_limit(want: u64) -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want.min(lim.rlim_max);
+        // SAFETY: valid pointer to an initialised rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
 }
 
 fn on_path(program: &str) -> bool {
