@@ -5,51 +5,50 @@
 
 use std::time::Duration;
 
-use bgterm::{Command, SessionBuilder};
+use bgterm::{Command, Patterns, SessionBuilder};
 
 fn main() -> Result<(), bgterm::Error> {
-    let (command, inputs): (Command, &[&str]) = if which("python3") {
+    let (command, prompt, inputs): (Command, &str, &[&str]) = if which("python3") {
         (
             ["python3", "-q", "-i"].into(),
-            &["2 + 2\n", "import sys; print(sys.version_info[:2])\n", "exit()\n"],
+            ">>> ",
+            &["2 + 2\n", "import sys; print(sys.version_info[:2])\n"],
         )
     } else {
-        (
-            ["sh", "-i"].into(),
-            &["echo $((2 + 2))\n", "uname -s\n", "exit\n"],
-        )
+        (["sh", "-i"].into(), "$ ", &["echo $((2 + 2))\n", "uname -s\n"])
     };
+    let timeout = Some(Duration::from_secs(10));
     println!("starting {command}");
-    // `term(Some("dumb"))` keeps line editors from painting escape codes.
-    let sid = SessionBuilder::new(command).term(Some("dumb")).start()?;
+    // `TERM=dumb` keeps line editors from painting escape sequences, and a
+    // fixed prompt makes the exchange easy to follow.
+    let session = SessionBuilder::new(command)
+        .term(Some("dumb"))
+        .env("PS1", "$ ")
+        .spawn()?;
+    // Root's shells may prompt with "# ".
+    let prompts: Patterns = [prompt, "# "].into();
 
-    // Wait for the first prompt (up to 5 s; returns as soon as it appears).
-    let startup = bgterm::poll(sid, Duration::from_secs(5))?;
-    print!("{}", startup.text);
+    // 1. Wait for the first prompt: returns the moment it appears.
+    let ready = session.wait_for_from(0, prompts.clone(), timeout)?;
+    print!("{}{}", ready.before, ready.text);
 
     for input in inputs {
-        // Send a line, then collect the reply. Each call returns only what
-        // arrived since the previous one.
-        let mut out = bgterm::write_stdin(sid, input, Duration::from_secs(5))?;
-        print!("{}", out.text);
-        while out.running
-            && !out.text.ends_with(">>> ")
-            && !out.text.ends_with("$ ")
-            && !out.text.ends_with("# ")
-        {
-            out = bgterm::poll(sid, Duration::from_millis(500))?;
-            if out.text.is_empty() {
-                break;
-            }
-            print!("{}", out.text);
-        }
+        // 2. Take the output offset, send a line, and wait for the next
+        //    prompt from that offset: however fast the answer comes, it
+        //    cannot be missed. `before` is everything printed in between.
+        let at = session.output_offset()?;
+        session.send(input)?;
+        let answer = session.wait_for_from(at, prompts.clone(), timeout)?;
+        print!("{}{}", answer.before, answer.text);
     }
-    let status = bgterm::wait(sid, Some(Duration::from_secs(5)))?;
-    println!(
-        "\n[exited: {}]",
-        status.map_or("still running".into(), |s| s.to_string())
-    );
-    bgterm::close(sid)?;
+
+    // 3. Ask it to quit, and wait for the exit (bounded, like every wait).
+    session.send(if prompt == ">>> " { "exit()\n" } else { "exit\n" })?;
+    let status = session.wait(timeout)?;
+    print!("{}", session.read()?.text);
+    println!("\n[{}]", status.map_or("still running".into(), |s| s.to_string()));
+    // 4. Close: kills what is left, reaps the child, frees everything.
+    session.close()?;
     Ok(())
 }
 

@@ -13,6 +13,12 @@ pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
 pub const DEFAULT_ROWS: u16 = 24;
 /// Default terminal width in columns.
 pub const DEFAULT_COLS: u16 = 80;
+/// Most rows a terminal may have: larger sizes are refused with
+/// [`Error::InvalidSize`](crate::Error::InvalidSize), because the screen
+/// model would hold every cell in memory.
+pub const MAX_ROWS: u16 = 1000;
+/// Most columns a terminal may have (see [`MAX_ROWS`]).
+pub const MAX_COLS: u16 = 1000;
 /// Default `TERM` given to the child.
 pub const DEFAULT_TERM: &str = "xterm-256color";
 
@@ -57,6 +63,14 @@ pub struct SessionBuilder {
     pub(crate) encoding: &'static Encoding,
     pub(crate) decode_errors: DecodeErrors,
     pub(crate) max_buffer_bytes: usize,
+    /// Set by `name` (see `name.rs`).
+    pub(crate) name: Option<String>,
+    /// Set by `record` / `transcript` (see `early.rs`).
+    pub(crate) record: Option<PathBuf>,
+    pub(crate) transcript: Option<PathBuf>,
+    /// Screen options (see `screen.rs`).
+    pub(crate) screen: bool,
+    pub(crate) scrollback_lines: usize,
 }
 
 impl SessionBuilder {
@@ -74,6 +88,11 @@ impl SessionBuilder {
             encoding: encoding_rs::UTF_8,
             decode_errors: DecodeErrors::Replace,
             max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
+            name: None,
+            record: None,
+            transcript: None,
+            screen: false,
+            scrollback_lines: crate::DEFAULT_SCROLLBACK_LINES,
         }
     }
 
@@ -125,8 +144,9 @@ impl SessionBuilder {
         self
     }
 
-    /// Terminal size in rows and columns; both must be at least 1, else
-    /// starting fails with [`Error::InvalidSize`](crate::Error::InvalidSize).
+    /// Terminal size in rows and columns: 1 to [`MAX_ROWS`] rows and 1 to
+    /// [`MAX_COLS`] columns, else starting fails with
+    /// [`Error::InvalidSize`](crate::Error::InvalidSize).
     ///
     /// By default, 24 rows by 80 columns.
     pub fn size(mut self, rows: u16, cols: u16) -> SessionBuilder {
@@ -192,7 +212,17 @@ impl SessionBuilder {
     ///
     /// As for [`start`](Self::start).
     pub fn start_in(self, registry: &Registry) -> Result<SessionId> {
-        Ok(registry.insert(self.spawn()?))
+        // A taken name fails before any child starts; `insert` checks again
+        // atomically in case another thread took it meanwhile.
+        if let Some(name) = &self.name
+            && let Some(id) = registry.find_name(name)
+        {
+            return Err(crate::Error::DuplicateName {
+                name: name.clone(),
+                id,
+            });
+        }
+        registry.insert(self.spawn()?)
     }
 
     /// Starts the session as an owned [`Session`] in no registry.
@@ -203,4 +233,9 @@ impl SessionBuilder {
     pub fn spawn(self) -> Result<Session> {
         Session::from_builder(self)
     }
+}
+
+/// Whether `rows` x `cols` is a size a session may have.
+pub(crate) fn valid_size(rows: u16, cols: u16) -> bool {
+    (1..=MAX_ROWS).contains(&rows) && (1..=MAX_COLS).contains(&cols)
 }

@@ -4,6 +4,8 @@
 //! multi-byte character split across two reads (or cut by a read's byte
 //! limit) is held back and comes out whole at the start of the next read.
 
+use std::borrow::Cow;
+
 use encoding_rs::{CoderResult, DecoderResult, Encoding};
 
 /// What to do with bytes that are not valid in the session's encoding.
@@ -81,8 +83,14 @@ impl TextDecoder {
             // Flushing with last=true turns a held partial into U+FFFD.
             let _ = self.decode_into(&[], true, &mut out);
         }
-        self.decoder = self.encoding.new_decoder_without_bom_handling();
+        self.reset();
         out
+    }
+
+    /// Forgets any held partial character, silently: for when the bytes
+    /// around it were consumed some other way.
+    pub(crate) fn reset(&mut self) {
+        self.decoder = self.encoding.new_decoder_without_bom_handling();
     }
 
     fn decode_into(&mut self, mut src: &[u8], last: bool, out: &mut String) -> Result<(), Malformed> {
@@ -122,6 +130,39 @@ impl TextDecoder {
             }
         }
     }
+}
+
+/// Encodes input text in `encoding`, or names the first character it
+/// cannot represent.
+///
+/// Why not `Encoding::encode` alone: it replaces an unmappable character
+/// with an HTML numeric reference (`"&#233;"`), which the child would
+/// receive as typed text, and it encodes UTF-16 as UTF-8 (encoding_rs has
+/// no UTF-16 encoder, as the Encoding Standard has none).
+pub(crate) fn encode<'a>(encoding: &'static Encoding, text: &'a str) -> Result<Cow<'a, [u8]>, char> {
+    if encoding == encoding_rs::UTF_16LE {
+        return Ok(text
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>()
+            .into());
+    }
+    if encoding == encoding_rs::UTF_16BE {
+        return Ok(text
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect::<Vec<u8>>()
+            .into());
+    }
+    let (bytes, _, unmappable) = encoding.encode(text);
+    if !unmappable {
+        return Ok(bytes);
+    }
+    let mut buf = [0u8; 4];
+    Err(text
+        .chars()
+        .find(|c| encoding.encode(c.encode_utf8(&mut buf)).2)
+        .unwrap_or(char::REPLACEMENT_CHARACTER))
 }
 
 #[cfg(test)]
@@ -189,6 +230,22 @@ mod tests {
                 assert_eq!(s, "日本", "{} split at {split}", enc.name());
             }
         }
+    }
+
+    #[test]
+    fn encode_refuses_unmappable_text_and_handles_utf16() {
+        assert_eq!(
+            encode(encoding_rs::SHIFT_JIS, "日本").unwrap(),
+            &b"\x93\xfa\x96\x7b"[..]
+        );
+        assert_eq!(encode(encoding_rs::SHIFT_JIS, "caf\u{e9}"), Err('\u{e9}'));
+        assert_eq!(
+            encode(encoding_rs::WINDOWS_1252, "\u{20ac}").unwrap(),
+            &b"\x80"[..]
+        );
+        assert_eq!(encode(encoding_rs::UTF_16LE, "hi").unwrap(), &b"h\0i\0"[..]);
+        assert_eq!(encode(encoding_rs::UTF_16BE, "hi").unwrap(), &b"\0h\0i"[..]);
+        assert_eq!(encode(encoding_rs::UTF_8, "é").unwrap(), "é".as_bytes());
     }
 
     proptest! {

@@ -2,8 +2,10 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{ExitStatus, SessionId};
+use crate::{ExitStatus, SessionId, SinkKind};
 
 /// Everything that can go wrong, each variant naming the offending value.
 ///
@@ -88,8 +90,14 @@ pub enum Error {
         arg: String,
     },
 
-    /// A terminal size with zero rows or columns.
-    #[error("invalid terminal size {rows}x{cols}: rows and columns must be at least 1")]
+    /// A terminal size with zero rows or columns, or more than
+    /// [`MAX_ROWS`](crate::MAX_ROWS) rows or [`MAX_COLS`](crate::MAX_COLS)
+    /// columns.
+    #[error(
+        "invalid terminal size {rows}x{cols}: rows must be 1 to {max_rows} and columns 1 to {max_cols}",
+        max_rows = crate::MAX_ROWS,
+        max_cols = crate::MAX_COLS
+    )]
     InvalidSize {
         /// Rows asked for.
         rows: u16,
@@ -146,6 +154,19 @@ pub enum Error {
         limit: usize,
     },
 
+    /// Input text has a character that the session's encoding cannot
+    /// represent. Nothing of this write was sent (send raw bytes with
+    /// [`Session::send_bytes`](crate::Session::send_bytes) if you mean it).
+    #[error("session {id}: {character:?} cannot be encoded in {encoding}; nothing was sent")]
+    Unencodable {
+        /// The session.
+        id: SessionId,
+        /// The session's encoding.
+        encoding: &'static str,
+        /// The first character it cannot represent.
+        character: char,
+    },
+
     /// The child's output is not valid in the session's encoding and the
     /// session was started with [`DecodeErrors::Strict`](crate::DecodeErrors::Strict).
     ///
@@ -163,6 +184,85 @@ pub enum Error {
         text: String,
     },
 
+    /// [`Session::wait_for`](crate::Session::wait_for) (or `run`) saw no
+    /// match before its deadline. The session is unaffected; nothing was
+    /// consumed.
+    #[error("session {id}: no match for {patterns} after {waited:?}; last output: {tail:?}")]
+    WaitTimeout {
+        /// The session.
+        id: SessionId,
+        /// The patterns waited for.
+        patterns: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// The end of the output searched (at most [`TAIL_CHARS`](crate::TAIL_CHARS)
+        /// characters).
+        tail: String,
+    },
+
+    /// The child exited before any pattern matched. Its output is still
+    /// readable.
+    #[error(
+        "session {id} exited ({status}) with no match for {patterns} after {waited:?}; last output: {tail:?}"
+    )]
+    ExitedBeforeMatch {
+        /// The session.
+        id: SessionId,
+        /// How the child ended.
+        status: ExitStatus,
+        /// The patterns waited for.
+        patterns: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+        /// The end of the output searched.
+        tail: String,
+    },
+
+    /// A key name that [`encode_keys`](crate::encode_keys) does not know
+    /// (its docs list the names). Nothing was sent.
+    #[error(
+        "unknown key name {key:?}: expected a tmux key name such as Enter, C-c, M-x, Up or F5 (send plain text with send or write_stdin); nothing was sent"
+    )]
+    UnknownKey {
+        /// The element that is not a key.
+        key: String,
+    },
+
+    /// A search pattern that is not a valid regular expression.
+    #[error("invalid regular expression {pattern:?}: {source}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+
+    /// A line range whose start is after its end.
+    #[error("session {id}: invalid line range {start}..{end}: the start is after the end")]
+    InvalidRange {
+        /// The session.
+        id: SessionId,
+        /// First line asked for.
+        start: usize,
+        /// Line one past the last asked for.
+        end: usize,
+    },
+
+    /// A view of zero lines.
+    #[error("invalid number of lines {lines}: a view needs at least 1 line")]
+    InvalidLines {
+        /// The number asked for.
+        lines: usize,
+    },
+
+    /// A scrollback size over [`MAX_SCROLLBACK_LINES`](crate::MAX_SCROLLBACK_LINES).
+    #[error("invalid scrollback_lines {lines}: at most {max} lines", max = crate::MAX_SCROLLBACK_LINES)]
+    InvalidScrollback {
+        /// The size asked for.
+        lines: usize,
+    },
+
     /// A system call on the session's terminal failed.
     #[error("session {id}: {op} failed: {source}")]
     Io {
@@ -174,6 +274,126 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A recording or transcript was started while one of that kind is
+    /// already attached (running, or ended but not yet stopped).
+    #[error("session {id} already has a {kind}; stop it first")]
+    SinkActive {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+    },
+    /// A recording or transcript was stopped or queried, but none is
+    /// attached.
+    #[error("session {id} has no {kind}")]
+    NoSink {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+    },
+
+    /// Writing a recording or transcript failed (a full disk, a closed
+    /// writer). The sink ended at that point; the session went on and its
+    /// in-memory output is intact.
+    #[error("session {id}: writing the {kind} to {target} failed: {source}")]
+    SinkFailed {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+        /// The file path, or `"writer"`.
+        target: String,
+        /// The write error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// A file could not be created, opened, read or changed.
+    #[error("{op} {path:?} failed: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was being done ("creating", "reading", ...).
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A file given to [`repair_cast`](crate::repair_cast) does not start
+    /// with an asciicast v2 header, so there is nothing to keep.
+    #[error("{path:?} is not an asciicast v2 file: {reason}")]
+    NotACast {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its first line.
+        reason: &'static str,
+    },
+
+    /// A session name that is not allowed.
+    #[error("invalid session name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A session name already taken in the registry.
+    #[error("session name {name:?} is already taken by session {id}")]
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// The session that has it.
+        id: SessionId,
+    },
+
+    /// No session in the registry has this name.
+    #[error("no session named {name:?}")]
+    UnknownName {
+        /// The name that was asked for.
+        name: String,
+    },
+
+    /// A graceful stop sent SIGKILL, and the child still had not exited
+    /// after `waited` (a process stuck in the kernel, or output held back
+    /// by a stalled transcript writer).
+    #[error("session {id}: the child did not exit within {waited:?} of SIGKILL")]
+    StopTimedOut {
+        /// The session.
+        id: SessionId,
+        /// How long it waited after SIGKILL.
+        waited: Duration,
+    },
+}
+
+impl Error {
+    /// True for [`Error::WaitTimeout`]: the wait ran out of time, and
+    /// waiting again may succeed.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::WaitTimeout { .. })
+    }
+
+    /// The session this error is about, if it is about one.
+    #[must_use]
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Error::UnknownSession { id }
+            | Error::SessionClosed { id }
+            | Error::SessionExited { id, .. }
+            | Error::LineTooLong { id, .. }
+            | Error::InputBacklog { id, .. }
+            | Error::Unencodable { id, .. }
+            | Error::Decode { id, .. }
+            | Error::WaitTimeout { id, .. }
+            | Error::ExitedBeforeMatch { id, .. }
+            | Error::Io { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

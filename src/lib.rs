@@ -119,6 +119,121 @@
 //! of a [`Session`] does the same. A grandchild that keeps the terminal open
 //! after the child exits delays neither [`wait`] nor [`close`].
 //!
+//! # Waiting for text instead of polling
+//!
+//! `yield_time` cannot know when a command is done; these can, and they are
+//! event-driven too (woken by the pump, never by a timer):
+//!
+//! - [`Session::wait_for`] blocks until a literal or a [`Pattern::regex`]
+//!   (or any of several [`Patterns`], reporting which) appears in output
+//!   that arrives *after the call starts*, so a stale prompt never matches.
+//!   [`Session::wait_for_from`] matches from an absolute offset instead:
+//!   take [`Session::output_offset`] before sending, and the answer cannot
+//!   be missed however fast it comes. A timeout or an exit before a match is
+//!   a typed error ([`Error::WaitTimeout`], [`Error::ExitedBeforeMatch`])
+//!   carrying the tail of what was seen.
+//! - [`Session::run`] runs one command in a shell session and returns its
+//!   output and exit code, using markers it injects and strips.
+//! - [`Session::poll_quiet`] returns a whole burst: once output starts it
+//!   keeps collecting until the output has been quiet for a given time.
+//! - [`Session::subscribe`] returns a [`crossbeam_channel`] receiver of
+//!   [`SessionEvent`]s (output with offsets, drops, resizes, exit) to
+//!   `select!` over many sessions; a slow subscriber never slows the
+//!   session and is told what it missed.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::{Pattern, Session};
+//!
+//! let sh = Session::start(["sh"])?;
+//! let t = Some(Duration::from_secs(10));
+//! let r = sh.run("echo hello; exit_code_17() { return 17; }; exit_code_17", t)?;
+//! assert_eq!((r.output.as_str(), r.exit_code), ("hello\n", 17));
+//!
+//! let at = sh.output_offset()?;
+//! sh.send("echo $((6 * 7))\n")?;
+//! let m = sh.wait_for_from(at, Pattern::regex(r"\n(\d+)\r")?, t)?;
+//! assert_eq!(m.text, "\n42\r");
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! Blocking calls share one vocabulary: `x(timeout: Option<Duration>)`
+//! (`None` waits without limit), `x_deadline(Option<Instant>)` and, where
+//! it makes sense, `try_x()` that never blocks — as in [`Session::wait`],
+//! [`Session::wait_deadline`] and [`Session::try_wait`].
+//!
+//! # Recording, transcripts and managing sessions
+//!
+//! A session can be recorded as an asciicast v2 file ([`Recording`],
+//! playable with asciinema) and teed byte for byte to a lossless
+//! [`Transcript`] that is complete even when the in-memory buffer drops old
+//! output. Both write on a thread of their own through a bounded buffer; a
+//! writer that falls behind holds the child's output back instead of losing
+//! it, and a writer that fails ends only that recording, with an error you
+//! can read ([`SinkStatus`], [`Error::SinkFailed`]).
+//!
+//! Sessions can have unique names ([`SessionBuilder::name`], [`resolve`]);
+//! [`list_details`] shows each one's id, name, pid, command, cwd,
+//! start time and state; [`logs`] returns the last lines of output without
+//! moving the unread cursor; [`stop`] asks with SIGTERM, waits a grace
+//! period, then kills, and says which it took ([`StopOutcome`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::{SessionBuilder, StopOutcome};
+//!
+//! let sid = SessionBuilder::new("echo serving; sleep 300").name("doc-server").start()?;
+//! assert_eq!(bgterm::resolve("doc-server")?, sid);
+//! while !bgterm::logs(sid, 1)?.contains("serving") {
+//!     bgterm::poll(sid, Duration::from_secs(5))?; // wait for output
+//! }
+//! let stopped = bgterm::stop(sid, Duration::from_secs(5))?;
+//! assert_eq!(stopped.outcome, StopOutcome::Terminated);
+//! bgterm::close(sid)?;
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! # The terminal screen
+//!
+//! Besides the raw stream, every session can show its terminal as a person
+//! would see it — what bgtmux gets from tmux, in-process. A screen model
+//! (the [avt](https://docs.rs/avt) emulator) renders the output;
+//! [`display`] gives the latest lines ending at the cursor line, so a short
+//! exchange is not padded with blank rows; [`capture_range`] gives lines by
+//! absolute number (0 is the oldest line of retained scrollback); a
+//! viewport moves with [`scroll_to`] / [`scroll`] / [`view`]; [`info`]
+//! reports the cursor, size, line count and whether a full-screen program
+//! is on the alternate screen (then a capture is the whole screen);
+//! [`send_keys`] takes tmux key names (`C-c`, `Up`, `Enter`, `F5`, ...;
+//! see [`encode_keys`]), following the program's cursor-key mode;
+//! [`search`] and [`search_sessions`] find lines by text or [`Pattern::regex`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::Session;
+//!
+//! let s = Session::start("seq 1 50; read x")?;       // 50 lines on a 24-row screen
+//! while s.search("50")?.is_empty() {
+//!     s.poll(Duration::from_secs(5))?;
+//! }
+//! assert_eq!(s.display(2)?.lines, ["50", ""]);       // ends at the cursor line
+//! assert_eq!(s.capture_range(0, 3)?.lines, ["1", "2", "3"]); // scrolled off, still there
+//! assert_eq!(s.info()?.line_count, 51);
+//! s.send_keys(["C-c"], Duration::ZERO)?;               // interrupts `read`
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! The screen costs nothing until used: it is activated by the first view
+//! (starting from the output the buffer still holds) or from the start with
+//! [`SessionBuilder::screen`]. Once active, the pump only copies output
+//! aside (bounded like the buffer) and looks for terminal queries; the
+//! parse runs on the caller's thread when a view is asked for, so
+//! [`poll`]/[`read`] keep their speed. An active screen answers the queries
+//! programs block on (cursor position, status, device attributes). Output
+//! that outruns the views beyond the bound is skipped and counted
+//! ([`SessionInfo::unrendered_bytes`]); [`Session::display`] says what the
+//! screen shows then.
+//!
 //! # Differences from Python bgterm
 //!
 //! - Times are [`Duration`](std::time::Duration)s, not milliseconds.
@@ -135,36 +250,74 @@
 #[doc(hidden)]
 pub mod __bench;
 mod builder;
+mod cast;
 mod command;
 mod decode;
+mod early;
 mod error;
+mod events;
+mod expect;
 mod global;
 mod id;
+mod info;
+mod keys;
+mod name;
+mod pattern;
 mod pump;
+mod query;
+mod record;
 mod registry;
 mod result;
 mod ring;
+mod run;
+mod screen;
+mod search;
 mod session;
 mod shared;
+mod sink;
 mod spawn;
 mod status;
+mod stop;
 mod sys;
 mod tap;
+mod transcript;
+mod view;
 
-pub use builder::{DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, SessionBuilder};
+pub use builder::{
+    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, MAX_COLS, MAX_ROWS, SessionBuilder,
+};
+pub use cast::{RepairReport, repair_cast};
 pub use command::Command;
 pub use decode::DecodeErrors;
 pub use error::{Error, Result};
+pub use events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
+pub use expect::{Match, TAIL_CHARS};
 pub use global::{
     close, kill, list_sessions, poll, poll_with_limit, read, read_with_limit, start_session, terminate, wait,
     wait_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use id::SessionId;
+pub use info::{RunState, SessionSummary, list_details, logs, summary};
+pub use keys::{CursorKeys, encode_keys};
+pub use name::{MAX_NAME_LEN, resolve};
+pub use pattern::{Pattern, Patterns};
+pub use record::{Recording, recording_status, start_recording, stop_recording};
 pub use registry::Registry;
 pub use result::PollResult;
+pub use run::{RunOutput, run};
+pub use screen::{DEFAULT_SCROLLBACK_LINES, DEFAULT_VIEW_LINES, MAX_SCROLLBACK_LINES, MIN_SCREEN_BACKLOG};
+pub use search::{SearchHit, search, search_sessions};
 pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
+pub use sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
 pub use status::ExitStatus;
+pub use stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
+pub use transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
+pub use view::{
+    Capture, SessionInfo, capture_range, display, info, interrupt, resize, scroll, scroll_to, send_keys, view,
+};
 
+/// Re-exported so callers can `select!` over event receivers.
+pub use crossbeam_channel;
 /// Re-exported so callers can name encodings without adding the crate.
 pub use encoding_rs;
 

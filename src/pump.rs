@@ -42,11 +42,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
     // Exit seen on the pidfd but not yet published, and until when to drain.
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut published = false;
-    // What the pump needs from the state (stop, queued input) changes only
-    // when a caller signals `wake` or when the pump itself writes; re-read
-    // it only then, so that moving output takes one lock per chunk.
+    // What the pump needs from the state (stop, queued input, sink
+    // backpressure) changes only when a caller or a sink signals `wake`, or
+    // under the pump's own lock when it publishes output or writes input;
+    // it re-reads it only then, so that moving output takes one lock per
+    // chunk.
     let mut stale = true;
     let mut want_write = false;
+    // Whether a tap (a lossless sink) asked us to hold output back.
+    let mut held = false;
     let mut fds: Vec<PollFd> = Vec::with_capacity(3);
 
     loop {
@@ -59,13 +63,28 @@ pub(crate) fn run(shared: Arc<Shared>) {
             // `Session::send_bytes`) waits in `st.input` until the PTY
             // takes it.
             want_write = !st.input.is_empty();
+            // Backpressure from a sink whose writer is behind: leave the
+            // PTY alone (the child blocks on its writes, as on a slow
+            // terminal) until the sink wakes us through `wake`. We wait in
+            // `poll` below, never under the state lock. Input waits too:
+            // polling the master for writing alone would spin on a hangup.
+            let was_held = held;
+            held = st.taps.backlogged();
+            if was_held
+                && !held
+                && let Some((_, until)) = &mut exited
+            {
+                // Output could not be drained while held: give the grace
+                // again from now.
+                *until = (*until).max(Instant::now() + EXIT_DRAIN_GRACE);
+            }
             stale = false;
         }
         let want_write_now = want_write && pty_open;
 
         fds.clear();
         fds.push(PollFd::new(shared.wake.fd(), false));
-        let master_at = pty_open.then(|| {
+        let master_at = (pty_open && !held).then(|| {
             fds.push(PollFd::new(shared.master.as_fd(), want_write_now));
             fds.len() - 1
         });
@@ -74,7 +93,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
             fds.len() - 1
         });
         let timeout = match exited {
-            Some((_, until)) if !published => Some(until.saturating_duration_since(Instant::now())),
+            Some((_, until)) if !published && !held => Some(until.saturating_duration_since(Instant::now())),
             _ => None,
         };
         if sys::poll(&mut fds, timeout).is_err() {
@@ -94,6 +113,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 // lock and one notification: fewer wake-ups of waiters. A
                 // short read (interactive output) is published at once.
                 let mut filled = 0;
+                let mut ended = false;
                 while filled < buf.len() {
                     match sys::read(shared.master.as_fd(), &mut buf[filled..]) {
                         Ok(Io::Done(n)) => {
@@ -104,19 +124,41 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         }
                         Ok(Io::WouldBlock) => break,
                         Ok(Io::Closed) | Err(_) => {
-                            pty_open = false;
+                            ended = true;
                             break;
                         }
                     }
                 }
-                if filled > 0 {
+                if filled > 0 || ended {
                     let mut st = shared.state.lock();
-                    let offset = st.ring.end();
-                    st.ring.push(&buf[..filled]);
-                    st.taps.emit(Event::Output {
-                        offset,
-                        bytes: &buf[..filled],
-                    });
+                    if filled > 0 {
+                        let offset = st.ring.end();
+                        let dropped = st.ring.push(&buf[..filled]);
+                        st.taps.emit(Event::Output {
+                            offset,
+                            bytes: &buf[..filled],
+                        });
+                        if dropped > 0 {
+                            st.taps.emit(Event::Dropped { bytes: dropped });
+                        }
+                        // A tap emulating the terminal (the screen) may
+                        // answer a query in this output: queue the answer
+                        // as the child's input; the loop writes it next.
+                        let reply = st.taps.take_replies();
+                        if !reply.is_empty() {
+                            st.input.extend(&reply);
+                            st.taps.emit(Event::Input { bytes: &reply });
+                        }
+                        want_write = !st.input.is_empty();
+                        // The taps just saw output: a sink may be behind now.
+                        held = st.taps.backlogged();
+                    }
+                    if ended {
+                        // Every holder of the terminal is gone: nothing
+                        // more can arrive (after the bytes just published).
+                        pty_open = false;
+                        st.output_ended = true;
+                    }
                     drop(st);
                     shared.changed.notify_all();
                 }
@@ -137,31 +179,28 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if let Some(i) = pid_at
             && fds[i].readable()
         {
-            {
-                match sys::peek_exit(shared.pid) {
-                    Ok(Some(status)) => exited = Some((status, Instant::now() + EXIT_DRAIN_GRACE)),
-                    Ok(None) => {}
-                    // The child cannot be waited for (should not happen: we
-                    // never reap before close). Publish a kill so waiters end.
-                    Err(_) => exited = Some((ExitStatus::Signaled(libc::SIGKILL), Instant::now())),
-                }
+            match sys::peek_exit(shared.pid) {
+                Ok(Some(status)) => exited = Some((status, Instant::now() + EXIT_DRAIN_GRACE)),
+                Ok(None) => {}
+                // The child cannot be waited for (should not happen: we
+                // never reap before close). Publish a kill so waiters end.
+                Err(_) => exited = Some((ExitStatus::Signaled(libc::SIGKILL), Instant::now())),
             }
         }
         if let Some((status, until)) = exited
             && !published
+            && !held
             && (!pty_open || Instant::now() >= until)
         {
-            {
-                published = true;
-                let mut st = shared.state.lock();
-                st.exit = Some(status);
-                // Nobody will read input any more.
-                st.input.clear();
-                want_write = false;
-                st.taps.emit(Event::Exit { status });
-                drop(st);
-                shared.changed.notify_all();
-            }
+            published = true;
+            let mut st = shared.state.lock();
+            st.exit = Some(status);
+            // Nobody will read input any more.
+            st.input.clear();
+            want_write = false;
+            st.taps.emit(Event::Exit { status });
+            drop(st);
+            shared.changed.notify_all();
         }
     }
 }

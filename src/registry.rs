@@ -66,10 +66,39 @@ impl Registry {
 
     /// Adds an owned session and returns its id. The registry keeps a clone;
     /// the session stays open until closed here (or the registry drops).
-    pub fn insert(&self, session: Session) -> SessionId {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateName`] if the session has a
+    /// [name](SessionBuilder::name) that a session here already has; the
+    /// session is not added (and is closed if this was its last handle).
+    pub fn insert(&self, session: Session) -> Result<SessionId> {
         let id = session.id();
-        self.sessions.write().insert(id, session);
-        id
+        let mut sessions = self.sessions.write();
+        // Names are unique per registry; checked under the write lock so
+        // two threads cannot both take one.
+        if let Some(name) = session.name()
+            && let Some(other) = sessions.values().find(|s| s.name() == Some(name))
+        {
+            let err = Error::DuplicateName {
+                name: name.to_string(),
+                id: other.id(),
+            };
+            drop(sessions); // close `session` (on return) outside the lock
+            return Err(err);
+        }
+        sessions.insert(id, session);
+        Ok(id)
+    }
+
+    /// The id of the session named `name`, if any. A linear scan: names
+    /// are for people, and a registry holds tens of sessions, not millions.
+    pub(crate) fn find_name(&self, name: &str) -> Option<SessionId> {
+        self.sessions
+            .read()
+            .values()
+            .find(|s| s.name() == Some(name))
+            .map(Session::id)
     }
 
     /// A handle to session `id`.

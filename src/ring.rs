@@ -64,9 +64,13 @@ impl Ring {
     }
 
     /// Absolute offset of the oldest retained byte.
-    #[cfg(test)]
     pub(crate) fn start(&self) -> u64 {
         self.start
+    }
+
+    /// Most bytes retained.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Absolute offset of the next unread byte.
@@ -81,8 +85,8 @@ impl Ring {
 
     /// Appends bytes, evicting the oldest if over capacity. Evicted bytes
     /// that had not been read are counted as dropped and the cursor moves
-    /// past them. Never fails and never blocks.
-    pub(crate) fn push(&mut self, data: &[u8]) {
+    /// past them; returns how many that was. Never fails and never blocks.
+    pub(crate) fn push(&mut self, data: &[u8]) -> u64 {
         // Only the newest `capacity` bytes of `data` can ever be retained.
         let keep_from = data.len().saturating_sub(self.capacity);
         let overflow = (self.buf.len() + data.len()).saturating_sub(self.capacity);
@@ -91,14 +95,13 @@ impl Ring {
         let from_buf = overflow.min(self.buf.len());
         self.buf.drain(..from_buf);
         let new_start = self.start + overflow as u64;
-        if self.cursor < new_start {
-            let lost = new_start - self.cursor;
-            self.dropped_unreported += lost;
-            self.dropped_total += lost;
-            self.cursor = new_start;
-        }
+        let lost = new_start.saturating_sub(self.cursor);
+        self.dropped_unreported += lost;
+        self.dropped_total += lost;
+        self.cursor = self.cursor.max(new_start);
         self.start = new_start;
         self.buf.extend(&data[keep_from..]);
+        lost
     }
 
     /// Takes up to `max` unread bytes and advances the cursor past them.
@@ -111,6 +114,12 @@ impl Ring {
             bytes,
             dropped: std::mem::take(&mut self.dropped_unreported),
         }
+    }
+
+    /// Puts back a dropped count that a [`take`](Self::take) reported but
+    /// its caller could not pass on, so the next take reports it.
+    pub(crate) fn restore_dropped(&mut self, dropped: u64) {
+        self.dropped_unreported += dropped;
     }
 
     /// Moves the cursor to `offset` (clamped to the retained range) without
@@ -253,7 +262,12 @@ mod tests {
             let mut next = 0u64;
             for op in ops {
                 match op {
-                    Op::Push(d) => { all.extend_from_slice(&d); r.push(&d); }
+                    Op::Push(d) => {
+                        let before = r.dropped_total;
+                        all.extend_from_slice(&d);
+                        let lost = r.push(&d);
+                        prop_assert_eq!(lost, r.dropped_total - before);
+                    }
                     Op::Take(max) => {
                         let t = r.take(max);
                         prop_assert_eq!(t.start, next + t.dropped);

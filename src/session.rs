@@ -4,7 +4,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -12,7 +12,7 @@ use crate::decode::TextDecoder;
 use crate::ring::Ring;
 use crate::shared::{Shared, State};
 use crate::sys::{self, EventFd};
-use crate::tap::{Event, Tap};
+use crate::tap::Event;
 use crate::{Command, Error, ExitStatus, PollResult, Result, SessionBuilder, SessionId};
 
 /// Default for `max_output_bytes`: the most bytes one read returns (as in
@@ -62,6 +62,12 @@ struct Inner {
     pid: u32,
     command: Command,
     cwd: PathBuf,
+    /// The unique name given at start, if any.
+    name: Option<String>,
+    /// When the session was started.
+    started: SystemTime,
+    /// The `TERM` the child was given, if any.
+    term: Option<String>,
     encoding: &'static encoding_rs::Encoding,
     /// `None` once closed. Held for reading while a signal is sent, so that
     /// close (which takes it for writing) can never reap the child, freeing
@@ -83,6 +89,13 @@ impl Session {
     }
 
     pub(crate) fn from_builder(b: SessionBuilder) -> Result<Session> {
+        if let Some(name) = &b.name {
+            crate::name::validate(name)?;
+        }
+        // Files for a recording or transcript asked for at start are created
+        // before the child exists, so a bad path starts nothing.
+        let early = crate::early::EarlySinks::open(&b)?;
+        let started = SystemTime::now();
         let spawned = crate::spawn::spawn(&b)?;
         let id = SessionId::next();
         let pid = spawned.pid;
@@ -104,16 +117,27 @@ impl Session {
                 input: Default::default(),
                 canon_line: 0,
                 exit: None,
+                output_ended: false,
                 stop: false,
                 closed: false,
                 size: (b.rows, b.cols),
                 taps: Default::default(),
+                sinks: Default::default(),
+                screen: crate::screen::Slot::new(b.scrollback_lines),
             }),
             changed: parking_lot::Condvar::new(),
             wake,
             master: spawned.master,
             pidfd: spawned.pidfd,
         });
+        // Before the pump starts, so not one output byte is missed.
+        early
+            .attach(&shared, &spawned.command, spawned.term.as_deref())
+            .map_err(kill_and_reap)?;
+        if b.screen {
+            // Before the pump starts, so the screen sees every byte.
+            crate::screen::activate(&mut shared.state.lock());
+        }
         let for_pump = Arc::clone(&shared);
         let pump = std::thread::Builder::new()
             .name(format!("bgterm-{id}"))
@@ -126,6 +150,9 @@ impl Session {
                 pid: pid as u32,
                 command: spawned.command,
                 cwd: spawned.cwd,
+                name: b.name,
+                started,
+                term: spawned.term,
                 encoding: b.encoding,
                 shared: RwLock::new(Some(shared)),
                 pump: Mutex::new(Some(pump)),
@@ -158,6 +185,23 @@ impl Session {
         &self.inner.cwd
     }
 
+    /// The unique name given with [`SessionBuilder::name`], if any.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// When the session was started (wall-clock time, for display).
+    #[must_use]
+    pub fn started(&self) -> SystemTime {
+        self.inner.started
+    }
+
+    /// The `TERM` the child was given, if any.
+    pub(crate) fn term(&self) -> Option<&str> {
+        self.inner.term.as_deref()
+    }
+
     /// The session's shared state, or [`Error::SessionClosed`].
     pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
         self.inner
@@ -167,17 +211,18 @@ impl Session {
             .ok_or(Error::SessionClosed { id: self.inner.id })
     }
 
-    /// Attaches `tap` to this session: from now on it sees every event in
-    /// order (see [`crate::tap`]). Runs `start` first, under the same lock,
-    /// so a feature can snapshot the state (say, the current output offset)
-    /// with no event slipping between the snapshot and the tap.
-    #[allow(dead_code)] // the building block of event streams and recording
-    pub(crate) fn add_tap<T>(&self, start: impl FnOnce(&State) -> Result<T>, tap: Box<dyn Tap>) -> Result<T> {
+    /// Runs `f` on the locked state of the open session: how features built
+    /// on the core (event streams, recording) attach their taps, deciding
+    /// from the state's current contents with no event slipping in between.
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let shared = self.shared()?;
         let mut st = shared.lock_open()?;
-        let snapshot = start(&st)?;
-        st.taps.add(tap);
-        Ok(snapshot)
+        f(&mut st)
+    }
+
+    /// The encoding of the session's output and input.
+    pub(crate) fn encoding(&self) -> &'static encoding_rs::Encoding {
+        self.inner.encoding
     }
 
     /// Sends `chars` to the child, then waits up to `yield_time` for output
@@ -194,6 +239,8 @@ impl Session {
     /// # Errors
     ///
     /// [`Error::SessionExited`] if the child has exited,
+    /// [`Error::Unencodable`] if the text has a character the session's
+    /// encoding cannot represent (nothing is sent),
     /// [`Error::LineTooLong`] if the terminal is in canonical mode and the
     /// input would make an unfinished line longer than
     /// [`CANONICAL_LINE_LIMIT`] (nothing is sent), [`Error::InputBacklog`]
@@ -229,7 +276,12 @@ impl Session {
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
     pub fn send(&self, text: &str) -> Result<()> {
-        let (bytes, _, _) = self.inner.encoding.encode(text);
+        let bytes =
+            crate::decode::encode(self.inner.encoding, text).map_err(|character| Error::Unencodable {
+                id: self.inner.id,
+                encoding: self.inner.encoding.name(),
+                character,
+            })?;
         self.send_bytes(&bytes)
     }
 
@@ -328,6 +380,65 @@ impl Session {
         st.take_result(self.inner.id, max_output_bytes)
     }
 
+    /// Like [`poll`](Self::poll), but once output starts it keeps collecting
+    /// until no new output has arrived for `idle` (or the child exits, or
+    /// `max_wait` has passed since the call), so one call returns a whole
+    /// burst rather than its first fragment. Returns at once with what is
+    /// buffered if output is already waiting and then goes quiet.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Session;
+    ///
+    /// // Three lines written with short pauses: one quiet poll gets them all.
+    /// let s = Session::start("read go; for i in 1 2 3; do echo part$i; sleep 0.05; done; read stop")?;
+    /// s.send("\n")?;
+    /// let out = s.poll_quiet(Duration::from_secs(10), Duration::from_millis(500))?;
+    /// assert!(out.text.contains("part1") && out.text.ends_with("part3\r\n"), "{:?}", out.text);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`poll`](Self::poll).
+    pub fn poll_quiet(&self, max_wait: Duration, idle: Duration) -> Result<PollResult> {
+        self.poll_quiet_with_limit(max_wait, idle, DEFAULT_MAX_OUTPUT_BYTES)
+    }
+
+    /// [`poll_quiet`](Self::poll_quiet) returning at most
+    /// `max_output_bytes` bytes (it also stops collecting once that much is
+    /// buffered).
+    ///
+    /// # Errors
+    ///
+    /// As for [`poll`](Self::poll).
+    pub fn poll_quiet_with_limit(
+        &self,
+        max_wait: Duration,
+        idle: Duration,
+        max_output_bytes: usize,
+    ) -> Result<PollResult> {
+        let deadline = Instant::now().checked_add(max_wait);
+        let shared = self.shared()?;
+        let st = shared.lock_open()?;
+        let mut st = shared.wait_until(st, deadline, |s| s.ring.unread() > 0 || s.exit.is_some())?;
+        while st.exit.is_none() && st.ring.unread() > 0 && st.ring.unread() < max_output_bytes {
+            let end = st.ring.end();
+            // Quiet until `idle` after the latest output, but never past the
+            // caller's deadline.
+            let quiet = Instant::now().checked_add(idle);
+            let until = match (quiet, deadline) {
+                (Some(q), Some(d)) => Some(q.min(d)),
+                (q, d) => q.or(d),
+            };
+            st = shared.wait_until(st, until, |s| s.ring.end() != end || s.exit.is_some())?;
+            if st.ring.end() == end && st.exit.is_none() {
+                break; // quiet for `idle`, or out of time
+            }
+        }
+        st.take_result(self.inner.id, max_output_bytes)
+    }
+
     /// Returns the next unread chunk at once, without waiting.
     ///
     /// # Errors
@@ -404,15 +515,24 @@ impl Session {
         self.signal(libc::SIGTERM)
     }
 
-    /// Sends SIGKILL to the child's process group (and to the terminal's
-    /// foreground group). The session stays open and readable: its exit
-    /// status and remaining output are there until [`close`](Self::close).
+    /// Sends SIGKILL to every process of the child's terminal session: its
+    /// process group, the terminal's foreground group, and the background
+    /// jobs a job-control shell put in groups of their own (only a process
+    /// that left the session with `setsid` escapes). The session stays open
+    /// and readable: its exit status and remaining output are there until
+    /// [`close`](Self::close).
     ///
     /// # Errors
     ///
     /// As for [`terminate`](Self::terminate).
     pub fn kill(&self) -> Result<()> {
-        self.signal(libc::SIGKILL)
+        self.signal(libc::SIGKILL)?;
+        let guard = self.inner.shared.read();
+        if let Some(shared) = guard.as_ref() {
+            // Under the read guard, so the child cannot be reaped meanwhile.
+            sys::kill_session(shared.pid);
+        }
+        Ok(())
     }
 
     /// Sends `signal` to the child's process group and the terminal's
@@ -432,14 +552,16 @@ impl Session {
         })
     }
 
-    /// Changes the terminal size; the child gets SIGWINCH.
+    /// Changes the terminal size; the child gets SIGWINCH, and the screen
+    /// model (if active) follows at this point of the output stream.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSize`] for a zero dimension, [`Error::SessionClosed`],
-    /// or [`Error::Io`].
+    /// [`Error::InvalidSize`] for a zero dimension or one over
+    /// [`MAX_ROWS`](crate::MAX_ROWS) / [`MAX_COLS`](crate::MAX_COLS),
+    /// [`Error::SessionClosed`], or [`Error::Io`].
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if rows == 0 || cols == 0 {
+        if !crate::builder::valid_size(rows, cols) {
             return Err(Error::InvalidSize { rows, cols });
         }
         let shared = self.shared()?;
@@ -463,12 +585,14 @@ impl Session {
         Ok(self.shared()?.lock_open()?.size)
     }
 
-    /// Closes the session: SIGKILL to its process group (also reaching
-    /// grandchildren that still hold the terminal), stops its pump thread,
-    /// reaps the child and releases every descriptor. Returns how the child
-    /// ended (its real status if it had already exited). Every other clone
-    /// then fails with [`Error::SessionClosed`], and threads waiting on it
-    /// wake with that error.
+    /// Closes the session: SIGKILL to its process group and to every other
+    /// process of its terminal session, such as a job-control shell's
+    /// background jobs (only a process that left with `setsid` escapes),
+    /// also reaching grandchildren that still hold the terminal; stops its
+    /// pump thread, reaps the child and releases every descriptor. Returns
+    /// how the child ended (its real status if it had already exited).
+    /// Every other clone then fails with [`Error::SessionClosed`], and
+    /// threads waiting on it wake with that error.
     ///
     /// To let the program exit cleanly, send it its quit command or
     /// [`terminate`](Self::terminate) and [`wait`](Self::wait) first.
@@ -490,9 +614,9 @@ impl Inner {
             .write()
             .take()
             .ok_or(Error::SessionClosed { id: self.id })?;
-        // The child is unreaped until `reap` below, so its pid still names
-        // our process group.
-        let _ = signal_groups(&shared, libc::SIGKILL);
+        // Closed before the kill: otherwise the pump could publish the exit
+        // our own SIGKILL causes, and a waiter would report that exit
+        // (`ExitedBeforeMatch`, a status) instead of the close.
         {
             let mut st = shared.state.lock();
             st.stop = true;
@@ -500,6 +624,11 @@ impl Inner {
         }
         shared.changed.notify_all();
         shared.wake.signal();
+        // The child is unreaped until `reap` below, so its pid still names
+        // our process group.
+        let _ = signal_groups(&shared, libc::SIGKILL);
+        // Background jobs of a job-control shell are in groups of their own.
+        sys::kill_session(shared.pid);
         if let Some(pump) = self.pump.lock().take() {
             // The pump only ever blocks in poll, which `wake` interrupts.
             let _ = pump.join();

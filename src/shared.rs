@@ -12,6 +12,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::decode::TextDecoder;
 use crate::ring::Ring;
+use crate::sink::Sinks;
 use crate::sys::EventFd;
 use crate::tap::Taps;
 use crate::{Error, ExitStatus, PollResult, Result, SessionId};
@@ -44,6 +45,9 @@ pub(crate) struct State {
     pub canon_line: usize,
     /// How the child ended, published only after its output is drained.
     pub exit: Option<ExitStatus>,
+    /// Every holder of the terminal is gone (the master reported EOF): no
+    /// more output can arrive.
+    pub output_ended: bool,
     /// The pump must stop (the session is closing).
     pub stop: bool,
     /// The session was closed; every operation now fails.
@@ -52,6 +56,11 @@ pub(crate) struct State {
     pub size: (u16, u16),
     /// Features listening to this session's events.
     pub taps: Taps,
+    /// The session's recording and transcript, if any (their taps are in
+    /// `taps`; these are the handles to query and stop them).
+    pub sinks: Sinks,
+    /// The terminal screen model, once activated.
+    pub screen: crate::screen::Slot,
 }
 
 impl Shared {
@@ -107,8 +116,10 @@ impl State {
         match self.decoder.decode(&taken.bytes) {
             Ok(s) => text.push_str(&s),
             Err(bad) => {
-                // Resume right after the malformed sequence next time.
+                // Resume right after the malformed sequence next time, and
+                // report the drop then: the error has no field for it.
                 self.ring.seek(taken.start + bad.resume as u64);
+                self.ring.restore_dropped(taken.dropped);
                 text.push_str(&bad.text);
                 return Err(Error::Decode {
                     id,
@@ -119,6 +130,11 @@ impl State {
             }
         }
         let remaining = self.ring.unread();
+        if remaining == 0 && self.output_ended && self.exit.is_some() {
+            // The stream is over: a character still held incomplete will
+            // never be completed (replace mode shows it as U+FFFD).
+            text.push_str(&self.decoder.break_stream());
+        }
         Ok(PollResult {
             text,
             running: self.exit.is_none(),

@@ -28,11 +28,13 @@ pub(crate) struct Spawned {
     pub command: Command,
     /// The directory it runs in.
     pub cwd: PathBuf,
+    /// The `TERM` in its environment, if any.
+    pub term: Option<String>,
 }
 
 /// Validates the options, resolves the program and starts the child.
 pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
-    if b.rows == 0 || b.cols == 0 {
+    if !crate::builder::valid_size(b.rows, b.cols) {
         return Err(Error::InvalidSize {
             rows: b.rows,
             cols: b.cols,
@@ -40,6 +42,11 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
     }
     if b.max_buffer_bytes == 0 {
         return Err(Error::InvalidBufferSize { bytes: 0 });
+    }
+    if b.scrollback_lines > crate::MAX_SCROLLBACK_LINES {
+        return Err(Error::InvalidScrollback {
+            lines: b.scrollback_lines,
+        });
     }
     let command = match b.shell {
         Some(true) => b.command.clone().into_shell(),
@@ -78,6 +85,10 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
     }
     let env = final_env(b)?;
     let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
+    let term = env
+        .iter()
+        .find(|(k, _)| k == "TERM")
+        .map(|(_, v)| v.to_string_lossy().into_owned());
     let resolved = resolve_program(&argv[0], &cwd, path_var)?;
 
     let program = argv[0].to_string_lossy().into_owned();
@@ -126,6 +137,7 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
         pid,
         command,
         cwd,
+        term,
     })
 }
 

@@ -314,6 +314,79 @@ pub(crate) fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> io::Result
     Ok(())
 }
 
+/// Sends SIGKILL to every live process in terminal session `sid` (the
+/// child's pid: it is the session leader) other than the leader itself.
+///
+/// Why the process group is not enough: a job-control shell (any
+/// interactive shell on a terminal) runs each job in a process group of
+/// its own, and only the foreground one is reachable through the
+/// terminal. Background jobs would survive close, reparented to init.
+/// Every process of the session, whatever its group, keeps the session id
+/// unless it calls `setsid(2)` itself (a deliberate daemon).
+///
+/// Why pidfds: a pid read from `/proc` may belong to a process that exits
+/// and whose pid is reused before we signal it. A pidfd pins the process:
+/// we check the session through `/proc` *after* opening it, and the signal
+/// goes to the pinned process or nowhere.
+///
+/// Why rounds: a member may fork between the scan and its death; the next
+/// scan finds the new process. A process with SIGKILL pending cannot fork,
+/// so a round that finds nobody new ends it.
+pub(crate) fn kill_session(sid: libc::pid_t) {
+    const MAX_ROUNDS: usize = 16;
+    let mut signalled: Vec<libc::pid_t> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let fresh: Vec<libc::pid_t> = session_members(sid)
+            .into_iter()
+            .filter(|&p| p != sid && !signalled.contains(&p))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        for pid in fresh {
+            if let Ok(fd) = pidfd_open(pid)
+                && session_of(pid) == Some(sid)
+            {
+                // SAFETY: pidfd_send_signal(fd, sig, info = NULL, flags = 0)
+                // on a pidfd we own; no memory is passed.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        libc::SIGKILL,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+            }
+            signalled.push(pid);
+        }
+    }
+}
+
+/// The live (not zombie) processes whose session id is `sid`.
+fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|&pid| session_of(pid) == Some(sid))
+        .collect()
+}
+
+/// The session id of `pid` if it is alive (not a zombie).
+fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the ")" that closes the command name: state, ppid,
+    // pgrp, session.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(2)?.parse().ok()
+}
+
 /// The terminal's foreground process group, if it has one.
 pub(crate) fn foreground_group(master: BorrowedFd<'_>) -> Option<libc::pid_t> {
     // SAFETY: tcgetpgrp on a valid descriptor.

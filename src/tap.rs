@@ -15,6 +15,9 @@ pub(crate) enum Event<'a> {
     /// The child wrote `bytes`, starting at absolute output offset `offset`.
     /// Every output byte is reported, including those the ring later drops.
     Output { offset: u64, bytes: &'a [u8] },
+    /// The ring dropped this many unread bytes to make room (the output
+    /// itself was reported before, as `Output`).
+    Dropped { bytes: u64 },
     /// Input was queued for the child.
     Input { bytes: &'a [u8] },
     /// The terminal was resized.
@@ -27,6 +30,26 @@ pub(crate) enum Event<'a> {
 pub(crate) trait Tap: Send {
     /// Handles one event; returns `false` to be removed from the session.
     fn event(&mut self, event: &Event<'_>) -> bool;
+
+    /// Whether this tap cannot take more output for now. While any tap is
+    /// backlogged the pump stops reading the child's output (the child
+    /// blocks on its writes, as on a slow terminal) and keeps serving
+    /// input, exit and close; a tap that stops being backlogged must wake
+    /// the pump through the session's eventfd. This is how a lossless
+    /// consumer pushes back without blocking under the state lock.
+    ///
+    /// By default, never.
+    fn backlogged(&self) -> bool {
+        false
+    }
+
+    /// Input the tap wants delivered to the child, as a terminal's answer
+    /// to a query in the output it just saw. The pump asks after every
+    /// output event and queues the answer ahead of later input. By default,
+    /// none.
+    fn take_reply(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The taps on one session.
@@ -41,9 +64,25 @@ impl std::fmt::Debug for Taps {
 
 impl Taps {
     /// Adds a tap; it sees every event from now on.
-    #[allow(dead_code)] // the building block of event streams and recording
     pub(crate) fn add(&mut self, tap: Box<dyn Tap>) {
         self.0.push(tap);
+    }
+
+    /// Whether any tap asks the pump to hold output back.
+    pub(crate) fn backlogged(&self) -> bool {
+        self.0.iter().any(|t| t.backlogged())
+    }
+
+    /// Collects the taps' answers to terminal queries (see
+    /// [`Tap::take_reply`]); empty when there are none.
+    pub(crate) fn take_replies(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for tap in &mut self.0 {
+            if let Some(reply) = tap.take_reply() {
+                out.extend_from_slice(&reply);
+            }
+        }
+        out
     }
 
     /// Tells every tap, dropping those that ask to be removed.

@@ -1,0 +1,263 @@
+//! Event streams: `subscribe` hands out a crossbeam-channel receiver of a
+//! session's events, so a program can `select!` over many sessions.
+//!
+//! Why a subscriber can never block the pump, yet is never left unaware: the
+//! channel is bounded and the pump only ever `try_send`s. Two slots are kept
+//! free at all times for the end of the stream, so when a subscriber falls
+//! behind, the events that do not fit are counted and reported as one
+//! [`SessionEvent::Missed`] as soon as there is room, and the final `Missed`
+//! and [`SessionEvent::Exited`] always fit.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::decode::{DecodeErrors, TextDecoder};
+use crate::tap::{Event, Tap};
+use crate::{ExitStatus, Registry, Result, Session, SessionId};
+
+/// Default channel capacity of [`Session::subscribe`].
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// Something that happened to a session, as seen by a subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The child wrote output: bytes `start..end` of the stream, decoded.
+    /// (Independent of the unread cursor: subscribing does not consume.)
+    Output {
+        /// The session.
+        session: SessionId,
+        /// Absolute offset of the first byte.
+        start: u64,
+        /// Absolute offset one past the last byte.
+        end: u64,
+        /// The text (a character split across chunks comes out whole).
+        text: String,
+    },
+    /// The session's buffer dropped this many unread bytes (see
+    /// [`PollResult::dropped_bytes`](crate::PollResult::dropped_bytes)).
+    Dropped {
+        /// The session.
+        session: SessionId,
+        /// Bytes dropped.
+        bytes: u64,
+    },
+    /// The terminal was resized.
+    Resized {
+        /// The session.
+        session: SessionId,
+        /// New rows.
+        rows: u16,
+        /// New columns.
+        cols: u16,
+    },
+    /// The child exited; no events follow.
+    Exited {
+        /// The session.
+        session: SessionId,
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// This subscriber fell behind and these events were not delivered.
+    Missed {
+        /// The session.
+        session: SessionId,
+        /// How many events were skipped.
+        events: u64,
+        /// How many output bytes those events carried.
+        output_bytes: u64,
+    },
+}
+
+impl SessionEvent {
+    /// The session the event is about.
+    #[must_use]
+    pub fn session(&self) -> SessionId {
+        match self {
+            SessionEvent::Output { session, .. }
+            | SessionEvent::Dropped { session, .. }
+            | SessionEvent::Resized { session, .. }
+            | SessionEvent::Exited { session, .. }
+            | SessionEvent::Missed { session, .. } => *session,
+        }
+    }
+}
+
+/// The tap behind one subscription.
+struct Subscriber {
+    session: SessionId,
+    tx: Sender<SessionEvent>,
+    capacity: usize,
+    decoder: TextDecoder,
+    missed_events: u64,
+    missed_bytes: u64,
+}
+
+impl Subscriber {
+    /// Sends if at least `keep_free` slots stay free afterwards; else counts
+    /// the event as missed. Returns false once the receiver is gone.
+    fn offer(&mut self, event: SessionEvent, keep_free: usize, bytes: u64) -> bool {
+        if self.missed_events > 0 && self.tx.len() + 1 + keep_free <= self.capacity {
+            let missed = SessionEvent::Missed {
+                session: self.session,
+                events: self.missed_events,
+                output_bytes: self.missed_bytes,
+            };
+            match self.tx.try_send(missed) {
+                Ok(()) => {
+                    self.missed_events = 0;
+                    self.missed_bytes = 0;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(_)) => {}
+            }
+        }
+        if self.missed_events == 0 && self.tx.len() + 1 + keep_free <= self.capacity {
+            match self.tx.try_send(event) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(_)) => {}
+            }
+        }
+        self.missed_events += 1;
+        self.missed_bytes += bytes;
+        // A dropped receiver is noticed on a later attempt that finds room.
+        true
+    }
+}
+
+impl Tap for Subscriber {
+    fn event(&mut self, event: &Event<'_>) -> bool {
+        let session = self.session;
+        match *event {
+            Event::Output { offset, bytes } => {
+                if self.missed_events > 0 {
+                    // The text stream has a hole: a held partial character
+                    // can no longer be completed.
+                    self.decoder.reset();
+                }
+                let text = self.decoder.decode(bytes).unwrap_or_default();
+                let e = SessionEvent::Output {
+                    session,
+                    start: offset,
+                    end: offset + bytes.len() as u64,
+                    text,
+                };
+                self.offer(e, 2, bytes.len() as u64)
+            }
+            Event::Dropped { bytes } => self.offer(SessionEvent::Dropped { session, bytes }, 2, 0),
+            Event::Resize { rows, cols } => self.offer(SessionEvent::Resized { session, rows, cols }, 2, 0),
+            Event::Exit { status } => {
+                // The two reserved slots: a final Missed (if any) and this.
+                self.offer(SessionEvent::Exited { session, status }, 0, 0);
+                false
+            }
+            Event::Input { .. } => true,
+        }
+    }
+}
+
+impl Session {
+    /// A receiver of this session's events from now on, with room for
+    /// [`DEFAULT_EVENT_CAPACITY`] undelivered events. See
+    /// [`subscribe_with_capacity`](Self::subscribe_with_capacity).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
+    pub fn subscribe(&self) -> Result<Receiver<SessionEvent>> {
+        self.subscribe_with_capacity(DEFAULT_EVENT_CAPACITY)
+    }
+
+    /// A receiver of this session's events from now on: output (with its
+    /// offsets), buffer drops, resizes, and finally the exit, after which
+    /// the channel disconnects. Subscribing does not move the unread cursor.
+    ///
+    /// A subscriber that stops reading never slows the session: events that
+    /// do not fit in `capacity` (at least 3) are counted and reported as one
+    /// [`SessionEvent::Missed`], and the exit is always delivered. Dropping
+    /// the receiver unsubscribes; the session notices at the next event for
+    /// which the channel has room, so a receiver dropped while its channel
+    /// was full keeps its (at most `capacity`) queued events in memory until
+    /// the session exits or closes. If the child has already exited, the
+    /// receiver yields just the [`SessionEvent::Exited`].
+    ///
+    /// ```
+    /// use bgterm::crossbeam_channel::{never, select};
+    /// use bgterm::{Session, SessionEvent};
+    ///
+    /// let a = Session::start("read x; echo A-$x")?;
+    /// let b = Session::start("read x; echo B-$x")?;
+    /// let (mut ea, mut eb) = (a.subscribe()?, b.subscribe()?);
+    /// a.send("1\n")?;
+    /// b.send("2\n")?;
+    /// let mut seen = String::new();
+    /// let mut running = 2;
+    /// while running > 0 {
+    ///     let (event, which) = select! {
+    ///         recv(ea) -> e => (e, 0),
+    ///         recv(eb) -> e => (e, 1),
+    ///     };
+    ///     match event {
+    ///         Ok(SessionEvent::Output { text, .. }) => seen += &text,
+    ///         Ok(SessionEvent::Exited { .. }) => {
+    ///             running -= 1;
+    ///             // That stream has ended: stop selecting it.
+    ///             if which == 0 { ea = never() } else { eb = never() }
+    ///         }
+    ///         Ok(_) => {}
+    ///         Err(_) => unreachable!("every stream ends with Exited"),
+    ///     }
+    /// }
+    /// assert!(seen.contains("A-1") && seen.contains("B-2"));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
+    pub fn subscribe_with_capacity(&self, capacity: usize) -> Result<Receiver<SessionEvent>> {
+        let capacity = capacity.max(3);
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let session = self.id();
+        let subscriber = Subscriber {
+            session,
+            tx: tx.clone(),
+            capacity,
+            decoder: TextDecoder::new(self.encoding(), DecodeErrors::Replace),
+            missed_events: 0,
+            missed_bytes: 0,
+        };
+        self.with_state(|st| {
+            match st.exit {
+                // Nothing more will happen: say so; dropping `tx` disconnects.
+                Some(status) => {
+                    let _ = tx.try_send(SessionEvent::Exited { session, status });
+                }
+                None => st.taps.add(Box::new(subscriber)),
+            }
+            Ok(())
+        })?;
+        Ok(rx)
+    }
+}
+
+impl Registry {
+    /// [`Session::subscribe`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`](crate::Error::UnknownSession) or
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
+    pub fn subscribe(&self, id: SessionId) -> Result<Receiver<SessionEvent>> {
+        self.get(id)?.subscribe()
+    }
+}
+
+/// [`Session::subscribe`] on a session in the global registry.
+///
+/// # Errors
+///
+/// As for [`Registry::subscribe`].
+pub fn subscribe(sid: SessionId) -> Result<Receiver<SessionEvent>> {
+    Registry::global().subscribe(sid)
+}

@@ -1,0 +1,390 @@
+//! Waiting for text: `wait_for` and its forms.
+//!
+//! The waiter copies new output from the ring as it arrives (woken by the
+//! pump, never by a timer) and searches it with the state lock released, so
+//! a long search never holds up the pump or other callers. Literal patterns
+//! are searched incrementally; a regular expression is re-run over the whole
+//! window (since a new byte can complete a match that began anywhere), which
+//! is bounded by what the ring retains: bytes the ring has evicted are
+//! dropped from the window too, so a long wait on a chatty program holds
+//! at most about one ring's worth of output.
+
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::shared::State;
+use crate::tap::{Event, Tap};
+use crate::{Error, Patterns, Result, Session};
+
+/// Characters of output kept in the `tail` of a wait error.
+pub const TAIL_CHARS: usize = 512;
+
+/// Bytes of already-searched output a waiter keeps for the tail of its
+/// error (a character is at most 4 bytes).
+const TAIL_KEEP_BYTES: usize = TAIL_CHARS * 4;
+
+/// A successful [`Session::wait_for`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Match {
+    /// Which pattern matched (its position in the [`Patterns`]).
+    pub index: usize,
+    /// The text the pattern matched.
+    pub text: String,
+    /// Unread output before the match (from the unread cursor to the
+    /// match): returned here once, like a read, so nothing is lost.
+    pub before: String,
+    /// Absolute offset where `before` begins.
+    pub start_offset: u64,
+    /// Absolute offset of the first byte of the match.
+    pub match_start: u64,
+    /// Absolute offset one past the match; the unread cursor is now here.
+    pub match_end: u64,
+    /// Unread bytes the ring dropped before `start_offset` since the
+    /// previous read.
+    pub dropped_bytes: u64,
+}
+
+impl Session {
+    /// The absolute offset one past the newest output byte: the offset the
+    /// next output will have. Take it before sending input, then pass it to
+    /// [`wait_for_from`](Self::wait_for_from) to wait for what the input
+    /// caused, with no race however fast the answer is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`].
+    pub fn output_offset(&self) -> Result<u64> {
+        Ok(self.shared()?.lock_open()?.ring.end())
+    }
+
+    /// Waits until one of `patterns` appears in output that arrives *after
+    /// this call starts* (so text already on screen, such as a stale prompt,
+    /// never matches), for at most `timeout` (`None`: no limit).
+    ///
+    /// On success the unread cursor moves past the match; the unread text
+    /// before it is in [`Match::before`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Pattern, Session};
+    ///
+    /// // A program that prints on its own: wait for its next line.
+    /// let s = Session::start("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done")?;
+    /// let m = s.wait_for(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
+    /// assert!(m.text.starts_with("tick "));
+    ///
+    /// // To wait for the answer to your own input, take the offset first
+    /// // (see `wait_for_from`): the answer may come before a plain
+    /// // `wait_for` call starts. Several patterns report which matched.
+    /// let calc = Session::start("read x; echo \"result: $((x * 2))\"")?;
+    /// let at = calc.output_offset()?;
+    /// calc.send("21\n")?;
+    /// let m = calc.wait_for_from(at, ["error", "result: 42"], Some(Duration::from_secs(10)))?;
+    /// assert_eq!((m.index, m.text.as_str()), (1, "result: 42"));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WaitTimeout`] (with the tail of what was seen and how long it
+    /// waited) when time runs out, [`Error::ExitedBeforeMatch`] if the child
+    /// exits first, [`Error::SessionClosed`], [`Error::Unencodable`] for a
+    /// literal the session's encoding cannot represent (it could never
+    /// match), and [`Error::Decode`] in strict mode. A timeout of zero
+    /// checks once and never blocks.
+    pub fn wait_for(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
+        self.expect(None, patterns.into(), deadline_after(timeout))
+    }
+
+    /// [`wait_for`](Self::wait_for) until `deadline` (`None`: no limit).
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_deadline(
+        &self,
+        patterns: impl Into<Patterns>,
+        deadline: Option<Instant>,
+    ) -> Result<Match> {
+        self.expect(None, patterns.into(), deadline)
+    }
+
+    /// Like [`wait_for`](Self::wait_for), but matches output from absolute
+    /// offset `offset` on (clamped to what the ring still holds), including
+    /// output that arrived before this call: the race-free way to wait for
+    /// the answer to input.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Session;
+    ///
+    /// let cat = Session::start(["cat"])?;
+    /// let at = cat.output_offset()?;
+    /// cat.send("ping\n")?;
+    /// // However fast the echo came back, it is at or after `at`.
+    /// let m = cat.wait_for_from(at, "ping", Some(Duration::from_secs(10)))?;
+    /// assert!(m.match_start >= at);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_from(
+        &self,
+        offset: u64,
+        patterns: impl Into<Patterns>,
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        self.expect(Some(offset), patterns.into(), deadline_after(timeout))
+    }
+
+    /// [`wait_for_from`](Self::wait_for_from) until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_from_deadline(
+        &self,
+        offset: u64,
+        patterns: impl Into<Patterns>,
+        deadline: Option<Instant>,
+    ) -> Result<Match> {
+        self.expect(Some(offset), patterns.into(), deadline)
+    }
+
+    fn expect(&self, from: Option<u64>, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
+        let started = Instant::now();
+        let id = self.id();
+        let encoding = self.encoding();
+        let patterns = patterns
+            .encoded(encoding)
+            .map_err(|character| Error::Unencodable {
+                id,
+                encoding: encoding.name(),
+                character,
+            })?;
+        let shared = self.shared()?;
+        let mut st = shared.lock_open()?;
+        // Under one lock: snapshot what the ring holds from `from`, and
+        // attach a tap that sees every later byte, so nothing slips between
+        // them and nothing the ring evicts later is missed.
+        let end = st.ring.end();
+        let base = from.unwrap_or(end).clamp(st.ring.start(), end);
+        let mut window = st.ring.copy_range(base, end);
+        let literal = patterns.overlap().is_some();
+        let feed = Arc::new(Mutex::new(Feed {
+            patterns: literal.then(|| patterns.clone()),
+            carry: window[window.len().saturating_sub(patterns.overlap().unwrap_or(0))..].to_vec(),
+            found: None,
+            pending: Vec::new(),
+            pending_start: end,
+            limit: st.ring.capacity().max(MIN_REGEX_WINDOW),
+            done: false,
+        }));
+        if st.exit.is_none() {
+            st.taps.add(Box::new(FeedTap(Arc::clone(&feed))));
+        }
+        // Ends the tap however this call returns.
+        let _detach = Detach(Arc::clone(&feed));
+        let mut window_base = base;
+        let search = |window: &[u8], window_base: u64| {
+            patterns.find(window, 0).map(|(i, s, e)| {
+                (
+                    i,
+                    window_base + s as u64,
+                    window_base + e as u64,
+                    window[s..e].to_vec(),
+                )
+            })
+        };
+        // What was there before the tap: searched once, here.
+        let mut found = MutexGuard::unlocked(&mut st, || search(&window, window_base));
+        loop {
+            if st.closed {
+                return Err(Error::SessionClosed { id });
+            }
+            if let Some((index, s, e, bytes)) = found {
+                let matched = encoding.decode_without_bom_handling(&bytes).0.into_owned();
+                return finish(&mut st, self, index, matched, s, e);
+            }
+            let exited = st.exit;
+            let seen_end = st.ring.end();
+            // What the tap collected since the last look.
+            found = {
+                let mut f = feed.lock();
+                if !literal && f.pending_start > window_base + window.len() as u64 {
+                    // The waiter fell more than the window's bound behind:
+                    // no match can span the gap.
+                    window.clear();
+                    window_base = f.pending_start;
+                }
+                window.append(&mut f.pending);
+                f.pending_start = window_base + window.len() as u64;
+                f.found.take()
+            };
+            if literal {
+                // The tap finds literal matches as the bytes arrive; the
+                // window is only the tail for an error message.
+                let cut = window.len().saturating_sub(TAIL_KEEP_BYTES);
+                window.drain(..cut);
+                window_base += cut as u64;
+            } else {
+                // A regex is re-run over the window, which the tap keeps
+                // within its bound.
+                let limit = feed.lock().limit;
+                let cut = window.len().saturating_sub(limit);
+                window.drain(..cut);
+                window_base += cut as u64;
+                found = MutexGuard::unlocked(&mut st, || search(&window, window_base));
+            }
+            if found.is_some() {
+                continue;
+            }
+            if let Some(status) = exited {
+                return Err(Error::ExitedBeforeMatch {
+                    id,
+                    status,
+                    patterns: patterns.to_string(),
+                    waited: started.elapsed(),
+                    tail: tail(encoding, &window),
+                });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::WaitTimeout {
+                    id,
+                    patterns: patterns.to_string(),
+                    waited: started.elapsed(),
+                    tail: tail(encoding, &window),
+                });
+            }
+            st = shared.wait_until(st, deadline, |s| s.ring.end() != seen_end || s.exit.is_some())?;
+        }
+    }
+}
+
+/// The smallest window a regex wait keeps, whatever the ring's size.
+const MIN_REGEX_WINDOW: usize = 1 << 20;
+
+/// What a waiter's tap shares with the waiter.
+struct Feed {
+    /// Literal patterns, matched by the tap itself as bytes arrive (`None`
+    /// for a regex wait: the waiter searches `pending`).
+    patterns: Option<Patterns>,
+    /// The last bytes before `next` that a literal match could start in.
+    carry: Vec<u8>,
+    /// A match the tap found: (pattern index, start, end, matched bytes).
+    found: Option<(usize, u64, u64, Vec<u8>)>,
+    /// Bytes for the waiter (a regex's window, or a literal's error tail).
+    pending: Vec<u8>,
+    /// Absolute offset of `pending[0]`.
+    pending_start: u64,
+    /// Most bytes `pending` holds; older ones are dropped.
+    limit: usize,
+    /// The waiter has returned: the tap removes itself.
+    done: bool,
+}
+
+struct FeedTap(Arc<Mutex<Feed>>);
+
+impl Tap for FeedTap {
+    fn event(&mut self, event: &Event<'_>) -> bool {
+        let mut guard = self.0.lock();
+        let f: &mut Feed = &mut guard;
+        if f.done || f.found.is_some() {
+            return false;
+        }
+        let Event::Output { offset, bytes } = *event else {
+            return !matches!(event, Event::Exit { .. });
+        };
+        if let Some(patterns) = &f.patterns {
+            // Why here, on the pump thread: a literal search of one chunk is
+            // a memchr-speed scan, and doing it as bytes arrive means no
+            // match can be evicted before a slow waiter looks.
+            let carry_start = offset - f.carry.len() as u64;
+            f.carry.extend_from_slice(bytes);
+            let hay = &f.carry;
+            if let Some((i, s, e)) = patterns.find(hay, 0) {
+                f.found = Some((
+                    i,
+                    carry_start + s as u64,
+                    carry_start + e as u64,
+                    hay[s..e].to_vec(),
+                ));
+                return false;
+            }
+            let keep = patterns.overlap().unwrap_or(0).min(hay.len());
+            f.carry.drain(..hay.len() - keep);
+            f.pending.extend_from_slice(bytes);
+            let excess = f.pending.len().saturating_sub(TAIL_KEEP_BYTES);
+            f.pending.drain(..excess);
+        } else {
+            f.pending.extend_from_slice(bytes);
+            let excess = f.pending.len().saturating_sub(f.limit);
+            if excess > 0 {
+                f.pending.drain(..excess);
+                f.pending_start += excess as u64;
+            }
+        }
+        true
+    }
+}
+
+/// Marks the feed done when the waiter returns, so its tap goes away at the
+/// next event (or with the session).
+struct Detach(Arc<Mutex<Feed>>);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        self.0.lock().done = true;
+    }
+}
+
+/// Consumes the unread output up to the end of the match.
+fn finish(
+    st: &mut MutexGuard<'_, State>,
+    session: &Session,
+    index: usize,
+    text: String,
+    match_start: u64,
+    match_end: u64,
+) -> Result<Match> {
+    let cursor = st.ring.cursor();
+    let (before, start_offset, dropped_bytes) = if cursor < match_start {
+        let r = st.take_result(session.id(), (match_start - cursor) as usize)?;
+        (r.text, r.start_offset, r.dropped_bytes)
+    } else {
+        (String::new(), match_start.min(cursor), 0)
+    };
+    if st.ring.cursor() < match_end {
+        // The match's bytes are returned as `text`, not through the reader's
+        // decoder, so the decoder starts afresh after them.
+        st.ring.seek(match_end);
+        st.decoder.reset();
+    }
+    Ok(Match {
+        index,
+        text,
+        before,
+        start_offset,
+        match_start,
+        match_end,
+        dropped_bytes,
+    })
+}
+
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    // An overflowing timeout is as good as none.
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// The last [`TAIL_CHARS`] characters of `bytes`, decoded leniently.
+fn tail(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
+    let text = encoding.decode_without_bom_handling(bytes).0;
+    let skip = text.chars().count().saturating_sub(TAIL_CHARS);
+    text.chars().skip(skip).collect()
+}

@@ -1,0 +1,477 @@
+//! Recording a session as an asciicast v2 file, playable with asciinema.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use encoding_rs::{CoderResult, Decoder};
+
+use crate::cast::{self, Code};
+use crate::shared::{Shared, State};
+use crate::sink::{
+    self, DEFAULT_MAX_PENDING_BYTES, Item, Mapped, SinkKind, SinkSpec, SinkStatus, SinkWriter,
+};
+use crate::tap::Event;
+use crate::{Command, Registry, Result, Session, SessionBuilder, SessionId};
+
+/// An asciicast v2 recording to start on a session: where it goes and what
+/// it includes.
+///
+/// Start it with [`Session::start_recording`] (or
+/// [`SessionBuilder::record`] to capture from the very first byte), stop it
+/// with [`Session::stop_recording`]. The file gets a header (terminal size,
+/// start time, command, `TERM`), then one line per output chunk, resize and
+/// (if asked) input chunk, with times measured on a monotonic clock from
+/// the start of the recording. Each batch of lines is flushed as soon as it
+/// is written, so a recording cut short by a crash is valid up to its last
+/// complete line (and [`repair_cast`](crate::repair_cast) removes a partial
+/// one). The recording ends by itself when the child exits.
+///
+/// Recording never blocks the session's reader: lines are written by a
+/// thread of the recording's own, fed through a buffer of
+/// [`max_pending_bytes`](Self::max_pending_bytes). Nothing is ever dropped:
+/// if the writer falls that far behind, the session holds the child's
+/// output back until it catches up (see [`Transcript`](crate::Transcript)
+/// for the details). A failing writer (a full disk, a closed pipe) ends the
+/// recording with an error that [`Session::recording_status`] and
+/// [`Session::stop_recording`] report; the session goes on.
+///
+/// ```
+/// use std::time::Duration;
+/// use bgterm::{Recording, Session};
+///
+/// let path = std::env::temp_dir().join(format!("bgterm-doc-{}.cast", std::process::id()));
+/// let s = Session::start("read name; echo \"hello $name\"")?;
+/// s.start_recording(Recording::create(&path)?.input(true))?;
+/// s.send("world\n")?;
+/// s.wait(Some(Duration::from_secs(10)))?;
+/// let status = s.stop_recording()?;
+/// assert!(status.events >= 2);
+/// let cast = std::fs::read_to_string(&path)?;
+/// assert!(cast.starts_with("{\"version\": 2,"));
+/// assert!(cast.contains("\"i\", \"world\\n\""));
+/// assert!(cast.contains("hello world"));
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a recording does nothing until passed to start_recording"]
+pub struct Recording {
+    out: Box<dyn Write + Send>,
+    target: String,
+    input: bool,
+    title: Option<String>,
+    max_pending_bytes: usize,
+}
+
+impl fmt::Debug for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recording")
+            .field("target", &self.target)
+            .field("input", &self.input)
+            .field("title", &self.title)
+            .field("max_pending_bytes", &self.max_pending_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recording {
+    /// A recording to the file at `path`, created now (an existing file is
+    /// truncated).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::File`](crate::Error::File) naming the path if it cannot be
+    /// created.
+    pub fn create(path: impl AsRef<Path>) -> Result<Recording> {
+        let path = path.as_ref();
+        let file = cast::create(path)?;
+        Ok(Recording::with_target(Box::new(file), path.display().to_string()))
+    }
+
+    /// A recording to any writer (a socket, a pipe, a buffer). It is
+    /// flushed after each batch of lines.
+    pub fn to_writer(writer: impl Write + Send + 'static) -> Recording {
+        Recording::with_target(Box::new(writer), "writer".into())
+    }
+
+    fn with_target(out: Box<dyn Write + Send>, target: String) -> Recording {
+        Recording {
+            out,
+            target,
+            input: false,
+            title: None,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+        }
+    }
+
+    /// Whether to record input as `"i"` events too.
+    ///
+    /// By default, only output and resizes are recorded.
+    pub fn input(mut self, yes: bool) -> Recording {
+        self.input = yes;
+        self
+    }
+
+    /// A title for the header.
+    ///
+    /// By default, none.
+    pub fn title(mut self, title: impl Into<String>) -> Recording {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Most bytes of events waiting to be written before the session holds
+    /// the child's output back (the bound on the recording's memory, plus
+    /// one event).
+    ///
+    /// By default, [`DEFAULT_MAX_PENDING_BYTES`](crate::DEFAULT_MAX_PENDING_BYTES) (1 MiB).
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Recording {
+        self.max_pending_bytes = bytes;
+        self
+    }
+
+    /// Attaches to a session whose state lock is held by the caller.
+    pub(crate) fn attach(
+        self,
+        shared: &Arc<Shared>,
+        st: &mut State,
+        command: &Command,
+        term: Option<&str>,
+    ) -> io::Result<()> {
+        let (rows, cols) = st.size;
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let header = cast::header_line(
+            cols,
+            rows,
+            timestamp,
+            &command.to_string(),
+            self.title.as_deref(),
+            term,
+        );
+        let encoding = st.decoder.encoding();
+        let started = Instant::now();
+        let with_input = self.input;
+        let offset = st.ring.end();
+        let map: sink::MapFn = Box::new(move |event| match *event {
+            Event::Output { bytes, .. } => Mapped::Item(Item::Bytes {
+                at: started.elapsed(),
+                input: false,
+                bytes: bytes.to_vec(),
+            }),
+            Event::Input { bytes } if with_input => Mapped::Item(Item::Bytes {
+                at: started.elapsed(),
+                input: true,
+                bytes: bytes.to_vec(),
+            }),
+            // The cast has every output byte; the ring's drops do not matter.
+            Event::Input { .. } | Event::Dropped { .. } => Mapped::Skip,
+            Event::Resize { rows, cols } => Mapped::Item(Item::Resize {
+                at: started.elapsed(),
+                rows,
+                cols,
+            }),
+            Event::Exit { .. } => Mapped::End,
+        });
+        let writer = CastWriter {
+            out: self.out,
+            header,
+            output: encoding.new_decoder_without_bom_handling(),
+            input: encoding.new_decoder_without_bom_handling(),
+            last: std::time::Duration::ZERO,
+            line: String::new(),
+        };
+        sink::attach(
+            shared,
+            st,
+            SinkSpec {
+                kind: SinkKind::Recording,
+                target: self.target,
+                limit: self.max_pending_bytes,
+                output_start: offset,
+                output_end: offset,
+                initial: Vec::new(),
+            },
+            Box::new(writer),
+            map,
+        )
+    }
+}
+
+/// Turns items into cast lines on the recording's thread.
+struct CastWriter {
+    out: Box<dyn Write + Send>,
+    header: String,
+    /// Incremental decoders: a character split across two chunks comes out
+    /// whole in the later event, never as U+FFFD.
+    output: Decoder,
+    input: Decoder,
+    last: std::time::Duration,
+    line: String,
+}
+
+impl CastWriter {
+    fn flush_lines(&mut self) -> io::Result<u64> {
+        self.out.write_all(self.line.as_bytes())?;
+        self.out.flush()?;
+        let n = self.line.len() as u64;
+        self.line.clear();
+        Ok(n)
+    }
+}
+
+/// Decodes `bytes` (all of them; a trailing partial character is kept in
+/// `decoder` unless `last`).
+fn decode(decoder: &mut Decoder, bytes: &[u8], last: bool) -> String {
+    let mut out = String::new();
+    let mut src = bytes;
+    loop {
+        let need = decoder
+            .max_utf8_buffer_length(src.len())
+            .unwrap_or(src.len() * 3 + 16);
+        out.reserve(need);
+        let (result, read, _) = decoder.decode_to_string(src, &mut out, last);
+        src = &src[read..];
+        if result == CoderResult::InputEmpty {
+            return out;
+        }
+    }
+}
+
+impl SinkWriter for CastWriter {
+    fn begin(&mut self) -> io::Result<u64> {
+        self.line = std::mem::take(&mut self.header);
+        self.flush_lines()
+    }
+
+    fn write(&mut self, items: &[Item]) -> io::Result<u64> {
+        for item in items {
+            match item {
+                Item::Bytes { at, input, bytes } => {
+                    self.last = *at;
+                    let (decoder, code) = if *input {
+                        (&mut self.input, Code::Input)
+                    } else {
+                        (&mut self.output, Code::Output)
+                    };
+                    let text = decode(decoder, bytes, false);
+                    if !text.is_empty() {
+                        cast::push_event(&mut self.line, *at, code, &text);
+                    }
+                }
+                Item::Resize { at, rows, cols } => {
+                    self.last = *at;
+                    cast::push_event(&mut self.line, *at, Code::Resize, &format!("{cols}x{rows}"));
+                }
+            }
+        }
+        self.flush_lines()
+    }
+
+    fn finish(&mut self) -> io::Result<u64> {
+        // A character cut off by the end of the recording becomes U+FFFD.
+        for (code, decoder) in [(Code::Output, &mut self.output), (Code::Input, &mut self.input)] {
+            let text = decode(decoder, &[], true);
+            if !text.is_empty() {
+                cast::push_event(&mut self.line, self.last, code, &text);
+            }
+        }
+        self.flush_lines()
+    }
+}
+
+impl SessionBuilder {
+    /// Records the session as an asciicast v2 file at `path` from its very
+    /// first output byte, with [`Recording`]'s defaults. The file is
+    /// created before the child starts. Use [`Session::start_recording`]
+    /// for other options or targets.
+    ///
+    /// By default, nothing is recorded.
+    pub fn record(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
+        self.record = Some(path.into());
+        self
+    }
+}
+
+impl Session {
+    /// Starts recording this session as an asciicast v2 file (see
+    /// [`Recording`]). The recording starts with the next event; output
+    /// already buffered is not in it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SinkActive`](crate::Error::SinkActive) if a recording is
+    /// already attached (stop it first), [`Error::SessionClosed`](crate::Error::SessionClosed),
+    /// or [`Error::Io`](crate::Error::Io) if its thread cannot be started.
+    pub fn start_recording(&self, recording: Recording) -> Result<()> {
+        let shared = self.shared()?;
+        let mut st = shared.lock_open()?;
+        sink::check_free(self.id(), &mut st, SinkKind::Recording)?;
+        recording
+            .attach(&shared, &mut st, self.command(), self.term())
+            .map_err(|source| crate::Error::Io {
+                id: self.id(),
+                op: "starting the recording thread",
+                source,
+            })
+    }
+
+    /// Stops the recording, waits until everything it took is written, and
+    /// returns its final status. Also collects a recording that already
+    /// ended (the child exited, or writing failed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SinkFailed`](crate::Error::SinkFailed) with the write error
+    /// if writing failed (the file is valid up to the last complete line),
+    /// [`Error::NoSink`](crate::Error::NoSink) if there is no recording,
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
+    pub fn stop_recording(&self) -> Result<SinkStatus> {
+        sink::stop(self, SinkKind::Recording)
+    }
+
+    /// The recording's status without stopping it, or `None` if there is
+    /// none. A failed recording shows its error here until it is stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
+    pub fn recording_status(&self) -> Result<Option<SinkStatus>> {
+        sink::status(self, SinkKind::Recording)
+    }
+}
+
+impl Registry {
+    /// [`Session::start_recording`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
+    /// [`Session::start_recording`].
+    pub fn start_recording(&self, id: SessionId, recording: Recording) -> Result<()> {
+        self.get(id)?.start_recording(recording)
+    }
+
+    /// [`Session::stop_recording`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
+    /// [`Session::stop_recording`].
+    pub fn stop_recording(&self, id: SessionId) -> Result<SinkStatus> {
+        self.get(id)?.stop_recording()
+    }
+
+    /// [`Session::recording_status`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
+    /// [`Session::recording_status`].
+    pub fn recording_status(&self, id: SessionId) -> Result<Option<SinkStatus>> {
+        self.get(id)?.recording_status()
+    }
+}
+
+/// Starts recording session `sid` of the global registry (see
+/// [`Session::start_recording`]).
+///
+/// # Errors
+///
+/// As for [`Registry::start_recording`].
+pub fn start_recording(sid: SessionId, recording: Recording) -> Result<()> {
+    Registry::global().start_recording(sid, recording)
+}
+
+/// Stops the recording of session `sid` of the global registry (see
+/// [`Session::stop_recording`]).
+///
+/// # Errors
+///
+/// As for [`Registry::stop_recording`].
+pub fn stop_recording(sid: SessionId) -> Result<SinkStatus> {
+    Registry::global().stop_recording(sid)
+}
+
+/// The recording status of session `sid` of the global registry (see
+/// [`Session::recording_status`]).
+///
+/// # Errors
+///
+/// As for [`Registry::recording_status`].
+pub fn recording_status(sid: SessionId) -> Result<Option<SinkStatus>> {
+    Registry::global().recording_status(sid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn writer() -> (CastWriter, Arc<parking_lot::Mutex<Vec<u8>>>) {
+        #[derive(Clone)]
+        struct Buf(Arc<parking_lot::Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let w = CastWriter {
+            out: Box::new(Buf(Arc::clone(&buf))),
+            header: "{\"version\":2}\n".into(),
+            output: encoding_rs::UTF_8.new_decoder_without_bom_handling(),
+            input: encoding_rs::UTF_8.new_decoder_without_bom_handling(),
+            last: Duration::ZERO,
+            line: String::new(),
+        };
+        (w, buf)
+    }
+
+    fn bytes(ms: u64, b: &[u8]) -> Item {
+        Item::Bytes {
+            at: Duration::from_millis(ms),
+            input: false,
+            bytes: b.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_character_split_across_chunks_comes_out_whole() {
+        let euro = "€".as_bytes();
+        let (mut w, buf) = writer();
+        w.begin().unwrap();
+        w.write(&[bytes(1, &[b'a', euro[0]]), bytes(2, &euro[1..2])])
+            .unwrap();
+        w.write(&[bytes(3, &[euro[2], b'b'])]).unwrap();
+        w.finish().unwrap();
+        let text = String::from_utf8(buf.lock().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "{\"version\":2}",
+                "[0.001000, \"o\", \"a\"]",
+                "[0.003000, \"o\", \"€b\"]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trailing_partial_character_becomes_a_replacement_at_the_end() {
+        let (mut w, buf) = writer();
+        w.begin().unwrap();
+        w.write(&[bytes(5, &[0xe2, 0x82])]).unwrap();
+        w.finish().unwrap();
+        let text = String::from_utf8(buf.lock().clone()).unwrap();
+        assert!(text.ends_with("[0.005000, \"o\", \"\u{fffd}\"]\n"), "{text:?}");
+    }
+}

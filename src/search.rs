@@ -1,0 +1,107 @@
+//! Searching the transcripts of one session or of all of them, line by
+//! line, for plain text or a regular expression.
+
+use crate::{Error, Pattern, Registry, Result, Session, SessionId};
+
+/// One matching line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SearchHit {
+    /// The session it is in.
+    pub session: SessionId,
+    /// Its absolute line number (as in [`Capture`](crate::Capture)).
+    pub line: usize,
+    /// The whole line.
+    pub text: String,
+}
+
+impl Session {
+    /// The transcript lines (retained scrollback and screen, as
+    /// [`capture_range`](Self::capture_range) numbers them) that match
+    /// `pattern`, oldest first. A string is plain text; use
+    /// [`Pattern::regex`] for a regular expression.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Pattern, Session};
+    ///
+    /// let s = Session::start("echo alpha; echo beta; echo gamma; read x")?;
+    /// while s.search("gamma")?.is_empty() {
+    ///     s.poll(Duration::from_secs(5))?;
+    /// }
+    /// let hits = s.search(Pattern::regex("^(alpha|gamma)$")?)?;
+    /// let found: Vec<_> = hits.iter().map(|h| (h.line, h.text.as_str())).collect();
+    /// assert_eq!(found, [(0, "alpha"), (2, "gamma")]);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`].
+    pub fn search(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        let pattern = pattern.into();
+        let capture = self.capture_range(0, usize::MAX)?;
+        Ok(capture
+            .lines
+            .into_iter()
+            .enumerate()
+            .filter(|(_, text)| pattern.is_match(text))
+            .map(|(i, text)| SearchHit {
+                session: self.id(),
+                line: capture.start_line + i,
+                text,
+            })
+            .collect())
+    }
+}
+
+impl Registry {
+    /// [`Session::search`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::search`].
+    pub fn search(&self, id: SessionId, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        self.get(id)?.search(pattern)
+    }
+
+    /// Searches every session in this registry (see [`Session::search`]);
+    /// hits are ordered by session id, then line. A session closed while
+    /// the search runs is skipped.
+    ///
+    /// # Errors
+    ///
+    /// None so far; the `Result` leaves room for errors a future pattern
+    /// kind could have.
+    pub fn search_sessions(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        let pattern = pattern.into();
+        let mut hits = Vec::new();
+        for id in self.list() {
+            match self.search(id, &pattern) {
+                Ok(found) => hits.extend(found),
+                Err(Error::UnknownSession { .. } | Error::SessionClosed { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(hits)
+    }
+}
+
+/// Searches one session's transcript. See [`Session::search`].
+///
+/// # Errors
+///
+/// [`Error::UnknownSession`], or as for [`Session::search`].
+pub fn search(sid: SessionId, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+    Registry::global().search(sid, pattern)
+}
+
+/// Searches every session in the global registry. See
+/// [`Registry::search_sessions`].
+///
+/// # Errors
+///
+/// As for [`Registry::search_sessions`].
+pub fn search_sessions(pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+    Registry::global().search_sessions(pattern)
+}
