@@ -1,5 +1,5 @@
-//! Micro-benchmarks of the pure parts: the ring buffer and the incremental
-//! decoder. Run with `cargo bench --bench micro`.
+//! Micro-benchmarks of the pure parts: the ring buffer, the incremental
+//! decoder and the key-name parser. Run with `cargo bench --bench micro`.
 //!
 //! These reach crate-private types through `bgterm::__bench`, a hidden
 //! module that exists only for this file.
@@ -97,9 +97,29 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
-// TODO(issue 3): a `keys` group benchmarking key-name parsing (for example
-// "C-c", "Escape", "M-Left", a 100-key sequence) once the key parser is on
-// this branch; add it to `criterion_group!` below.
+fn keys(c: &mut Criterion) {
+    use bgterm::{CursorKeys, encode_keys};
+    let mut g = c.benchmark_group("keys");
+    g.bench_function("one name (C-c)", |b| {
+        b.iter(|| encode_keys(black_box(["C-c"]), CursorKeys::Normal));
+    });
+    g.bench_function("modified arrow (S-Up), application mode", |b| {
+        b.iter(|| encode_keys(black_box(["S-Up"]), CursorKeys::Application));
+    });
+    // A typical interactive burst: text, editing keys and Enter.
+    let burst: Vec<&str> = [
+        "ls -l", "Enter", "C-r", "git", "Escape", "M-b", "Left", "Right", "BSpace", "Tab",
+    ]
+    .into_iter()
+    .cycle()
+    .take(100)
+    .collect();
+    g.throughput(Throughput::Elements(burst.len() as u64));
+    g.bench_function("100 mixed keys", |b| {
+        b.iter(|| encode_keys(black_box(&burst), CursorKeys::Normal));
+    });
+    g.finish();
+}
 
-criterion_group!(benches, ring, decode);
+criterion_group!(benches, ring, decode, keys);
 criterion_main!(benches);
