@@ -255,6 +255,8 @@
 //! - Linux only (it uses pidfds and `poll(2)` directly).
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod __bench;
 mod builder;
 mod cast;
 mod command;

@@ -1,5 +1,6 @@
 //! The one thread each session runs: it moves output into the ring, input
-//! into the PTY, and notices the child's exit.
+//! the caller could not write at once into the PTY, and notices the
+//! child's exit.
 //!
 //! Why one thread doing all three with `poll(2)`, rather than a blocking
 //! reader, a writer and a waiter: a blocking read cannot be interrupted when
@@ -24,34 +25,44 @@ use crate::tap::Event;
 /// output". When every holder of the PTY is gone, EOF ends the wait at once.
 pub(crate) const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(50);
 
-/// Bytes read from the PTY per `read(2)`. Linux PTYs hand over at most a
-/// few KiB at a time, so a larger buffer would only cost memory.
+/// Most bytes gathered from the PTY before they are published. Linux PTYs
+/// hand over at most 4 KiB per `read(2)`; streaming output fills a few of
+/// those per wake-up (see [`STREAMING_READ`]), more would only cost memory.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// A read at least this long means output is streaming (the Linux line
+/// discipline hands over at most 4 KiB per read), so more is likely
+/// waiting and the pump reads again before waking anyone.
+const STREAMING_READ: usize = 1024;
 
 /// Runs until the session is closed.
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut buf = vec![0u8; READ_CHUNK];
-    // Input taken from the shared queue and being written.
-    let mut outgoing: Vec<u8> = Vec::new();
-    let mut written = 0usize;
     let mut pty_open = true;
     // Exit seen on the pidfd but not yet published, and until when to drain.
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut published = false;
+    // What the pump needs from the state (stop, queued input, sink
+    // backpressure) changes only when a caller or a sink signals `wake`, or
+    // under the pump's own lock when it publishes output or writes input;
+    // it re-reads it only then, so that moving output takes one lock per
+    // chunk.
+    let mut stale = true;
+    let mut want_write = false;
     // Whether a tap (a lossless sink) asked us to hold output back.
     let mut held = false;
+    let mut fds: Vec<PollFd> = Vec::with_capacity(3);
 
     loop {
-        {
-            let mut st = shared.state.lock();
+        if stale {
+            let st = shared.state.lock();
             if st.stop {
                 return;
             }
-            if written == outgoing.len() && !st.input.is_empty() {
-                outgoing.clear();
-                outgoing.extend(st.input.drain(..));
-                written = 0;
-            }
+            // Input the caller could not write at once (see
+            // `Session::send_bytes`) waits in `st.input` until the PTY
+            // takes it.
+            want_write = !st.input.is_empty();
             // Backpressure from a sink whose writer is behind: leave the
             // PTY alone (the child blocks on its writes, as on a slow
             // terminal) until the sink wakes us through `wake`. We wait in
@@ -67,13 +78,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 // again from now.
                 *until = (*until).max(Instant::now() + EXIT_DRAIN_GRACE);
             }
+            stale = false;
         }
-        let want_write = written < outgoing.len() && pty_open;
+        let want_write_now = want_write && pty_open;
 
-        let mut fds = Vec::with_capacity(3);
+        fds.clear();
         fds.push(PollFd::new(shared.wake.fd(), false));
         let master_at = (pty_open && !held).then(|| {
-            fds.push(PollFd::new(shared.master.as_fd(), want_write));
+            fds.push(PollFd::new(shared.master.as_fd(), want_write_now));
             fds.len() - 1
         });
         let pid_at = (exited.is_none() && !published).then(|| {
@@ -92,17 +104,39 @@ pub(crate) fn run(shared: Arc<Shared>) {
 
         if fds[0].readable() {
             shared.wake.clear();
+            stale = true;
         }
         if let Some(i) = master_at {
             if fds[i].readable() {
-                match sys::read(shared.master.as_fd(), &mut buf) {
-                    Ok(Io::Done(n)) => {
-                        let mut st = shared.state.lock();
+                // While output streams, read on until the buffer is full or
+                // the PTY has nothing more, then publish it all under one
+                // lock and one notification: fewer wake-ups of waiters. A
+                // short read (interactive output) is published at once.
+                let mut filled = 0;
+                let mut ended = false;
+                while filled < buf.len() {
+                    match sys::read(shared.master.as_fd(), &mut buf[filled..]) {
+                        Ok(Io::Done(n)) => {
+                            filled += n;
+                            if n < STREAMING_READ {
+                                break;
+                            }
+                        }
+                        Ok(Io::WouldBlock) => break,
+                        Ok(Io::Closed) | Err(_) => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+                if filled > 0 || ended {
+                    let mut st = shared.state.lock();
+                    if filled > 0 {
                         let offset = st.ring.end();
-                        let dropped = st.ring.push(&buf[..n]);
+                        let dropped = st.ring.push(&buf[..filled]);
                         st.taps.emit(Event::Output {
                             offset,
-                            bytes: &buf[..n],
+                            bytes: &buf[..filled],
                         });
                         if dropped > 0 {
                             st.taps.emit(Event::Dropped { bytes: dropped });
@@ -115,22 +149,31 @@ pub(crate) fn run(shared: Arc<Shared>) {
                             st.input.extend(&reply);
                             st.taps.emit(Event::Input { bytes: &reply });
                         }
-                        drop(st);
-                        shared.changed.notify_all();
+                        want_write = !st.input.is_empty();
+                        // The taps just saw output: a sink may be behind now.
+                        held = st.taps.backlogged();
                     }
-                    Ok(Io::WouldBlock) => {}
-                    Ok(Io::Closed) | Err(_) => {
+                    if ended {
+                        // Every holder of the terminal is gone: nothing
+                        // more can arrive (after the bytes just published).
                         pty_open = false;
-                        shared.state.lock().output_ended = true;
+                        st.output_ended = true;
                     }
+                    drop(st);
+                    shared.changed.notify_all();
                 }
             }
-            if pty_open && want_write && fds[i].writable() {
-                match sys::write(shared.master.as_fd(), &outgoing[written..]) {
-                    Ok(Io::Done(n)) => written += n,
+            if pty_open && want_write_now && fds[i].writable() {
+                // Written under the lock, so that a caller writing directly
+                // can never overtake queued input.
+                let mut st = shared.state.lock();
+                let front = st.input.as_slices().0;
+                match sys::write(shared.master.as_fd(), front) {
+                    Ok(Io::Done(n)) => drop(st.input.drain(..n)),
                     Ok(Io::WouldBlock) => {}
                     Ok(Io::Closed) | Err(_) => pty_open = false,
                 }
+                want_write = !st.input.is_empty();
             }
         }
         if let Some(i) = pid_at
@@ -150,12 +193,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
             && (!pty_open || Instant::now() >= until)
         {
             published = true;
-            outgoing.clear();
-            written = 0;
             let mut st = shared.state.lock();
             st.exit = Some(status);
             // Nobody will read input any more.
             st.input.clear();
+            want_write = false;
             st.taps.emit(Event::Exit { status });
             drop(st);
             shared.changed.notify_all();

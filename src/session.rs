@@ -230,8 +230,9 @@ impl Session {
     /// [`DEFAULT_MAX_OUTPUT_BYTES`]). See [`poll`](Self::poll) for how the
     /// wait ends. An empty `chars` is valid and makes this a poll.
     ///
-    /// The input is queued for the session's pump thread, so this never
-    /// blocks on a child that is not reading. Text is encoded in the
+    /// The input goes to the terminal at once as far as it takes it without
+    /// blocking; the rest is queued for the session's pump thread, so this
+    /// never blocks on a child that is not reading. Text is encoded in the
     /// session's encoding. A PTY turns `"\n"` into Enter; echo is on unless
     /// the child turned it off, so the input usually comes back in `text`.
     ///
@@ -324,10 +325,27 @@ impl Session {
         } else {
             0
         };
-        st.input.extend(bytes);
         st.taps.emit(Event::Input { bytes });
-        drop(st);
-        shared.wake.signal();
+        // Why write here rather than always hand over to the pump: a
+        // round trip then costs one thread wake-up (output), not two. The
+        // write never blocks (the master is non-blocking); whatever the
+        // terminal does not take at once is queued for the pump, and
+        // nothing is written directly while older input is queued, so the
+        // order is kept (the pump writes under the same lock).
+        let rest = if st.input.is_empty() {
+            match sys::write(shared.master.as_fd(), bytes) {
+                Ok(sys::Io::Done(n)) => &bytes[n..],
+                // The pump sees the same condition and handles it.
+                Ok(sys::Io::WouldBlock | sys::Io::Closed) | Err(_) => bytes,
+            }
+        } else {
+            bytes
+        };
+        if !rest.is_empty() {
+            st.input.extend(rest);
+            drop(st);
+            shared.wake.signal();
+        }
         Ok(())
     }
 

@@ -38,7 +38,8 @@ pub(crate) struct Shared {
 pub(crate) struct State {
     pub ring: Ring,
     pub decoder: TextDecoder,
-    /// Input queued for the child, not yet written to the PTY.
+    /// Input for the child that the PTY has not taken yet. While it is not
+    /// empty, only the pump writes (under this lock), oldest first.
     pub input: VecDeque<u8>,
     /// Length of the unfinished line sent in canonical mode.
     pub canon_line: usize,

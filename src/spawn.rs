@@ -1,17 +1,17 @@
 //! Validating a [`SessionBuilder`] and starting its child on a new PTY.
 //!
-//! Why validate before spawning: portable-pty silently falls back to the
-//! home directory for a bad cwd, and some exec failures only show up as a
-//! child that dies at once. Checking here turns each into a typed error that
-//! names the bad value, before any process exists.
+//! Why validate before spawning: a bad cwd or program would otherwise
+//! surface as a bare OS error from the child's set-up, or as a child that
+//! dies at once. Checking here turns each into a typed error that names the
+//! bad value, before any process exists.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-
-use portable_pty::{CommandBuilder, PtySize};
+use std::process::Stdio;
 
 use crate::builder::EnvOp;
 use crate::{Command, Error, Result, SessionBuilder, sys};
@@ -89,46 +89,38 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
         .iter()
         .find(|(k, _)| k == "TERM")
         .map(|(_, v)| v.to_string_lossy().into_owned());
-    resolve_program(&argv[0], &cwd, path_var)?;
+    let resolved = resolve_program(&argv[0], &cwd, path_var)?;
 
     let program = argv[0].to_string_lossy().into_owned();
     let spawn_err = |source: io::Error| Error::Spawn {
         program: program.clone(),
         source,
     };
-    let mut cmd = CommandBuilder::from_argv(argv);
-    cmd.env_clear();
-    for (k, v) in &env {
-        cmd.env(k, v);
+    // Absolute, because the child changes to `cwd` before it execs.
+    let resolved = std::path::absolute(&resolved).map_err(spawn_err)?;
+    let (master, slave) = sys::openpty(b.rows, b.cols).map_err(spawn_err)?;
+    let mut cmd = std::process::Command::new(&resolved);
+    cmd.arg0(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&cwd)
+        .stdin(Stdio::from(slave.try_clone().map_err(spawn_err)?))
+        .stdout(Stdio::from(slave.try_clone().map_err(spawn_err)?))
+        .stderr(Stdio::from(slave));
+    // SAFETY: `child_setup` is async-signal-safe and runs after std has
+    // put the slave on fd 0.
+    unsafe {
+        cmd.pre_exec(|| sys::child_setup());
     }
-    cmd.cwd(&cwd);
-
-    let pair = portable_pty::native_pty_system()
-        .openpty(PtySize {
-            rows: b.rows,
-            cols: b.cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .map_err(|e| spawn_err(to_io(e)))?;
-    // Take our own descriptor for the master before spawning, so nothing
-    // after the child exists can fail for want of one.
-    let raw = pair
-        .master
-        .as_raw_fd()
-        .ok_or_else(|| spawn_err(io::Error::other("PTY master has no descriptor")))?;
-    let master = sys::dup_cloexec(raw).map_err(spawn_err)?;
-    sys::set_nonblocking(master.as_fd()).map_err(spawn_err)?;
-
-    let child = pair.slave.spawn_command(cmd).map_err(|e| spawn_err(to_io(e)))?;
-    // Close the parent's copies of the slave and of portable-pty's master at
-    // once: the master must report EOF when the child's side is gone, and
-    // portable-pty's writer (which sends "\n" + EOF on drop) is never taken.
-    drop(pair);
-    let pid = child
-        .process_id()
-        .map(|p| p as libc::pid_t)
-        .ok_or_else(|| spawn_err(io::Error::other("child has no pid")))?;
+    // Why std's Command rather than a PTY crate's spawn: it forks without
+    // allocating in the child, reports exec failure as an error, and
+    // copies the environment once.
+    let child = cmd.spawn().map_err(spawn_err)?;
+    // The Command holds the parent's copies of the slave: close them now,
+    // so the master reports EOF once every holder in the child is gone.
+    drop(cmd);
+    let pid = child.id() as libc::pid_t;
     // std's Child does not wait or kill on drop; we reap by pid ourselves.
     drop(child);
     let pidfd = match sys::pidfd_open(pid) {
@@ -235,15 +227,5 @@ fn check_candidate(path: &Path) -> Option<Result<PathBuf>> {
         Some(Err(Error::NotExecutable {
             path: path.to_path_buf(),
         }))
-    }
-}
-
-/// portable-pty reports errors as `anyhow::Error`; keep an inner
-/// `io::Error` when there is one.
-fn to_io(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
-    let boxed = e.into();
-    match boxed.downcast::<io::Error>() {
-        Ok(io) => *io,
-        Err(other) => io::Error::other(other),
     }
 }

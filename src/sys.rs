@@ -1,10 +1,11 @@
 //! Every system call the crate makes, in one place.
 //!
 //! Everything else in the crate is safe Rust; this module wraps the few
-//! Linux calls that neither `std` nor portable-pty expose: non-blocking
-//! reads and writes on the PTY master, `poll(2)` over the master, a pidfd
-//! and an eventfd, `waitid(2)` without reaping, process-group signals,
-//! terminal attributes and the window size.
+//! Linux calls that `std` does not expose: opening a PTY, the child's
+//! set-up between fork and exec, non-blocking reads and writes on the PTY
+//! master, `poll(2)` over the master, a pidfd and an eventfd, `waitid(2)`
+//! without reaping, process-group signals, terminal attributes and the
+//! window size.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -21,21 +22,71 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// Duplicates `fd` into a new close-on-exec descriptor we own.
-pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument and returns a new
-    // descriptor that nothing else owns; we wrap it immediately.
-    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
-    // SAFETY: `new` is a freshly created descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+/// Opens a new PTY of `rows` × `cols` with the kernel's default terminal
+/// settings. Returns (master, slave); the master is non-blocking, and both
+/// are close-on-exec from the start, so a child spawned concurrently by
+/// another thread can never inherit them.
+pub(crate) fn openpty(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd)> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: posix_openpt returns a new descriptor that we own at once.
+    let master = unsafe { OwnedFd::from_raw_fd(check(libc::posix_openpt(flags | libc::O_NONBLOCK))?) };
+    // SAFETY: grantpt and unlockpt on a valid PTY master.
+    check(unsafe { libc::grantpt(master.as_raw_fd()) })?;
+    check(unsafe { libc::unlockpt(master.as_raw_fd()) })?;
+    // Why TIOCGPTPEER rather than opening ptsname(): no path lookup, and
+    // the slave is the peer of this very master (Linux 4.13+).
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
+    let slave =
+        unsafe { OwnedFd::from_raw_fd(check(libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags))?) };
+    use std::os::fd::AsFd;
+    set_window_size(master.as_fd(), rows, cols)?;
+    Ok((master, slave))
 }
 
-/// Puts `fd` into non-blocking mode.
-pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: F_GETFL/F_SETFL on a valid borrowed descriptor.
-    let flags = check(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
-    check(unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+/// The child's set-up between fork and exec, in this order: default
+/// dispositions for the signals a caller may have caught or ignored, an
+/// empty signal mask, a new session (so the child leads its own process
+/// group), the PTY on stdin as controlling terminal, and close-on-exec on
+/// every descriptor above stderr (so nothing the parent left inheritable
+/// leaks into the program, while std's exec-error pipe still works).
+///
+/// # Safety
+///
+/// Call only in the child after `fork` (it is async-signal-safe: plain
+/// system calls, no allocation, no locks), with the slave PTY on fd 0.
+pub(crate) unsafe fn child_setup() -> io::Result<()> {
+    // SAFETY (whole block): only async-signal-safe system calls on values
+    // owned by this function.
+    unsafe {
+        for sig in [
+            libc::SIGCHLD,
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGALRM,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        check(libc::setsid())?;
+        check(libc::ioctl(0, libc::TIOCSCTTY, 0))?;
+        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        if closed == -1 {
+            // Kernels before 5.11: mark them one by one.
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur.min(1 << 20) as libc::c_int
+            } else {
+                1024
+            };
+            for fd in 3..max {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
     Ok(())
 }
 
@@ -92,7 +143,9 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Io> {
     }
 }
 
-/// One descriptor to watch in [`poll`].
+/// One descriptor to watch in [`poll`]; laid out as a `libc::pollfd`, so a
+/// slice of them is passed to the kernel as is.
+#[repr(transparent)]
 pub(crate) struct PollFd {
     raw: libc::pollfd,
 }
@@ -132,22 +185,18 @@ pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<
         // Round up so a short remaining grace does not become a busy loop.
         Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
     };
-    let mut raw: Vec<libc::pollfd> = fds.iter().map(|f| f.raw).collect();
     loop {
-        // SAFETY: `raw` is a valid array of `raw.len()` pollfd structs.
-        let r = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, ms) };
+        // SAFETY: `PollFd` is a transparent `libc::pollfd`, so `fds` is a
+        // valid array of `fds.len()` pollfd structs for the kernel to fill.
+        let r = unsafe { libc::poll(fds.as_mut_ptr().cast(), fds.len() as libc::nfds_t, ms) };
         if r >= 0 {
-            break;
+            return Ok(());
         }
         let err = io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
             return Err(err);
         }
     }
-    for (f, r) in fds.iter_mut().zip(raw) {
-        f.raw.revents = r.revents;
-    }
-    Ok(())
 }
 
 /// A wake-up counter another thread can signal (`eventfd(2)`).
@@ -315,7 +364,8 @@ pub(crate) fn kill_session(sid: libc::pid_t) {
     }
 }
 
-/// The live (not zombie) processes whose session id is `sid`.
+/// The processes whose session id is `sid` (zombies included: signalling
+/// one is harmless).
 fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -325,17 +375,15 @@ fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
         .collect()
 }
 
-/// The session id of `pid` if it is alive (not a zombie).
+/// The session id of `pid`, if it exists. Why `getsid(2)` rather than
+/// reading `/proc/<pid>/stat`: one system call instead of an open, a read
+/// and a close per process, and the scan covers every process on the
+/// machine on every close.
 fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the ")" that closes the command name: state, ppid,
-    // pgrp, session.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
-    if fields.next()? == "Z" {
-        return None;
-    }
-    fields.nth(2)?.parse().ok()
+    // SAFETY: getsid has no memory-safety preconditions. Linux answers for
+    // processes of other sessions too (it never returns EPERM).
+    let sid = unsafe { libc::getsid(pid) };
+    (sid > 0).then_some(sid)
 }
 
 /// The terminal's foreground process group, if it has one.
