@@ -516,9 +516,17 @@ const ECHO_CHILD: [&str; 3] = ["sh", "-c", "stty raw -echo && printf READY && ex
 const ECHO_WARMUP: usize = 200;
 
 fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
-    let (mut raw_us, mut bg_us) = (Vec::new(), Vec::new());
+    // Three sides in rotation: raw, `write_stdin` (a poll woken by the pump)
+    // and `send` + `wait_for_from` (a text waiter woken by its tap), so the
+    // waiters' wake-up cost is measured against the same raw baseline.
+    let (mut raw_us, mut bg_us, mut wf_us) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..cfg.echo_rounds {
-        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+        let order = match round % 3 {
+            0 => [0, 1, 2],
+            1 => [1, 2, 0],
+            _ => [2, 0, 1],
+        };
+        for which in order {
             if which == 0 {
                 let p = raw::spawn(&ECHO_CHILD)?;
                 p.read_until(b"READY")?;
@@ -534,7 +542,7 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
                     }
                 }
                 drop(p);
-            } else {
+            } else if which == 1 {
                 let s = Tracked::spawn(SessionBuilder::new(ECHO_CHILD))?;
                 s.read_until("READY", Duration::from_secs(20))?;
                 for i in 0..ECHO_WARMUP + cfg.echo_trips {
@@ -548,10 +556,29 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
                     }
                 }
                 s.close()?;
+            } else {
+                let s = Tracked::spawn(SessionBuilder::new(ECHO_CHILD))?;
+                s.read_until("READY", Duration::from_secs(20))?;
+                for i in 0..ECHO_WARMUP + cfg.echo_trips {
+                    let t = Instant::now();
+                    let at = s.session.output_offset()?;
+                    s.session.send("x")?;
+                    let m = s.session.wait_for_from(at, "x", Some(Duration::from_secs(10)))?;
+                    if m.match_start != at {
+                        return Err(
+                            format!("bgterm wait_for echo: matched at {} not {at}", m.match_start).into(),
+                        );
+                    }
+                    if i >= ECHO_WARMUP {
+                        wf_us.push(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                }
+                s.close()?;
             }
         }
     }
     let name = format!("echo round trip ({} × 1 byte)", raw_us.len());
+    let wf_name = format!("echo via send + wait_for_from ({} × 1 byte)", wf_us.len());
     Ok(vec![
         Row::new(
             &name,
@@ -567,6 +594,18 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
             Some(percentile(&mut bg_us, 99.0)),
         )
         .target(Target::RatioAtMost(3.0)),
+        Row::new(
+            &wf_name,
+            "p50 µs",
+            Some(percentile(&mut raw_us, 50.0)),
+            Some(percentile(&mut wf_us, 50.0)),
+        ),
+        Row::new(
+            &wf_name,
+            "p99 µs",
+            Some(percentile(&mut raw_us, 99.0)),
+            Some(percentile(&mut wf_us, 99.0)),
+        ),
     ])
 }
 
