@@ -171,7 +171,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 match sys::write(shared.master.as_fd(), front) {
                     Ok(Io::Done(n)) => drop(st.input.drain(..n)),
                     Ok(Io::WouldBlock) => {}
-                    Ok(Io::Closed) | Err(_) => pty_open = false,
+                    // Nobody can take input any more, but output the child
+                    // wrote last may still be waiting to be read: drop the
+                    // input and keep reading until the read reports EOF.
+                    Ok(Io::Closed) | Err(_) => st.input.clear(),
                 }
                 want_write = !st.input.is_empty();
             }
