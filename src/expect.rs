@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::shared::State;
+use crate::shared::{State, deadline_after};
 use crate::tap::{Event, Tap};
 use crate::{Error, Patterns, Registry, Result, Session, SessionId};
 
@@ -375,11 +375,6 @@ fn finish(
         match_end,
         dropped_bytes,
     })
-}
-
-fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    // An overflowing timeout is as good as none.
-    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 /// The last [`TAIL_CHARS`] characters of `bytes`, decoded leniently.

@@ -11,7 +11,7 @@
 //! prompt, and a missing trailing newline stays missing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{Registry, Result, Session, SessionId};
 
@@ -77,7 +77,7 @@ impl Session {
     /// shell exits (say the command was `exit 3`), and the errors of
     /// [`send`](Self::send).
     pub fn run(&self, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = crate::shared::deadline_after(timeout);
         let nonce = nonce();
         let begin = format!("__BGTERM_B_{nonce}");
         let end = format!("__BGTERM_E_{nonce}_");

@@ -468,10 +468,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
-        match timeout {
-            None => self.wait_deadline(None),
-            Some(t) => self.wait_deadline(Instant::now().checked_add(t)),
-        }
+        self.wait_deadline(crate::shared::deadline_after(timeout))
     }
 
     /// Waits for the child to exit until `deadline` (`None`: no deadline).

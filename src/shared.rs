@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -61,6 +61,12 @@ pub(crate) struct State {
     pub sinks: Sinks,
     /// The terminal screen model, once activated.
     pub screen: crate::screen::Slot,
+}
+
+/// The deadline `timeout` from now; `None` for no timeout, and for one so
+/// large the clock cannot represent it (as good as none).
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 impl Shared {

@@ -56,19 +56,41 @@ pub fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Waits (event-free, by re-reading /proc under a deadline) until `pid` is
-/// no longer alive. Processes reparented to init are reaped by it on its
-/// own schedule, which nothing here can wait on, hence the re-check; each
-/// check yields the CPU.
+/// Waits until `pid` is no longer alive, for at most `timeout`. Event-driven:
+/// a pidfd (which works for any process, not only our children) becomes
+/// readable when the process exits.
 pub fn gone_within(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while alive(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::yield_now();
+    // SAFETY: pidfd_open takes (pid, flags) and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return !alive(pid); // ESRCH: already gone (and reaped)
     }
-    true
+    let fd = fd as libc::c_int;
+    let deadline = Instant::now() + timeout;
+    let mut exited = false;
+    while !exited {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe {
+            libc::poll(
+                &mut p,
+                1,
+                left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int,
+            )
+        };
+        exited = r > 0 && p.revents & libc::POLLIN != 0;
+    }
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    exited || !alive(pid)
 }
 
 pub fn has(program: &str) -> bool {
