@@ -5,14 +5,14 @@
 //! wrappers forward to the crate-private types unchanged, so a benchmark
 //! measures exactly the code the sessions run.
 
-/// The session output buffer (`crate::ring::Ring`).
+/// The session output buffer (`crate::engine::ring::Ring`).
 #[derive(Debug)]
-pub struct Ring(crate::ring::Ring);
+pub struct Ring(crate::engine::ring::Ring);
 
 impl Ring {
     /// An empty ring retaining at most `capacity` bytes (`capacity >= 1`).
     pub fn new(capacity: usize) -> Ring {
-        Ring(crate::ring::Ring::new(capacity))
+        Ring(crate::engine::ring::Ring::new(capacity))
     }
 
     /// Appends bytes, evicting (and counting) the oldest over capacity.
@@ -32,14 +32,14 @@ impl Ring {
     }
 }
 
-/// The incremental output decoder (`crate::decode::TextDecoder`).
+/// The incremental output decoder (`crate::engine::decode::TextDecoder`).
 #[derive(Debug)]
-pub struct Decoder(crate::decode::TextDecoder);
+pub struct Decoder(crate::engine::decode::TextDecoder);
 
 impl Decoder {
     /// A decoder for `encoding`, replacing malformed input with U+FFFD.
     pub fn new(encoding: &'static encoding_rs::Encoding) -> Decoder {
-        Decoder(crate::decode::TextDecoder::new(
+        Decoder(crate::engine::decode::TextDecoder::new(
             encoding,
             crate::DecodeErrors::Replace,
         ))

@@ -257,72 +257,49 @@
 
 #[doc(hidden)]
 pub mod __bench;
-mod builder;
-mod cast;
-mod command;
-mod decode;
-mod early;
+mod api;
+mod engine;
 mod error;
-mod events;
-mod expect;
-mod global;
 mod id;
-mod info;
-mod keys;
-mod name;
-mod pattern;
-mod pump;
-mod query;
 mod record;
-mod registry;
-mod result;
-mod ring;
-mod run;
 mod screen;
-mod search;
 mod session;
-mod shared;
-mod sink;
-mod spawn;
 mod status;
-mod stop;
 mod sys;
-mod tap;
-mod transcript;
-mod view;
+mod wait;
 
-pub use builder::{
-    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, MAX_COLS, MAX_ROWS, SessionBuilder,
-};
-pub use cast::{RepairReport, repair_cast};
-pub use command::Command;
-pub use decode::DecodeErrors;
-pub use error::{Error, Result};
-pub use events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
-pub use expect::{Match, TAIL_CHARS, output_offset, wait_for, wait_for_deadline, wait_for_from};
-pub use global::{
+pub use api::global::{
     close, kill, list_sessions, poll, poll_quiet, poll_with_limit, read, read_with_limit, start_session,
     terminate, wait, wait_deadline, write_stdin, write_stdin_with_limit,
 };
+pub use api::registry::Registry;
+pub use engine::decode::DecodeErrors;
+pub use engine::result::PollResult;
+pub use error::{Error, Result};
 pub use id::SessionId;
-pub use info::{RunState, SessionSummary, list_details, logs, summary};
-pub use keys::{CursorKeys, encode_keys};
-pub use name::{MAX_NAME_LEN, resolve};
-pub use pattern::{Pattern, Patterns};
-pub use record::{Recording, recording_status, start_recording, stop_recording};
-pub use registry::Registry;
-pub use result::PollResult;
-pub use run::{RunOutput, run};
-pub use screen::{DEFAULT_SCROLLBACK_LINES, DEFAULT_VIEW_LINES, MAX_SCROLLBACK_LINES, MIN_SCREEN_BACKLOG};
-pub use search::{SearchHit, search, search_sessions};
-pub use session::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
-pub use sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
-pub use status::ExitStatus;
-pub use stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
-pub use transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
-pub use view::{
+pub use record::cast::{RepairReport, repair_cast};
+pub use record::recording::{Recording, recording_status, start_recording, stop_recording};
+pub use record::sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
+pub use record::transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
+pub use screen::keys::{CursorKeys, encode_keys};
+pub use screen::search::{SearchHit, search, search_sessions};
+pub use screen::view::{
     Capture, SessionInfo, capture_range, display, info, interrupt, resize, scroll, scroll_to, send_keys, view,
 };
+pub use screen::{DEFAULT_SCROLLBACK_LINES, DEFAULT_VIEW_LINES, MAX_SCROLLBACK_LINES, MIN_SCREEN_BACKLOG};
+pub use session::builder::{
+    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, MAX_COLS, MAX_ROWS, SessionBuilder,
+};
+pub use session::command::Command;
+pub use session::handle::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
+pub use session::manage::{RunState, SessionSummary, list_details, logs, summary};
+pub use session::name::{MAX_NAME_LEN, resolve};
+pub use session::stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
+pub use status::ExitStatus;
+pub use wait::events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
+pub use wait::pattern::{Pattern, Patterns};
+pub use wait::run::{RunOutput, run};
+pub use wait::wait_for::{Match, TAIL_CHARS, output_offset, wait_for, wait_for_deadline, wait_for_from};
 
 /// Re-exported so callers can `select!` over event receivers.
 pub use crossbeam_channel;

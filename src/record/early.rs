@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::shared::Shared;
+use crate::engine::state::Shared;
 use crate::{Command, Recording, Result, SessionBuilder, Transcript};
 
 /// The sinks a builder asked for, opened but not yet attached.

@@ -21,7 +21,7 @@
 //! viewport stays on the same text while old lines fall off; and avt takes
 //! text, so the screen decodes the output in the session's own encoding
 //! (vt100 assumes UTF-8). What avt lacks — answering terminal queries — is
-//! done here anyway (see [`crate::query`]), because the answer must be
+//! done here anyway (see [`crate::screen::query`]), because the answer must be
 //! produced on the pump thread without parsing everything there.
 //!
 //! # Keeping the parse off the hot path
@@ -68,15 +68,20 @@
 //! per `max_buffer_bytes` of output never has a gap, whatever the ring
 //! drops: the tap sees every byte.
 
+pub(crate) mod keys;
+pub(crate) mod query;
+pub(crate) mod search;
+pub(crate) mod view;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::decode::{DecodeErrors, TextDecoder};
-use crate::query::QueryScanner;
-use crate::shared::State;
-use crate::tap::{Event, Tap};
+use crate::engine::decode::{DecodeErrors, TextDecoder};
+use crate::engine::state::State;
+use crate::engine::tap::{Event, Tap};
+use crate::screen::query::QueryScanner;
 
 /// Default for [`SessionBuilder::scrollback_lines`](crate::SessionBuilder::scrollback_lines):
 /// lines of history kept above the screen, as tmux's default
@@ -451,7 +456,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::Query;
+    use crate::screen::query::Query;
 
     fn model(rows: u16, cols: u16, scrollback: usize) -> (Mutex<Feed>, Model) {
         let feed = Feed {

@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::shared::{Shared, State};
-use crate::tap::{Event, Tap};
+use crate::engine::state::{Shared, State};
+use crate::engine::tap::{Event, Tap};
 use crate::{Error, Result, Session, SessionId};
 
 /// Default for the `max_pending_bytes` of recordings and transcripts: 1 MiB

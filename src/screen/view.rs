@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::keys::{CursorKeys, encode_keys};
+use crate::screen::keys::{CursorKeys, encode_keys};
 use crate::screen::{self, Model, Viewport};
 use crate::{Command, Error, ExitStatus, PollResult, Registry, Result, Session, SessionBuilder, SessionId};
 

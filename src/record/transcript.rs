@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::shared::{Shared, State};
-use crate::sink::{
+use crate::engine::state::{Shared, State};
+use crate::engine::tap::Event;
+use crate::record::sink::{
     self, DEFAULT_MAX_PENDING_BYTES, Item, Mapped, SinkKind, SinkSpec, SinkStatus, SinkWriter,
 };
-use crate::tap::Event;
 use crate::{Registry, Result, Session, SessionBuilder, SessionId};
 
 /// A transcript to start on a session: the exact bytes the child writes,
@@ -98,7 +98,7 @@ impl Transcript {
     /// created.
     pub fn create(path: impl AsRef<Path>) -> Result<Transcript> {
         let path = path.as_ref();
-        let file = crate::cast::create(path)?;
+        let file = crate::record::cast::create(path)?;
         Ok(Transcript {
             output: Box::new(file),
             input: None,
@@ -128,7 +128,7 @@ impl Transcript {
     /// created.
     pub fn input_file(mut self, path: impl AsRef<Path>) -> Result<Transcript> {
         let path = path.as_ref();
-        self.input = Some(Box::new(crate::cast::create(path)?));
+        self.input = Some(Box::new(crate::record::cast::create(path)?));
         self.target = format!("{} (input: {})", self.target, path.display());
         Ok(self)
     }

@@ -7,6 +7,8 @@
 //! without reaping, process-group signals, terminal attributes and the
 //! window size.
 
+pub(crate) mod spawn;
+
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;

@@ -13,7 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::builder::EnvOp;
+use crate::session::builder::EnvOp;
 use crate::{Command, Error, Result, SessionBuilder, sys};
 
 /// A started child and the descriptors that watch it.
@@ -34,7 +34,7 @@ pub(crate) struct Spawned {
 
 /// Validates the options, resolves the program and starts the child.
 pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
-    if !crate::builder::valid_size(b.rows, b.cols) {
+    if !crate::session::builder::valid_size(b.rows, b.cols) {
         return Err(Error::InvalidSize {
             rows: b.rows,
             cols: b.cols,

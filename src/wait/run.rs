@@ -77,7 +77,7 @@ impl Session {
     /// shell exits (say the command was `exit 3`), and the errors of
     /// [`send`](Self::send).
     pub fn run(&self, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
-        let deadline = crate::shared::deadline_after(timeout);
+        let deadline = crate::engine::state::deadline_after(timeout);
         let nonce = nonce();
         let begin = format!("__BGTERM_B_{nonce}");
         let end = format!("__BGTERM_E_{nonce}_");

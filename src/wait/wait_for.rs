@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::shared::{State, deadline_after};
-use crate::tap::{Event, Tap};
+use crate::engine::state::{State, deadline_after};
+use crate::engine::tap::{Event, Tap};
 use crate::{Error, Patterns, Registry, Result, Session, SessionId};
 
 /// Characters of output kept in the `tail` of a wait error.

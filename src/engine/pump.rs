@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::ExitStatus;
-use crate::shared::Shared;
+use crate::engine::state::Shared;
+use crate::engine::tap::Event;
 use crate::sys::{self, Io, PollFd};
-use crate::tap::Event;
 
 /// How long output may keep arriving after the child exits before the exit
 /// is published, when the PTY does not report EOF (a grandchild still holds

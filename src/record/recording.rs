@@ -8,12 +8,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use encoding_rs::{CoderResult, Decoder};
 
-use crate::cast::{self, Code};
-use crate::shared::{Shared, State};
-use crate::sink::{
+use crate::engine::state::{Shared, State};
+use crate::engine::tap::Event;
+use crate::record::cast::{self, Code};
+use crate::record::sink::{
     self, DEFAULT_MAX_PENDING_BYTES, Item, Mapped, SinkKind, SinkSpec, SinkStatus, SinkWriter,
 };
-use crate::tap::Event;
 use crate::{Command, Registry, Result, Session, SessionBuilder, SessionId};
 
 /// An asciicast v2 recording to start on a session: where it goes and what

@@ -10,8 +10,8 @@
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::decode::{DecodeErrors, TextDecoder};
-use crate::tap::{Event, Tap};
+use crate::engine::decode::{DecodeErrors, TextDecoder};
+use crate::engine::tap::{Event, Tap};
 use crate::{ExitStatus, Registry, Result, Session, SessionId};
 
 /// Default channel capacity of [`Session::subscribe`].

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::decode::TextDecoder;
-use crate::ring::Ring;
-use crate::shared::{Shared, State};
+use crate::engine::decode::TextDecoder;
+use crate::engine::ring::Ring;
+use crate::engine::state::{Shared, State};
+use crate::engine::tap::Event;
 use crate::sys::{self, EventFd};
-use crate::tap::Event;
 use crate::{Command, Error, ExitStatus, PollResult, Result, SessionBuilder, SessionId};
 
 /// Default for `max_output_bytes`: the most bytes one read returns (as in
@@ -90,13 +90,13 @@ impl Session {
 
     pub(crate) fn from_builder(b: SessionBuilder) -> Result<Session> {
         if let Some(name) = &b.name {
-            crate::name::validate(name)?;
+            crate::session::name::validate(name)?;
         }
         // Files for a recording or transcript asked for at start are created
         // before the child exists, so a bad path starts nothing.
-        let early = crate::early::EarlySinks::open(&b)?;
+        let early = crate::record::early::EarlySinks::open(&b)?;
         let started = SystemTime::now();
-        let spawned = crate::spawn::spawn(&b)?;
+        let spawned = crate::sys::spawn::spawn(&b)?;
         let id = SessionId::next();
         let pid = spawned.pid;
         let kill_and_reap = |e: std::io::Error| {
@@ -142,7 +142,7 @@ impl Session {
         let pump = std::thread::Builder::new()
             .name(format!("bgterm-{id}"))
             .stack_size(256 * 1024)
-            .spawn(move || crate::pump::run(for_pump))
+            .spawn(move || crate::engine::pump::run(for_pump))
             .map_err(kill_and_reap)?;
         Ok(Session {
             inner: Arc::new(Inner {
@@ -276,12 +276,13 @@ impl Session {
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
     pub fn send(&self, text: &str) -> Result<()> {
-        let bytes =
-            crate::decode::encode(self.inner.encoding, text).map_err(|character| Error::Unencodable {
+        let bytes = crate::engine::decode::encode(self.inner.encoding, text).map_err(|character| {
+            Error::Unencodable {
                 id: self.inner.id,
                 encoding: self.inner.encoding.name(),
                 character,
-            })?;
+            }
+        })?;
         self.send_bytes(&bytes)
     }
 
@@ -468,7 +469,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
-        self.wait_deadline(crate::shared::deadline_after(timeout))
+        self.wait_deadline(crate::engine::state::deadline_after(timeout))
     }
 
     /// Waits for the child to exit until `deadline` (`None`: no deadline).
@@ -558,7 +559,7 @@ impl Session {
     /// [`MAX_ROWS`](crate::MAX_ROWS) / [`MAX_COLS`](crate::MAX_COLS),
     /// [`Error::SessionClosed`], or [`Error::Io`].
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if !crate::builder::valid_size(rows, cols) {
+        if !crate::session::builder::valid_size(rows, cols) {
             return Err(Error::InvalidSize { rows, cols });
         }
         let shared = self.shared()?;

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::decode::TextDecoder;
-use crate::ring::Ring;
-use crate::sink::Sinks;
+use crate::engine::decode::TextDecoder;
+use crate::engine::ring::Ring;
+use crate::engine::tap::Taps;
+use crate::record::sink::Sinks;
 use crate::sys::EventFd;
-use crate::tap::Taps;
 use crate::{Error, ExitStatus, PollResult, Result, SessionId};
 
 /// Shared between the [`Session`](crate::Session) handles and the pump.

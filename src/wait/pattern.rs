@@ -203,7 +203,7 @@ impl Patterns {
             .iter()
             .map(|p| match &p.0 {
                 Kind::Literal(text, _) => {
-                    let bytes = crate::decode::encode(encoding, text)?.into_owned();
+                    let bytes = crate::engine::decode::encode(encoding, text)?.into_owned();
                     Ok(Pattern(Kind::Literal(text.clone(), bytes)))
                 }
                 Kind::Regex(_) => Ok(p.clone()),
