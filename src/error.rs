@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ExitStatus, SessionId, SinkKind};
+use crate::id::{SessionId, SinkKind};
+use crate::status::ExitStatus;
 
 /// Everything that can go wrong, each variant naming the offending value.
 ///
@@ -95,8 +96,8 @@ pub enum Error {
     /// columns.
     #[error(
         "invalid terminal size {rows}x{cols}: rows must be 1 to {max_rows} and columns 1 to {max_cols}",
-        max_rows = crate::MAX_ROWS,
-        max_cols = crate::MAX_COLS
+        max_rows = crate::limits::MAX_ROWS,
+        max_cols = crate::limits::MAX_COLS
     )]
     InvalidSize {
         /// Rows asked for.
@@ -257,7 +258,7 @@ pub enum Error {
     },
 
     /// A scrollback size over [`MAX_SCROLLBACK_LINES`](crate::MAX_SCROLLBACK_LINES).
-    #[error("invalid scrollback_lines {lines}: at most {max} lines", max = crate::MAX_SCROLLBACK_LINES)]
+    #[error("invalid scrollback_lines {lines}: at most {max} lines", max = crate::limits::MAX_SCROLLBACK_LINES)]
     InvalidScrollback {
         /// The size asked for.
         lines: usize,
@@ -377,12 +378,14 @@ impl Error {
         matches!(self, Error::WaitTimeout { .. })
     }
 
-    /// The session this error is about, if it is about one.
+    /// The session this error is about, if it is about one: every variant
+    /// that carries a session id.
     #[must_use]
     pub fn session(&self) -> Option<SessionId> {
+        // No wildcard: a new variant must be sorted into one of these arms.
         match self {
-            Error::UnknownSession { id }
-            | Error::SessionClosed { id }
+            Error::UnknownSession { id, .. }
+            | Error::SessionClosed { id, .. }
             | Error::SessionExited { id, .. }
             | Error::LineTooLong { id, .. }
             | Error::InputBacklog { id, .. }
@@ -390,11 +393,89 @@ impl Error {
             | Error::Decode { id, .. }
             | Error::WaitTimeout { id, .. }
             | Error::ExitedBeforeMatch { id, .. }
-            | Error::Io { id, .. } => Some(*id),
-            _ => None,
+            | Error::InvalidRange { id, .. }
+            | Error::Io { id, .. }
+            | Error::SinkActive { id, .. }
+            | Error::NoSink { id, .. }
+            | Error::SinkFailed { id, .. }
+            | Error::DuplicateName { id, .. }
+            | Error::StopTimedOut { id, .. } => Some(*id),
+            Error::EmptyCommand
+            | Error::ProgramNotFound { .. }
+            | Error::NotExecutable { .. }
+            | Error::BadCwd { .. }
+            | Error::InvalidEnv { .. }
+            | Error::InvalidArgument { .. }
+            | Error::InvalidSize { .. }
+            | Error::InvalidBufferSize { .. }
+            | Error::Spawn { .. }
+            | Error::UnknownKey { .. }
+            | Error::InvalidPattern { .. }
+            | Error::InvalidLines { .. }
+            | Error::InvalidScrollback { .. }
+            | Error::File { .. }
+            | Error::NotACast { .. }
+            | Error::InvalidName { .. }
+            | Error::UnknownName { .. } => None,
         }
     }
 }
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant declared with an `id: SessionId` field, read from this
+    /// file's source, must be one that `session()` answers for.
+    #[test]
+    fn session_covers_every_variant_with_an_id() {
+        let source = include_str!("error.rs");
+        let body = &source[source.find("pub enum Error {").expect("the enum")
+            ..source.find("\nimpl Error").expect("its impl")];
+        let method = &source[source.find("pub fn session(&self)").expect("the method")..];
+        let some_arm = &method[..method.find("=> Some(*id)").expect("the Some arm")];
+        let mut variant = None;
+        let mut with_id = Vec::new();
+        for line in body.lines() {
+            if let Some(name) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(" {"))
+                && name.chars().all(char::is_alphanumeric)
+            {
+                variant = Some(name);
+            }
+            if line.trim() == "id: SessionId," {
+                with_id.push(variant.expect("a field belongs to a variant"));
+            }
+        }
+        assert!(with_id.len() >= 15, "found too few: {with_id:?}");
+        for name in with_id {
+            assert!(
+                some_arm.contains(&format!("Error::{name} {{ id, .. }}")),
+                "Error::session() does not report the id of Error::{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn session_reports_the_id() {
+        let id = SessionId::from_u64(42);
+        let cases = [
+            Error::SessionClosed { id },
+            Error::InvalidRange { id, start: 2, end: 1 },
+            Error::NoSink {
+                id,
+                kind: SinkKind::Recording,
+            },
+            Error::StopTimedOut {
+                id,
+                waited: Duration::ZERO,
+            },
+        ];
+        for e in cases {
+            assert_eq!(e.session(), Some(id), "{e}");
+        }
+        assert_eq!(Error::EmptyCommand.session(), None);
+    }
+}

@@ -1,4 +1,4 @@
-//! Session identifiers.
+//! What names a session, and the sinks on one.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,5 +36,24 @@ impl SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// Which kind of sink: a session has at most one of each at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SinkKind {
+    /// An asciicast recording ([`Recording`](crate::Recording)).
+    Recording,
+    /// A lossless transcript ([`Transcript`](crate::Transcript)).
+    Transcript,
+}
+
+impl fmt::Display for SinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SinkKind::Recording => "recording",
+            SinkKind::Transcript => "transcript",
+        })
     }
 }

@@ -255,12 +255,12 @@
 //! - Linux only (it uses pidfds and `poll(2)` directly).
 #![warn(missing_docs)]
 
-#[doc(hidden)]
-pub mod __bench;
+// The layers, bottom up: each module uses only those above it in this list.
 mod api;
 mod engine;
 mod error;
 mod id;
+mod limits;
 mod record;
 mod screen;
 mod session;
@@ -268,38 +268,37 @@ mod status;
 mod sys;
 mod wait;
 
-pub use api::global::{
-    close, kill, list_sessions, poll, poll_quiet, poll_with_limit, read, read_with_limit, start_session,
-    terminate, wait, wait_deadline, write_stdin, write_stdin_with_limit,
+pub use api::by_id::{
+    capture_range, close, display, enable_screen, info, interrupt, is_running, kill, list_details,
+    list_sessions, logs, output_offset, poll, poll_quiet, poll_quiet_with_limit, poll_with_limit, read,
+    read_with_limit, recording_status, resize, resolve, run, scroll, scroll_to, search, search_sessions,
+    send, send_bytes, send_keys, signal, size, start_recording, start_session, start_transcript, stop,
+    stop_recording, stop_transcript, stop_with_signal, subscribe, subscribe_with_capacity, summary,
+    sync_screen, terminate, transcript_status, try_wait, view, wait, wait_deadline, wait_for,
+    wait_for_deadline, wait_for_from, wait_for_from_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
 pub use error::{Error, Result};
-pub use id::SessionId;
+pub use id::{SessionId, SinkKind};
+pub use limits::*;
 pub use record::cast::{RepairReport, repair_cast};
-pub use record::recording::{Recording, recording_status, start_recording, stop_recording};
-pub use record::sink::{DEFAULT_MAX_PENDING_BYTES, SinkKind, SinkStatus};
-pub use record::transcript::{Transcript, start_transcript, stop_transcript, transcript_status};
+pub use record::recording::Recording;
+pub use record::sink::SinkStatus;
+pub use record::transcript::Transcript;
 pub use screen::keys::{CursorKeys, encode_keys};
-pub use screen::search::{SearchHit, search, search_sessions};
-pub use screen::view::{
-    Capture, SessionInfo, capture_range, display, info, interrupt, resize, scroll, scroll_to, send_keys, view,
-};
-pub use screen::{DEFAULT_SCROLLBACK_LINES, DEFAULT_VIEW_LINES, MAX_SCROLLBACK_LINES, MIN_SCREEN_BACKLOG};
-pub use session::builder::{
-    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_TERM, MAX_COLS, MAX_ROWS, SessionBuilder,
-};
+pub use screen::search::SearchHit;
+pub use screen::view::{Capture, SessionInfo};
+pub use session::builder::SessionBuilder;
 pub use session::command::Command;
-pub use session::handle::{CANONICAL_LINE_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, MAX_INPUT_BACKLOG, Session};
-pub use session::manage::{RunState, SessionSummary, list_details, logs, summary};
-pub use session::name::{MAX_NAME_LEN, resolve};
-pub use session::stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
+pub use session::handle::Session;
+pub use session::manage::{RunState, SessionSummary, StopOutcome, Stopped};
 pub use status::ExitStatus;
-pub use wait::events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
+pub use wait::events::SessionEvent;
 pub use wait::pattern::{Pattern, Patterns};
-pub use wait::run::{RunOutput, run};
-pub use wait::wait_for::{Match, TAIL_CHARS, output_offset, wait_for, wait_for_deadline, wait_for_from};
+pub use wait::run::RunOutput;
+pub use wait::wait_for::Match;
 
 /// Re-exported so callers can `select!` over event receivers.
 pub use crossbeam_channel;

@@ -1,13 +1,19 @@
 //! Sessions by id: the global registry behind the free functions, and
-//! registries a program or test can keep for itself.
+//! registries a program or test can keep for itself. The by-id forms of
+//! every operation are declared in [`crate::api::by_id`].
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
-use crate::{Command, Error, ExitStatus, PollResult, Result, Session, SessionBuilder, SessionId};
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::screen::search::SearchHit;
+use crate::session::handle::Session;
+use crate::session::manage::SessionSummary;
+use crate::status::ExitStatus;
+use crate::wait::pattern::Pattern;
 
 /// A set of sessions addressed by [`SessionId`].
 ///
@@ -55,22 +61,13 @@ impl Registry {
         &GLOBAL
     }
 
-    /// Starts `command` with default options and registers it.
-    ///
-    /// # Errors
-    ///
-    /// As for [`SessionBuilder::spawn`].
-    pub fn start(&self, command: impl Into<Command>) -> Result<SessionId> {
-        SessionBuilder::new(command).start_in(self)
-    }
-
     /// Adds an owned session and returns its id. The registry keeps a clone;
     /// the session stays open until closed here (or the registry drops).
     ///
     /// # Errors
     ///
     /// [`Error::DuplicateName`] if the session has a
-    /// [name](SessionBuilder::name) that a session here already has; the
+    /// [name](crate::SessionBuilder::name) that a session here already has; the
     /// session is not added (and is closed if this was its last handle).
     pub fn insert(&self, session: Session) -> Result<SessionId> {
         let id = session.id();
@@ -122,115 +119,71 @@ impl Registry {
         ids
     }
 
-    /// [`Session::write_stdin`] on session `id`.
+    /// The id of the session named `name` here.
+    ///
+    /// Names are a look-up layer over ids: resolve once, then use the id
+    /// with any operation.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownSession`], or as for [`Session::write_stdin`].
-    pub fn write_stdin(&self, id: SessionId, chars: &str, yield_time: Duration) -> Result<PollResult> {
-        self.get(id)?.write_stdin(chars, yield_time)
+    /// [`Error::UnknownName`] if no session here has that name.
+    pub fn resolve(&self, name: &str) -> Result<SessionId> {
+        self.find_name(name).ok_or_else(|| Error::UnknownName {
+            name: name.to_string(),
+        })
     }
 
-    /// [`Session::write_stdin_with_limit`] on session `id`.
+    /// [`Session::summary`] for session `id`.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownSession`], or as for [`Session::write_stdin`].
-    pub fn write_stdin_with_limit(
-        &self,
-        id: SessionId,
-        chars: &str,
-        yield_time: Duration,
-        max_output_bytes: usize,
-    ) -> Result<PollResult> {
-        self.get(id)?
-            .write_stdin_with_limit(chars, yield_time, max_output_bytes)
+    /// [`Error::UnknownSession`].
+    pub fn summary(&self, id: SessionId) -> Result<SessionSummary> {
+        Ok(self.get(id)?.summary())
     }
 
-    /// [`Session::poll`] on session `id`.
+    /// Details of every session here, oldest first.
     ///
-    /// # Errors
+    /// ```
+    /// use bgterm::{Registry, RunState, SessionBuilder};
     ///
-    /// [`Error::UnknownSession`], or as for [`Session::poll`].
-    pub fn poll(&self, id: SessionId, yield_time: Duration) -> Result<PollResult> {
-        self.get(id)?.poll(yield_time)
+    /// let registry = Registry::new();
+    /// let a = SessionBuilder::new(["cat"]).name("a").start_in(&registry)?;
+    /// let b = registry.start("cat")?;
+    /// let list = registry.list_details();
+    /// assert_eq!(list.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a, b]);
+    /// assert_eq!(list[0].name.as_deref(), Some("a"));
+    /// assert!(list.iter().all(|i| i.state == RunState::Running && i.pid > 0));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    #[must_use]
+    pub fn list_details(&self) -> Vec<SessionSummary> {
+        self.list()
+            .into_iter()
+            .filter_map(|id| self.get(id).ok())
+            .map(|s| s.summary())
+            .collect()
     }
 
-    /// [`Session::poll_with_limit`] on session `id`.
+    /// Searches every session in this registry (see [`Session::search`]);
+    /// hits are ordered by session id, then line. A session closed while
+    /// the search runs is skipped.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownSession`], or as for [`Session::poll`].
-    pub fn poll_with_limit(
-        &self,
-        id: SessionId,
-        yield_time: Duration,
-        max_output_bytes: usize,
-    ) -> Result<PollResult> {
-        self.get(id)?.poll_with_limit(yield_time, max_output_bytes)
-    }
-
-    /// [`Session::poll_quiet`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::poll`].
-    pub fn poll_quiet(&self, id: SessionId, max_wait: Duration, idle: Duration) -> Result<PollResult> {
-        self.get(id)?.poll_quiet(max_wait, idle)
-    }
-
-    /// [`Session::read`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::read`].
-    pub fn read(&self, id: SessionId) -> Result<PollResult> {
-        self.get(id)?.read()
-    }
-
-    /// [`Session::read_with_limit`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::read`].
-    pub fn read_with_limit(&self, id: SessionId, max_output_bytes: usize) -> Result<PollResult> {
-        self.get(id)?.read_with_limit(max_output_bytes)
-    }
-
-    /// [`Session::wait`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::wait`].
-    pub fn wait(&self, id: SessionId, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
-        self.get(id)?.wait(timeout)
-    }
-
-    /// [`Session::wait_deadline`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::wait`].
-    pub fn wait_deadline(&self, id: SessionId, deadline: Option<Instant>) -> Result<Option<ExitStatus>> {
-        self.get(id)?.wait_deadline(deadline)
-    }
-
-    /// [`Session::terminate`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::terminate`].
-    pub fn terminate(&self, id: SessionId) -> Result<()> {
-        self.get(id)?.terminate()
-    }
-
-    /// [`Session::kill`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::kill`].
-    pub fn kill(&self, id: SessionId) -> Result<()> {
-        self.get(id)?.kill()
+    /// None so far; the `Result` leaves room for errors a future pattern
+    /// kind could have.
+    pub fn search_sessions(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
+        let pattern = pattern.into();
+        let mut hits = Vec::new();
+        for id in self.list() {
+            match self.search(id, &pattern) {
+                Ok(found) => hits.extend(found),
+                Err(Error::UnknownSession { .. } | Error::SessionClosed { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(hits)
     }
 
     /// Removes session `id` and closes it (see [`Session::close`]).

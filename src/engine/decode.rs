@@ -165,6 +165,25 @@ pub(crate) fn encode<'a>(encoding: &'static Encoding, text: &'a str) -> Result<C
         .unwrap_or(char::REPLACEMENT_CHARACTER))
 }
 
+/// Decodes a slice of output on its own, leniently (U+FFFD for malformed
+/// bytes): for text shown apart from the stream, such as a match, the tail
+/// in a wait's error, or the last lines of the log. With `cut_start`, the
+/// slice may begin inside a character (the buffer evicted the bytes before
+/// it): up to three leading bytes that cannot start a character are
+/// skipped rather than shown as U+FFFD.
+pub(crate) fn decode_lossy(encoding: &'static Encoding, bytes: &[u8], cut_start: bool) -> String {
+    let decode = |b: &[u8]| encoding.decode_without_bom_handling(b).0.into_owned();
+    if cut_start {
+        for skip in 0..bytes.len().min(4) {
+            let text = decode(&bytes[skip..]);
+            if !text.starts_with(char::REPLACEMENT_CHARACTER) {
+                return text;
+            }
+        }
+    }
+    decode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +191,19 @@ mod tests {
 
     fn utf8() -> TextDecoder {
         TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace)
+    }
+
+    #[test]
+    fn lossy_decoding_skips_an_orphaned_tail_only_when_asked() {
+        let cut = &"é and more".as_bytes()[1..];
+        assert_eq!(decode_lossy(encoding_rs::UTF_8, cut, true), " and more");
+        assert_eq!(decode_lossy(encoding_rs::UTF_8, cut, false), "\u{fffd} and more");
+        assert_eq!(
+            decode_lossy(encoding_rs::UTF_8, b"\xff\xff\xff\xff!", true),
+            "\u{fffd}\u{fffd}\u{fffd}\u{fffd}!"
+        );
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("日本");
+        assert_eq!(decode_lossy(encoding_rs::SHIFT_JIS, &sjis, true), "日本");
     }
 
     #[test]

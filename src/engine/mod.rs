@@ -1,5 +1,25 @@
 //! One session's moving parts, knowing no feature.
+//!
+//! ```text
+//!   sys (PTY, pidfd, eventfd)
+//!        │
+//!   pump ──publish_output / write_input / publish_exit──▶ state ──▶ taps
+//!        ▲                                                 │  (features)
+//!        └──── wake (eventfd) ──── core (lock + condvar) ◀─┘
+//! ```
+//!
+//! - [`ring`] and [`decode`]: the bounded output buffer with its unread
+//!   cursor and absolute offsets, and the incremental decoder. Pure.
+//! - [`state`]: everything mutable, with private fields and the methods
+//!   that keep its invariants. Pure: tested without a PTY.
+//! - [`core`]: the state under its mutex, the condvar waiters block on, the
+//!   descriptors; what the session handle and the features call.
+//! - [`pump`]: the thread that moves bytes between the PTY and the state.
+//! - [`tap`]: the one interface features attach through: they see every
+//!   event in order, may hold output back, and may answer queries.
+//! - [`result`]: what a read returns.
 
+pub(crate) mod core;
 pub(crate) mod decode;
 pub(crate) mod pump;
 pub(crate) mod result;

@@ -1,4 +1,4 @@
-//! The one thread each session runs: it moves output into the ring, input
+//! The one thread each session runs: it moves output into the state, input
 //! the caller could not write at once into the PTY, and notices the
 //! child's exit.
 //!
@@ -8,15 +8,20 @@
 //! when the child stops reading, and three threads per session triple the
 //! cost of holding many sessions. Here every blocking point is a `poll` that
 //! the session's eventfd can wake, so close never waits on the child.
+//!
+//! Each turn of [`Pump::run`] is: [`refresh`](Pump::refresh) what it needs
+//! from the state (only after a wake-up), [`wait`](Pump::wait) in `poll`,
+//! then the [`read`](Pump::read_step), [`write`](Pump::write_step) and
+//! [`exit`](Pump::exit_step) steps. When to publish the exit is decided by
+//! [`ExitDrain`], a small pure state machine.
 
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ExitStatus;
-use crate::engine::state::Shared;
-use crate::engine::tap::Event;
-use crate::sys::{self, Io, PollFd};
+use crate::engine::core::Core;
+use crate::status::ExitStatus;
+use crate::sys::fd::{self, Io, PollFd};
+use crate::sys::process;
 
 /// How long output may keep arriving after the child exits before the exit
 /// is published, when the PTY does not report EOF (a grandchild still holds
@@ -35,175 +40,311 @@ const READ_CHUNK: usize = 16 * 1024;
 /// waiting and the pump reads again before waking anyone.
 const STREAMING_READ: usize = 1024;
 
-/// Runs until the session is closed.
-pub(crate) fn run(shared: Arc<Shared>) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut pty_open = true;
-    // Exit seen on the pidfd but not yet published, and until when to drain.
-    let mut exited: Option<(ExitStatus, Instant)> = None;
-    let mut published = false;
-    // What the pump needs from the state (stop, queued input, sink
-    // backpressure) changes only when a caller or a sink signals `wake`, or
-    // under the pump's own lock when it publishes output or writes input;
-    // it re-reads it only then, so that moving output takes one lock per
-    // chunk.
-    let mut stale = true;
-    let mut want_write = false;
-    // Whether a tap (a lossless sink) asked us to hold output back.
-    let mut held = false;
-    let mut fds: Vec<PollFd> = Vec::with_capacity(3);
+/// When the child's exit may be published: after its output is drained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExitDrain {
+    /// The child has not exited (as far as the pump knows).
+    Running,
+    /// It exited; the exit waits for the output until EOF or `until`.
+    Draining { status: ExitStatus, until: Instant },
+    /// The exit is published; nothing more to decide.
+    Published,
+}
 
-    loop {
-        if stale {
-            let st = shared.state.lock();
-            if st.stop {
-                return;
-            }
-            // Input the caller could not write at once (see
-            // `Session::send_bytes`) waits in `st.input` until the PTY
-            // takes it.
-            want_write = !st.input.is_empty();
-            // Backpressure from a sink whose writer is behind: leave the
-            // PTY alone (the child blocks on its writes, as on a slow
-            // terminal) until the sink wakes us through `wake`. We wait in
-            // `poll` below, never under the state lock. Input waits too:
-            // polling the master for writing alone would spin on a hangup.
-            let was_held = held;
-            held = st.taps.backlogged();
-            if was_held
-                && !held
-                && let Some((_, until)) = &mut exited
-            {
-                // Output could not be drained while held: give the grace
-                // again from now.
-                *until = (*until).max(Instant::now() + EXIT_DRAIN_GRACE);
-            }
-            stale = false;
+impl ExitDrain {
+    /// The pidfd said the child exited, at `now`.
+    pub(crate) fn exited(&mut self, status: ExitStatus, now: Instant) {
+        if *self == ExitDrain::Running {
+            *self = ExitDrain::Draining {
+                status,
+                until: now + EXIT_DRAIN_GRACE,
+            };
         }
-        let want_write_now = want_write && pty_open;
+    }
 
-        fds.clear();
-        fds.push(PollFd::new(shared.wake.fd(), false));
-        let master_at = (pty_open && !held).then(|| {
-            fds.push(PollFd::new(shared.master.as_fd(), want_write_now));
-            fds.len() - 1
-        });
-        let pid_at = (exited.is_none() && !published).then(|| {
-            fds.push(PollFd::new(shared.pidfd.as_fd(), false));
-            fds.len() - 1
-        });
-        let timeout = match exited {
-            Some((_, until)) if !published && !held => Some(until.saturating_duration_since(Instant::now())),
+    /// Output was held back (a sink was behind) and may flow again at
+    /// `now`: the output could not be drained meanwhile, so the grace
+    /// starts again.
+    pub(crate) fn released(&mut self, now: Instant) {
+        if let ExitDrain::Draining { until, .. } = self {
+            *until = (*until).max(now + EXIT_DRAIN_GRACE);
+        }
+    }
+
+    /// The status to publish now, if it is time: the output is over (EOF)
+    /// or the grace has passed, and output is not being held back.
+    pub(crate) fn due(&self, now: Instant, output_open: bool, held: bool) -> Option<ExitStatus> {
+        match *self {
+            ExitDrain::Draining { status, until } if !held && (!output_open || now >= until) => Some(status),
             _ => None,
-        };
-        if sys::poll(&mut fds, timeout).is_err() {
-            // poll only fails for resource exhaustion; treat the PTY as gone
-            // rather than spin, and keep serving exit and stop.
-            pty_open = false;
         }
+    }
 
-        if fds[0].readable() {
-            shared.wake.clear();
-            stale = true;
+    /// How long `poll` may block before [`due`](Self::due) should be asked
+    /// again; `None`: until an event.
+    pub(crate) fn timeout(&self, now: Instant, held: bool) -> Option<Duration> {
+        match *self {
+            ExitDrain::Draining { until, .. } if !held => Some(until.saturating_duration_since(now)),
+            _ => None,
         }
-        if let Some(i) = master_at {
-            if fds[i].readable() {
-                // While output streams, read on until the buffer is full or
-                // the PTY has nothing more, then publish it all under one
-                // lock and one notification: fewer wake-ups of waiters. A
-                // short read (interactive output) is published at once.
-                let mut filled = 0;
-                let mut ended = false;
-                while filled < buf.len() {
-                    match sys::read(shared.master.as_fd(), &mut buf[filled..]) {
-                        Ok(Io::Done(n)) => {
-                            filled += n;
-                            if n < STREAMING_READ {
-                                break;
-                            }
-                        }
-                        Ok(Io::WouldBlock) => break,
-                        Ok(Io::Closed) | Err(_) => {
-                            ended = true;
-                            break;
-                        }
+    }
+
+    /// Whether the pidfd still needs watching.
+    fn watching(&self) -> bool {
+        *self == ExitDrain::Running
+    }
+}
+
+/// What one `poll` reported.
+#[derive(Debug, Default)]
+struct Ready {
+    woken: bool,
+    readable: bool,
+    writable: bool,
+    exited: bool,
+}
+
+/// A session's pump. See the module docs.
+pub(crate) struct Pump {
+    core: Arc<Core>,
+    buf: Vec<u8>,
+    /// The PTY still has a holder: output may come, input may be taken.
+    pty_open: bool,
+    exit: ExitDrain,
+    /// What the pump needs from the state (stop, queued input, sink
+    /// backpressure) changes only when a caller or a sink signals the wake
+    /// fd, or under the pump's own lock when it publishes output or writes
+    /// input; it re-reads it only then, so moving output takes one lock per
+    /// chunk.
+    stale: bool,
+    want_write: bool,
+    /// A tap (a lossless sink) asked to hold output back.
+    held: bool,
+}
+
+impl Pump {
+    pub(crate) fn new(core: Arc<Core>) -> Pump {
+        Pump {
+            core,
+            buf: vec![0u8; READ_CHUNK],
+            pty_open: true,
+            exit: ExitDrain::Running,
+            stale: true,
+            want_write: false,
+            held: false,
+        }
+    }
+
+    /// Runs until the session is closed.
+    pub(crate) fn run(mut self) {
+        let mut fds: Vec<PollFd> = Vec::with_capacity(3);
+        while self.refresh() {
+            let ready = self.wait(&mut fds);
+            if ready.woken {
+                self.core.wake_fd().clear();
+                self.stale = true;
+            }
+            if ready.readable {
+                self.read_step();
+            }
+            if ready.writable {
+                self.write_step();
+            }
+            if ready.exited {
+                self.notice_exit();
+            }
+            self.exit_step();
+        }
+    }
+
+    /// Re-reads what the pump needs from the state after a wake-up.
+    /// Returns false once the session is closed.
+    fn refresh(&mut self) -> bool {
+        if !self.stale {
+            return true;
+        }
+        let st = self.core.lock_state();
+        if st.closed() {
+            return false;
+        }
+        // Input the caller could not write at once waits in the state
+        // until the PTY takes it.
+        self.want_write = st.wants_write();
+        // Backpressure from a sink whose writer is behind: leave the PTY
+        // alone (the child blocks on its writes, as on a slow terminal)
+        // until the sink wakes us. We wait in `poll`, never under the state
+        // lock. Input waits too: polling the master for writing alone would
+        // spin on a hangup.
+        let was_held = self.held;
+        self.held = st.backlogged();
+        if was_held && !self.held {
+            self.exit.released(Instant::now());
+        }
+        self.stale = false;
+        true
+    }
+
+    /// Blocks in `poll` until something needs doing.
+    fn wait(&mut self, fds: &mut Vec<PollFd>) -> Ready {
+        let write = self.want_write && self.pty_open;
+        fds.clear();
+        fds.push(PollFd::new(self.core.wake_fd().fd(), false));
+        let master_at = (self.pty_open && !self.held).then(|| {
+            fds.push(PollFd::new(self.core.master(), write));
+            fds.len() - 1
+        });
+        let pid_at = self.exit.watching().then(|| {
+            fds.push(PollFd::new(self.core.pidfd(), false));
+            fds.len() - 1
+        });
+        if fd::poll(fds, self.exit.timeout(Instant::now(), self.held)).is_err() {
+            // poll only fails for resource exhaustion; treat the PTY as gone
+            // rather than spin, and keep serving exit and close.
+            self.pty_open = false;
+            return Ready::default();
+        }
+        Ready {
+            woken: fds[0].readable(),
+            readable: master_at.is_some_and(|i| fds[i].readable()),
+            writable: write && master_at.is_some_and(|i| fds[i].writable()),
+            exited: pid_at.is_some_and(|i| fds[i].readable()),
+        }
+    }
+
+    /// Moves the output the PTY has into the state.
+    ///
+    /// While output streams, it reads on until the buffer is full or the
+    /// PTY has nothing more, then publishes it all under one lock and one
+    /// notification: fewer wake-ups of waiters. A short read (interactive
+    /// output) is published at once.
+    fn read_step(&mut self) {
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < self.buf.len() {
+            match fd::read(self.core.master(), &mut self.buf[filled..]) {
+                Ok(Io::Done(n)) => {
+                    filled += n;
+                    if n < STREAMING_READ {
+                        break;
                     }
                 }
-                if filled > 0 || ended {
-                    let mut st = shared.state.lock();
-                    if filled > 0 {
-                        let offset = st.ring.end();
-                        let dropped = st.ring.push(&buf[..filled]);
-                        st.taps.emit(Event::Output {
-                            offset,
-                            bytes: &buf[..filled],
-                        });
-                        if dropped > 0 {
-                            st.taps.emit(Event::Dropped { bytes: dropped });
-                        }
-                        // A tap emulating the terminal (the screen) may
-                        // answer a query in this output: queue the answer
-                        // as the child's input; the loop writes it next.
-                        let reply = st.taps.take_replies();
-                        if !reply.is_empty() {
-                            st.input.extend(&reply);
-                            st.taps.emit(Event::Input { bytes: &reply });
-                        }
-                        want_write = !st.input.is_empty();
-                        // The taps just saw output: a sink may be behind now.
-                        held = st.taps.backlogged();
-                    }
-                    if ended {
-                        // Every holder of the terminal is gone: nothing
-                        // more can arrive (after the bytes just published).
-                        pty_open = false;
-                        st.output_ended = true;
-                    }
-                    drop(st);
-                    shared.changed.notify_all();
+                Ok(Io::WouldBlock) => break,
+                Ok(Io::Closed) | Err(_) => {
+                    ended = true;
+                    break;
                 }
             }
-            if pty_open && want_write_now && fds[i].writable() {
-                // Written under the lock, so that a caller writing directly
-                // can never overtake queued input.
-                let mut st = shared.state.lock();
-                let front = st.input.as_slices().0;
-                match sys::write(shared.master.as_fd(), front) {
-                    Ok(Io::Done(n)) => drop(st.input.drain(..n)),
-                    Ok(Io::WouldBlock) => {}
-                    // Nobody can take input any more, but output the child
-                    // wrote last may still be waiting to be read: drop the
-                    // input and keep reading until the read reports EOF.
-                    Ok(Io::Closed) | Err(_) => st.input.clear(),
-                }
-                want_write = !st.input.is_empty();
-            }
         }
-        if let Some(i) = pid_at
-            && fds[i].readable()
-        {
-            match sys::peek_exit(shared.pid) {
-                Ok(Some(status)) => exited = Some((status, Instant::now() + EXIT_DRAIN_GRACE)),
-                Ok(None) => {}
-                // The child cannot be waited for (should not happen: we
-                // never reap before close). Publish a kill so waiters end.
-                Err(_) => exited = Some((ExitStatus::Signaled(libc::SIGKILL), Instant::now())),
-            }
+        if filled == 0 && !ended {
+            return;
         }
-        if let Some((status, until)) = exited
-            && !published
-            && !held
-            && (!pty_open || Instant::now() >= until)
-        {
-            published = true;
-            let mut st = shared.state.lock();
-            st.exit = Some(status);
-            // Nobody will read input any more.
-            st.input.clear();
-            want_write = false;
-            st.taps.emit(Event::Exit { status });
-            drop(st);
-            shared.changed.notify_all();
+        let mut st = self.core.lock_state();
+        if filled > 0 {
+            st.publish_output(&self.buf[..filled]);
+            self.want_write = st.wants_write();
+            // The taps just saw output: a sink may be behind now.
+            self.held = st.backlogged();
         }
+        if ended {
+            // Every holder of the terminal is gone: nothing more can arrive
+            // (after the bytes just published).
+            self.pty_open = false;
+            st.end_output();
+        }
+        drop(st);
+        self.core.notify();
+    }
+
+    /// Writes queued input, under the lock, so that a caller writing
+    /// directly can never overtake it.
+    fn write_step(&mut self) {
+        if !self.pty_open {
+            return;
+        }
+        let mut st = self.core.lock_state();
+        let master = self.core.master();
+        st.write_input(|front| match fd::write(master, front) {
+            Ok(Io::Done(n)) => Some(n),
+            Ok(Io::WouldBlock) => Some(0),
+            // Nobody can take input any more, but output the child wrote
+            // last may still be waiting to be read: drop the input and keep
+            // reading until the read reports EOF.
+            Ok(Io::Closed) | Err(_) => None,
+        });
+        self.want_write = st.wants_write();
+    }
+
+    /// The pidfd is readable: look at how the child ended, without reaping.
+    fn notice_exit(&mut self) {
+        let status = match process::peek_exit(self.core.pid()) {
+            Ok(Some(status)) => status,
+            Ok(None) => return,
+            // The child cannot be waited for (should not happen: we never
+            // reap before close). Publish a kill so waiters end.
+            Err(_) => ExitStatus::Signaled(libc::SIGKILL),
+        };
+        self.exit.exited(status, Instant::now());
+    }
+
+    /// Publishes the exit once its output is drained (see [`ExitDrain`]).
+    fn exit_step(&mut self) {
+        let Some(status) = self.exit.due(Instant::now(), self.pty_open, self.held) else {
+            return;
+        };
+        self.exit = ExitDrain::Published;
+        self.core.lock_state().publish_exit(status);
+        self.want_write = false;
+        self.core.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_waits_for_eof_or_the_grace() {
+        let t0 = Instant::now();
+        let mut d = ExitDrain::Running;
+        assert_eq!(d.due(t0, true, false), None);
+        assert_eq!(d.timeout(t0, false), None, "nothing to time while running");
+        d.exited(ExitStatus::Exited(1), t0);
+        assert_eq!(d.due(t0, true, false), None, "output may still come");
+        assert_eq!(d.timeout(t0, false), Some(EXIT_DRAIN_GRACE));
+        assert_eq!(
+            d.due(t0, false, false),
+            Some(ExitStatus::Exited(1)),
+            "EOF ends the wait"
+        );
+        assert_eq!(
+            d.due(t0 + EXIT_DRAIN_GRACE, true, false),
+            Some(ExitStatus::Exited(1))
+        );
+    }
+
+    #[test]
+    fn held_output_delays_the_exit_and_restarts_the_grace() {
+        let t0 = Instant::now();
+        let mut d = ExitDrain::Running;
+        d.exited(ExitStatus::Exited(0), t0);
+        let late = t0 + EXIT_DRAIN_GRACE * 10;
+        assert_eq!(d.due(late, false, true), None, "never while a sink holds output");
+        assert_eq!(d.timeout(late, true), None, "held: wait for the sink's wake-up");
+        d.released(late);
+        assert_eq!(d.due(late, true, false), None, "a fresh grace from the release");
+        assert_eq!(
+            d.due(late + EXIT_DRAIN_GRACE, true, false),
+            Some(ExitStatus::Exited(0))
+        );
+    }
+
+    #[test]
+    fn the_first_exit_seen_is_the_one_published() {
+        let t0 = Instant::now();
+        let mut d = ExitDrain::Running;
+        d.exited(ExitStatus::Exited(2), t0);
+        d.exited(ExitStatus::Signaled(9), t0);
+        assert_eq!(d.due(t0, false, false), Some(ExitStatus::Exited(2)));
+        assert!(!d.watching());
     }
 }

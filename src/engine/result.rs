@@ -1,6 +1,6 @@
 //! What a read returns.
 
-use crate::ExitStatus;
+use crate::status::ExitStatus;
 
 /// The output one `write_stdin` / `poll` / `read` call returned, and the
 /// session's state at that moment. The fields mirror Python bgterm's.

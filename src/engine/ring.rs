@@ -28,8 +28,6 @@ pub(crate) struct Ring {
     cursor: u64,
     /// Unread bytes evicted since the last [`Ring::take`] (reported once).
     dropped_unreported: u64,
-    /// Unread bytes evicted over the ring's lifetime.
-    dropped_total: u64,
 }
 
 /// A span of unread bytes taken from the ring.
@@ -54,7 +52,6 @@ impl Ring {
             start: 0,
             cursor: 0,
             dropped_unreported: 0,
-            dropped_total: 0,
         }
     }
 
@@ -97,7 +94,6 @@ impl Ring {
         let new_start = self.start + overflow as u64;
         let lost = new_start.saturating_sub(self.cursor);
         self.dropped_unreported += lost;
-        self.dropped_total += lost;
         self.cursor = self.cursor.max(new_start);
         self.start = new_start;
         self.buf.extend(&data[keep_from..]);
@@ -205,7 +201,6 @@ mod tests {
         r.push(b"efgh");
         let t = r.take(4);
         assert_eq!((t.start, &t.bytes[..], t.dropped), (4, &b"efgh"[..], 0));
-        assert_eq!(r.dropped_total, 0);
     }
 
     #[test]
@@ -214,7 +209,6 @@ mod tests {
         r.push(b"abcd");
         assert_eq!(r.take(1).dropped, 2);
         assert_eq!(r.take(1).dropped, 0);
-        assert_eq!(r.dropped_total, 2);
     }
 
     #[test]
@@ -263,10 +257,10 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Push(d) => {
-                        let before = r.dropped_total;
+                        let unreported_before = r.dropped_unreported;
                         all.extend_from_slice(&d);
                         let lost = r.push(&d);
-                        prop_assert_eq!(lost, r.dropped_total - before);
+                        prop_assert_eq!(lost, r.dropped_unreported - unreported_before);
                     }
                     Op::Take(max) => {
                         let t = r.take(max);

@@ -7,7 +7,7 @@
 //! output offsets are contiguous. A tap must therefore be quick and must
 //! never block (hand work to a channel or a bounded buffer instead).
 
-use crate::ExitStatus;
+use crate::status::ExitStatus;
 
 /// One thing that happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,12 +9,12 @@
 //! line, a file cut short is valid up to its last complete line, and
 //! [`repair_cast`] can restore it by dropping the partial tail.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The kinds of event this crate writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,15 +227,6 @@ fn parse_event(line: &[u8]) -> Option<f64> {
         [t, code, data] if code.is_string() && data.is_string() => t.as_f64().filter(|t| *t >= 0.0),
         _ => None,
     }
-}
-
-/// Opens `path` for writing a new file (truncating one that exists).
-pub(crate) fn create(path: &Path) -> Result<File> {
-    File::create(path).map_err(|source| Error::File {
-        path: path.to_path_buf(),
-        op: "creating",
-        source,
-    })
 }
 
 #[cfg(test)]

@@ -2,25 +2,22 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use encoding_rs::{CoderResult, Decoder};
-
-use crate::engine::state::{Shared, State};
-use crate::engine::tap::Event;
+use crate::engine::decode::{DecodeErrors, TextDecoder};
+use crate::error::Result;
+use crate::id::SinkKind;
+use crate::limits::DEFAULT_MAX_PENDING_BYTES;
 use crate::record::cast::{self, Code};
-use crate::record::sink::{
-    self, DEFAULT_MAX_PENDING_BYTES, Item, Mapped, SinkKind, SinkSpec, SinkStatus, SinkWriter,
-};
-use crate::{Command, Registry, Result, Session, SessionBuilder, SessionId};
+use crate::record::sink::{self, Entry, SinkConfig, SinkStatus, SinkWriter, Takes};
+use crate::session::handle::Session;
 
 /// An asciicast v2 recording to start on a session: where it goes and what
 /// it includes.
 ///
 /// Start it with [`Session::start_recording`] (or
-/// [`SessionBuilder::record`] to capture from the very first byte), stop it
+/// [`SessionBuilder::record`](crate::SessionBuilder::record) to capture from the very first byte), stop it
 /// with [`Session::stop_recording`]. The file gets a header (terminal size,
 /// start time, command, `TERM`), then one line per output chunk, resize and
 /// (if asked) input chunk, with times measured on a monotonic clock from
@@ -86,7 +83,7 @@ impl Recording {
     /// created.
     pub fn create(path: impl AsRef<Path>) -> Result<Recording> {
         let path = path.as_ref();
-        let file = cast::create(path)?;
+        let file = sink::create_file(path)?;
         Ok(Recording::with_target(Box::new(file), path.display().to_string()))
     }
 
@@ -131,75 +128,6 @@ impl Recording {
         self.max_pending_bytes = bytes;
         self
     }
-
-    /// Attaches to a session whose state lock is held by the caller.
-    pub(crate) fn attach(
-        self,
-        shared: &Arc<Shared>,
-        st: &mut State,
-        command: &Command,
-        term: Option<&str>,
-    ) -> io::Result<()> {
-        let (rows, cols) = st.size;
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let header = cast::header_line(
-            cols,
-            rows,
-            timestamp,
-            &command.to_string(),
-            self.title.as_deref(),
-            term,
-        );
-        let encoding = st.decoder.encoding();
-        let started = Instant::now();
-        let with_input = self.input;
-        let offset = st.ring.end();
-        let map: sink::MapFn = Box::new(move |event| match *event {
-            Event::Output { bytes, .. } => Mapped::Item(Item::Bytes {
-                at: started.elapsed(),
-                input: false,
-                bytes: bytes.to_vec(),
-            }),
-            Event::Input { bytes } if with_input => Mapped::Item(Item::Bytes {
-                at: started.elapsed(),
-                input: true,
-                bytes: bytes.to_vec(),
-            }),
-            // The cast has every output byte; the ring's drops do not matter.
-            Event::Input { .. } | Event::Dropped { .. } => Mapped::Skip,
-            Event::Resize { rows, cols } => Mapped::Item(Item::Resize {
-                at: started.elapsed(),
-                rows,
-                cols,
-            }),
-            Event::Exit { .. } => Mapped::End,
-        });
-        let writer = CastWriter {
-            out: self.out,
-            header,
-            output: encoding.new_decoder_without_bom_handling(),
-            input: encoding.new_decoder_without_bom_handling(),
-            last: std::time::Duration::ZERO,
-            line: String::new(),
-        };
-        sink::attach(
-            shared,
-            st,
-            SinkSpec {
-                kind: SinkKind::Recording,
-                target: self.target,
-                limit: self.max_pending_bytes,
-                output_start: offset,
-                output_end: offset,
-                initial: Vec::new(),
-            },
-            Box::new(writer),
-            map,
-        )
-    }
 }
 
 /// Turns items into cast lines on the recording's thread.
@@ -208,9 +136,9 @@ struct CastWriter {
     header: String,
     /// Incremental decoders: a character split across two chunks comes out
     /// whole in the later event, never as U+FFFD.
-    output: Decoder,
-    input: Decoder,
-    last: std::time::Duration,
+    output: TextDecoder,
+    input: TextDecoder,
+    last: Duration,
     line: String,
 }
 
@@ -224,46 +152,28 @@ impl CastWriter {
     }
 }
 
-/// Decodes `bytes` (all of them; a trailing partial character is kept in
-/// `decoder` unless `last`).
-fn decode(decoder: &mut Decoder, bytes: &[u8], last: bool) -> String {
-    let mut out = String::new();
-    let mut src = bytes;
-    loop {
-        let need = decoder
-            .max_utf8_buffer_length(src.len())
-            .unwrap_or(src.len() * 3 + 16);
-        out.reserve(need);
-        let (result, read, _) = decoder.decode_to_string(src, &mut out, last);
-        src = &src[read..];
-        if result == CoderResult::InputEmpty {
-            return out;
-        }
-    }
-}
-
 impl SinkWriter for CastWriter {
     fn begin(&mut self) -> io::Result<u64> {
         self.line = std::mem::take(&mut self.header);
         self.flush_lines()
     }
 
-    fn write(&mut self, items: &[Item]) -> io::Result<u64> {
+    fn write(&mut self, items: &[Entry]) -> io::Result<u64> {
         for item in items {
             match item {
-                Item::Bytes { at, input, bytes } => {
+                Entry::Bytes { at, input, bytes } => {
                     self.last = *at;
                     let (decoder, code) = if *input {
                         (&mut self.input, Code::Input)
                     } else {
                         (&mut self.output, Code::Output)
                     };
-                    let text = decode(decoder, bytes, false);
+                    let text = decoder.decode(bytes).unwrap_or_else(|bad| bad.text);
                     if !text.is_empty() {
                         cast::push_event(&mut self.line, *at, code, &text);
                     }
                 }
-                Item::Resize { at, rows, cols } => {
+                Entry::Resize { at, rows, cols } => {
                     self.last = *at;
                     cast::push_event(&mut self.line, *at, Code::Resize, &format!("{cols}x{rows}"));
                 }
@@ -275,25 +185,12 @@ impl SinkWriter for CastWriter {
     fn finish(&mut self) -> io::Result<u64> {
         // A character cut off by the end of the recording becomes U+FFFD.
         for (code, decoder) in [(Code::Output, &mut self.output), (Code::Input, &mut self.input)] {
-            let text = decode(decoder, &[], true);
+            let text = decoder.break_stream();
             if !text.is_empty() {
                 cast::push_event(&mut self.line, self.last, code, &text);
             }
         }
         self.flush_lines()
-    }
-}
-
-impl SessionBuilder {
-    /// Records the session as an asciicast v2 file at `path` from its very
-    /// first output byte, with [`Recording`]'s defaults. The file is
-    /// created before the child starts. Use [`Session::start_recording`]
-    /// for other options or targets.
-    ///
-    /// By default, nothing is recorded.
-    pub fn record(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
-        self.record = Some(path.into());
-        self
     }
 }
 
@@ -308,16 +205,47 @@ impl Session {
     /// already attached (stop it first), [`Error::SessionClosed`](crate::Error::SessionClosed),
     /// or [`Error::Io`](crate::Error::Io) if its thread cannot be started.
     pub fn start_recording(&self, recording: Recording) -> Result<()> {
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
-        sink::check_free(self.id(), &mut st, SinkKind::Recording)?;
-        recording
-            .attach(&shared, &mut st, self.command(), self.term())
-            .map_err(|source| crate::Error::Io {
-                id: self.id(),
-                op: "starting the recording thread",
-                source,
-            })
+        let command = self.command().to_string();
+        let term = self.term().map(str::to_string);
+        sink::attach(self, SinkKind::Recording, |g| {
+            let (rows, cols) = g.size();
+            let timestamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let header = cast::header_line(
+                cols,
+                rows,
+                timestamp,
+                &command,
+                recording.title.as_deref(),
+                term.as_deref(),
+            );
+            let encoding = g.encoding();
+            let config = SinkConfig {
+                kind: SinkKind::Recording,
+                target: recording.target,
+                limit: recording.max_pending_bytes,
+                takes: Takes {
+                    input: recording.input,
+                    resizes: true,
+                    clock: Some(Instant::now()),
+                },
+                output_start: g.end(),
+                output_end: g.end(),
+                initial: Vec::new(),
+            };
+            let writer = CastWriter {
+                out: recording.out,
+                header,
+                output: TextDecoder::new(encoding, DecodeErrors::Replace),
+                input: TextDecoder::new(encoding, DecodeErrors::Replace),
+                last: Duration::ZERO,
+                line: String::new(),
+            };
+            (config, Box::new(writer) as Box<dyn SinkWriter>)
+        })
+        .map(drop)
     }
 
     /// Stops the recording, waits until everything it took is written, and
@@ -345,70 +273,10 @@ impl Session {
     }
 }
 
-impl Registry {
-    /// [`Session::start_recording`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::start_recording`].
-    pub fn start_recording(&self, id: SessionId, recording: Recording) -> Result<()> {
-        self.get(id)?.start_recording(recording)
-    }
-
-    /// [`Session::stop_recording`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::stop_recording`].
-    pub fn stop_recording(&self, id: SessionId) -> Result<SinkStatus> {
-        self.get(id)?.stop_recording()
-    }
-
-    /// [`Session::recording_status`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::recording_status`].
-    pub fn recording_status(&self, id: SessionId) -> Result<Option<SinkStatus>> {
-        self.get(id)?.recording_status()
-    }
-}
-
-/// Starts recording session `sid` of the global registry (see
-/// [`Session::start_recording`]).
-///
-/// # Errors
-///
-/// As for [`Registry::start_recording`].
-pub fn start_recording(sid: SessionId, recording: Recording) -> Result<()> {
-    Registry::global().start_recording(sid, recording)
-}
-
-/// Stops the recording of session `sid` of the global registry (see
-/// [`Session::stop_recording`]).
-///
-/// # Errors
-///
-/// As for [`Registry::stop_recording`].
-pub fn stop_recording(sid: SessionId) -> Result<SinkStatus> {
-    Registry::global().stop_recording(sid)
-}
-
-/// The recording status of session `sid` of the global registry (see
-/// [`Session::recording_status`]).
-///
-/// # Errors
-///
-/// As for [`Registry::recording_status`].
-pub fn recording_status(sid: SessionId) -> Result<Option<SinkStatus>> {
-    Registry::global().recording_status(sid)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use std::time::Duration;
 
@@ -428,16 +296,16 @@ mod tests {
         let w = CastWriter {
             out: Box::new(Buf(Arc::clone(&buf))),
             header: "{\"version\":2}\n".into(),
-            output: encoding_rs::UTF_8.new_decoder_without_bom_handling(),
-            input: encoding_rs::UTF_8.new_decoder_without_bom_handling(),
+            output: TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace),
+            input: TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace),
             last: Duration::ZERO,
             line: String::new(),
         };
         (w, buf)
     }
 
-    fn bytes(ms: u64, b: &[u8]) -> Item {
-        Item::Bytes {
+    fn bytes(ms: u64, b: &[u8]) -> Entry {
+        Entry::Bytes {
             at: Duration::from_millis(ms),
             input: false,
             bytes: b.to_vec(),

@@ -28,39 +28,20 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::engine::state::{Shared, State};
+use crate::engine::core::Guard;
 use crate::engine::tap::{Event, Tap};
-use crate::{Error, Result, Session, SessionId};
-
-/// Default for the `max_pending_bytes` of recordings and transcripts: 1 MiB
-/// of events waiting to be written before the child's output is held back.
-pub const DEFAULT_MAX_PENDING_BYTES: usize = 1 << 20;
-
-/// Which kind of sink: a session has at most one of each at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SinkKind {
-    /// An asciicast recording ([`Recording`](crate::Recording)).
-    Recording,
-    /// A lossless transcript ([`Transcript`](crate::Transcript)).
-    Transcript,
-}
-
-impl fmt::Display for SinkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SinkKind::Recording => "recording",
-            SinkKind::Transcript => "transcript",
-        })
-    }
-}
+use crate::error::{Error, Result};
+use crate::id::{SessionId, SinkKind};
+use crate::session::handle::Session;
 
 /// The state of a recording or transcript.
 ///
@@ -91,9 +72,9 @@ pub struct SinkStatus {
     pub error: Option<Arc<io::Error>>,
 }
 
-/// One event copied out of the session for a sink thread.
+/// One event copied out of the session for a sink's thread.
 #[derive(Debug)]
-pub(crate) enum Item {
+pub(crate) enum Entry {
     /// Output (or input) bytes, `at` after the sink started.
     Bytes {
         at: Duration,
@@ -104,11 +85,11 @@ pub(crate) enum Item {
     Resize { at: Duration, rows: u16, cols: u16 },
 }
 
-impl Item {
+impl Entry {
     fn weight(&self) -> usize {
         match self {
-            Item::Bytes { bytes, .. } => bytes.len(),
-            Item::Resize { .. } => 16,
+            Entry::Bytes { bytes, .. } => bytes.len(),
+            Entry::Resize { .. } => 16,
         }
     }
 }
@@ -118,14 +99,14 @@ pub(crate) trait SinkWriter: Send + 'static {
     /// Called once before any item (headers). Returns bytes written.
     fn begin(&mut self) -> io::Result<u64>;
     /// Writes a batch of items in order and flushes. Returns bytes written.
-    fn write(&mut self, items: &[Item]) -> io::Result<u64>;
+    fn write(&mut self, items: &[Entry]) -> io::Result<u64>;
     /// Called once after the last item, unless writing failed.
     fn finish(&mut self) -> io::Result<u64>;
 }
 
 #[derive(Debug)]
 struct Queue {
-    items: VecDeque<Item>,
+    items: VecDeque<Entry>,
     /// Weight of the items queued or being written.
     pending: usize,
     /// No more items will be taken.
@@ -137,7 +118,7 @@ struct Queue {
     error: Option<Arc<io::Error>>,
 }
 
-struct Spool {
+struct Sink {
     kind: SinkKind,
     target: String,
     limit: usize,
@@ -148,7 +129,7 @@ struct Spool {
     wake_pump: Box<dyn Fn() + Send + Sync>,
 }
 
-impl Spool {
+impl Sink {
     fn end(&self) {
         self.queue.lock().ended = true;
         self.more.notify_all();
@@ -170,36 +151,58 @@ impl Spool {
     }
 }
 
-/// The tap half of a sink: turns events into queued items.
-pub(crate) struct Feeder {
-    spool: Arc<Spool>,
-    map: MapFn,
+/// Which events a sink takes besides output, and its clock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Takes {
+    /// Input events too.
+    pub(crate) input: bool,
+    /// Resize events too.
+    pub(crate) resizes: bool,
+    /// Entries are timed from here (`None`: untimed, all at zero).
+    pub(crate) clock: Option<Instant>,
 }
 
-/// What a sink makes of one event.
-pub(crate) enum Mapped {
-    /// Queue this item.
-    Item(Item),
-    /// Nothing to write for this event.
-    Skip,
-    /// End the sink (a recording ends when the child exits).
-    End,
+/// The tap half of a sink: copies the events it takes into the queue. The
+/// sink ends when the child exits.
+pub(crate) struct SinkTap {
+    sink: Arc<Sink>,
+    takes: Takes,
 }
 
-/// Turns events into items, under the state lock: copy, never block.
-pub(crate) type MapFn = Box<dyn FnMut(&Event<'_>) -> Mapped + Send>;
+impl SinkTap {
+    /// The entry for `event`: `Ok(None)` to skip it, `Err(())` to end.
+    fn entry(&self, event: &Event<'_>) -> Result<Option<Entry>, ()> {
+        let at = self.takes.clock.map_or(Duration::ZERO, |c| c.elapsed());
+        Ok(Some(match *event {
+            Event::Output { bytes, .. } => Entry::Bytes {
+                at,
+                input: false,
+                bytes: bytes.to_vec(),
+            },
+            Event::Input { bytes } if self.takes.input => Entry::Bytes {
+                at,
+                input: true,
+                bytes: bytes.to_vec(),
+            },
+            Event::Resize { rows, cols } if self.takes.resizes => Entry::Resize { at, rows, cols },
+            // Every output byte is taken; the ring's drops do not matter.
+            Event::Input { .. } | Event::Resize { .. } | Event::Dropped { .. } => return Ok(None),
+            Event::Exit { .. } => return Err(()),
+        }))
+    }
+}
 
-impl Tap for Feeder {
+impl Tap for SinkTap {
     fn event(&mut self, event: &Event<'_>) -> bool {
-        if self.spool.queue.lock().ended {
+        if self.sink.queue.lock().ended {
             return false;
         }
-        let item = match (self.map)(event) {
-            Mapped::Item(item) => item,
-            Mapped::Skip => return true,
-            Mapped::End => return false, // dropping the feeder ends the sink
+        let item = match self.entry(event) {
+            Ok(Some(item)) => item,
+            Ok(None) => return true,
+            Err(()) => return false, // dropping the tap ends the sink
         };
-        let mut q = self.spool.queue.lock();
+        let mut q = self.sink.queue.lock();
         if let Event::Output { offset, bytes } = event {
             q.output_end = offset + bytes.len() as u64;
         }
@@ -207,58 +210,58 @@ impl Tap for Feeder {
         q.pending += item.weight();
         q.items.push_back(item);
         drop(q);
-        self.spool.more.notify_one();
+        self.sink.more.notify_one();
         true
     }
 
     fn backlogged(&self) -> bool {
-        let q = self.spool.queue.lock();
-        !q.ended && q.pending >= self.spool.limit
+        let q = self.sink.queue.lock();
+        !q.ended && q.pending >= self.sink.limit
     }
 }
 
-impl Drop for Feeder {
+impl Drop for SinkTap {
     fn drop(&mut self) {
         // Removed from the session (ended, child exited, session dropped):
         // let the thread write what is queued and finish.
-        self.spool.end();
+        self.sink.end();
     }
 }
 
 /// The control half of a sink, kept in the session's state.
 pub(crate) struct SinkHandle {
-    spool: Arc<Spool>,
+    sink: Arc<Sink>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for SinkHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SinkHandle({} to {})", self.spool.kind, self.spool.target)
+        write!(f, "SinkHandle({} to {})", self.sink.kind, self.sink.target)
     }
 }
 
 impl SinkHandle {
     pub(crate) fn status(&self) -> SinkStatus {
-        self.spool.status()
+        self.sink.status()
     }
 
     /// Ends the sink, waits for its thread to write what is queued, and
     /// reports. Call without the session's state lock (the thread may take
     /// as long as the writer does), after waking the pump.
     pub(crate) fn stop(mut self, id: SessionId) -> Result<SinkStatus> {
-        self.spool.end();
+        self.sink.end();
         // The pump may be holding output back for this sink.
-        (self.spool.wake_pump)();
+        (self.sink.wake_pump)();
         if let Some(t) = self.thread.take() {
             // The thread does not panic (writers' panics are not caught,
             // but they only end that thread); a panic reads as an error.
             if t.join().is_err() {
-                let mut q = self.spool.queue.lock();
+                let mut q = self.sink.queue.lock();
                 q.error
                     .get_or_insert_with(|| Arc::new(io::Error::other("the writer panicked")));
             }
         }
-        let status = self.spool.status();
+        let status = self.sink.status();
         match &status.error {
             Some(e) => Err(Error::SinkFailed {
                 id,
@@ -273,175 +276,204 @@ impl SinkHandle {
 
 impl Drop for SinkHandle {
     fn drop(&mut self) {
-        // The session closed (or the handle was replaced) without a stop:
-        // the thread finishes writing what is queued on its own. Never join
-        // here: this can run on the sink thread itself (see `start`).
-        self.spool.end();
-    }
-}
-
-/// The sinks of one session, at most one per kind.
-#[derive(Debug, Default)]
-pub(crate) struct Sinks {
-    recording: Option<SinkHandle>,
-    transcript: Option<SinkHandle>,
-}
-
-impl Sinks {
-    pub(crate) fn slot(&mut self, kind: SinkKind) -> &mut Option<SinkHandle> {
-        match kind {
-            SinkKind::Recording => &mut self.recording,
-            SinkKind::Transcript => &mut self.transcript,
-        }
+        // The session went away without a stop: the thread finishes writing
+        // what is queued on its own. Never join here: a writer may block
+        // for as long as it likes.
+        self.sink.end();
     }
 }
 
 /// What starting a sink needs besides the writer.
-pub(crate) struct SinkSpec {
-    pub kind: SinkKind,
-    pub target: String,
-    pub limit: usize,
+pub(crate) struct SinkConfig {
+    pub(crate) kind: SinkKind,
+    pub(crate) target: String,
+    /// Most bytes queued before the sink is backlogged (at least 1).
+    pub(crate) limit: usize,
+    pub(crate) takes: Takes,
     /// Absolute offset of the first output byte the sink covers.
-    pub output_start: u64,
+    pub(crate) output_start: u64,
     /// Absolute offset one past the output in `initial` (= `output_start`
     /// if there is none).
-    pub output_end: u64,
-    /// Items to write before any event (a transcript's backfill).
-    pub initial: Vec<Item>,
+    pub(crate) output_end: u64,
+    /// Entries to write before any event (a transcript's backfill).
+    pub(crate) initial: Vec<Entry>,
 }
 
 /// Starts a sink's thread; returns the tap to add and the handle to keep.
 /// `wake_pump` must not block and must not take the session's state lock.
 pub(crate) fn start(
-    spec: SinkSpec,
+    config: SinkConfig,
     writer: Box<dyn SinkWriter>,
-    map: MapFn,
     wake_pump: Box<dyn Fn() + Send + Sync>,
-) -> io::Result<(Feeder, SinkHandle)> {
-    let pending = spec.initial.iter().map(Item::weight).sum();
-    let spool = Arc::new(Spool {
-        kind: spec.kind,
-        target: spec.target,
-        limit: spec.limit.max(1),
+) -> io::Result<(SinkTap, SinkHandle)> {
+    let pending = config.initial.iter().map(Entry::weight).sum();
+    let sink = Arc::new(Sink {
+        kind: config.kind,
+        target: config.target,
+        limit: config.limit.max(1),
         queue: Mutex::new(Queue {
-            items: spec.initial.into(),
+            items: config.initial.into(),
             pending,
             ended: false,
             events: 0,
             bytes_written: 0,
-            output_start: spec.output_start,
-            output_end: spec.output_end,
+            output_start: config.output_start,
+            output_end: config.output_end,
             error: None,
         }),
         more: Condvar::new(),
         wake_pump,
     });
-    let for_thread = Arc::clone(&spool);
+    let for_thread = Arc::clone(&sink);
     let thread = std::thread::Builder::new()
-        .name(format!("bgterm-{}", spec.kind))
+        .name(format!("bgterm-{}", config.kind))
         .stack_size(256 * 1024)
-        .spawn(move || run(&for_thread, writer))?;
+        .spawn(move || write_until_ended(&for_thread, writer))?;
     Ok((
-        Feeder {
-            spool: Arc::clone(&spool),
-            map,
+        SinkTap {
+            sink: Arc::clone(&sink),
+            takes: config.takes,
         },
         SinkHandle {
-            spool,
+            sink,
             thread: Some(thread),
         },
     ))
 }
 
-/// Fails with [`Error::SinkActive`] if `st` already has a sink of `kind`.
-pub(crate) fn check_free(id: SessionId, st: &mut State, kind: SinkKind) -> Result<()> {
-    match st.sinks.slot(kind) {
-        Some(_) => Err(Error::SinkActive { id, kind }),
-        None => Ok(()),
+/// The sinks of one session, at most one per kind (a session extension).
+#[derive(Default)]
+struct Sinks {
+    recording: Mutex<Option<SinkHandle>>,
+    transcript: Mutex<Option<SinkHandle>>,
+}
+
+impl Sinks {
+    fn of(session: &Session) -> Arc<Sinks> {
+        session.extension(Sinks::default)
+    }
+
+    fn slot(&self, kind: SinkKind) -> &Mutex<Option<SinkHandle>> {
+        match kind {
+            SinkKind::Recording => &self.recording,
+            SinkKind::Transcript => &self.transcript,
+        }
     }
 }
 
-/// Starts a sink on a session whose state lock the caller holds (so no
-/// event slips between the caller's snapshot and the tap), after
-/// [`check_free`].
+/// Attaches a sink of `make`'s kind to `session`: `make` sees the locked
+/// state (so no event slips between what it reads and the tap) and returns
+/// the sink's configuration and writer. Returns where the sink starts.
+///
+/// # Errors
+///
+/// [`Error::SinkActive`] if the session has a sink of that kind,
+/// [`Error::SessionClosed`], or [`Error::Io`] if its thread cannot start.
 pub(crate) fn attach(
-    shared: &Arc<Shared>,
-    st: &mut State,
-    spec: SinkSpec,
-    writer: Box<dyn SinkWriter>,
-    map: MapFn,
-) -> io::Result<()> {
-    let kind = spec.kind;
-    // Weak: the sink thread must not keep a closed session's descriptors
-    // alive. Signalling the eventfd takes no lock.
-    let weak = Arc::downgrade(shared);
-    let wake: Box<dyn Fn() + Send + Sync> = Box::new(move || {
-        if let Some(s) = weak.upgrade() {
-            s.wake.signal();
+    session: &Session,
+    kind: SinkKind,
+    make: impl FnOnce(&Guard<'_>) -> (SinkConfig, Box<dyn SinkWriter>),
+) -> Result<u64> {
+    let sinks = Sinks::of(session);
+    let mut slot = sinks.slot(kind).lock();
+    let id = session.id();
+    // The pump may hold output back for a sink; the sink wakes it through
+    // this, which keeps no session alive and takes no lock.
+    let waker = session.core()?.waker();
+    session.with_state(|g| {
+        if slot.is_some() {
+            return Err(Error::SinkActive { id, kind });
         }
-    });
-    let (feeder, handle) = start(spec, writer, map, wake)?;
-    st.taps.add(Box::new(feeder));
-    *st.sinks.slot(kind) = Some(handle);
-    Ok(())
+        let (config, writer) = make(g);
+        let output_start = config.output_start;
+        let (tap, handle) =
+            start(config, writer, Box::new(move || waker.wake())).map_err(|source| Error::Io {
+                id,
+                op: match kind {
+                    SinkKind::Recording => "starting the recording thread",
+                    SinkKind::Transcript => "starting the transcript thread",
+                },
+                source,
+            })?;
+        g.add_tap(Box::new(tap));
+        *slot = Some(handle);
+        Ok(output_start)
+    })
 }
 
 /// Detaches `session`'s sink of `kind`, waits for it to finish, reports.
 pub(crate) fn stop(session: &Session, kind: SinkKind) -> Result<SinkStatus> {
-    let shared = session.shared()?;
-    let handle = shared.lock_open()?.sinks.slot(kind).take().ok_or(Error::NoSink {
+    session.core()?;
+    let handle = Sinks::of(session).slot(kind).lock().take().ok_or(Error::NoSink {
         id: session.id(),
         kind,
     })?;
-    // The state lock is released: the wait for the thread holds nobody up.
+    // No lock is held: the wait for the thread holds nobody up.
     handle.stop(session.id())
 }
 
 /// The status of `session`'s sink of `kind`, if it has one.
 pub(crate) fn status(session: &Session, kind: SinkKind) -> Result<Option<SinkStatus>> {
-    let shared = session.shared()?;
-    let mut st = shared.lock_open()?;
-    Ok(st.sinks.slot(kind).as_ref().map(SinkHandle::status))
+    session.core()?;
+    Ok(Sinks::of(session)
+        .slot(kind)
+        .lock()
+        .as_ref()
+        .map(SinkHandle::status))
+}
+
+/// Opens `path` for a sink to write a new file (truncating one that
+/// exists).
+///
+/// # Errors
+///
+/// [`Error::File`] naming the path.
+pub(crate) fn create_file(path: &Path) -> Result<File> {
+    File::create(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        op: "creating",
+        source,
+    })
 }
 
 /// The sink thread: writes batches until the sink ends and is drained.
-fn run(spool: &Spool, mut writer: Box<dyn SinkWriter>) {
+fn write_until_ended(sink: &Sink, mut writer: Box<dyn SinkWriter>) {
     let fail = |e: io::Error| {
-        let mut q = spool.queue.lock();
+        let mut q = sink.queue.lock();
         q.error = Some(Arc::new(e));
         q.ended = true;
         q.items.clear();
         q.pending = 0;
         drop(q);
         // The pump may be holding output back for us: let it go on.
-        (spool.wake_pump)();
+        (sink.wake_pump)();
     };
     match writer.begin() {
-        Ok(n) => spool.queue.lock().bytes_written += n,
+        Ok(n) => sink.queue.lock().bytes_written += n,
         Err(e) => return fail(e),
     }
-    let mut batch: Vec<Item> = Vec::new();
+    let mut batch: Vec<Entry> = Vec::new();
     loop {
         {
-            let mut q = spool.queue.lock();
+            let mut q = sink.queue.lock();
             while q.items.is_empty() && !q.ended {
-                spool.more.wait(&mut q);
+                sink.more.wait(&mut q);
             }
             if q.items.is_empty() {
                 break; // ended and drained
             }
             batch.extend(q.items.drain(..));
         }
-        let weight: usize = batch.iter().map(Item::weight).sum();
+        let weight: usize = batch.iter().map(Entry::weight).sum();
         match writer.write(&batch) {
             Ok(n) => {
-                let mut q = spool.queue.lock();
-                let was_backlogged = q.pending >= spool.limit;
+                let mut q = sink.queue.lock();
+                let was_backlogged = q.pending >= sink.limit;
                 q.bytes_written += n;
                 q.pending -= weight;
                 drop(q);
                 if was_backlogged {
-                    (spool.wake_pump)();
+                    (sink.wake_pump)();
                 }
             }
             Err(e) => return fail(e),
@@ -449,7 +481,7 @@ fn run(spool: &Spool, mut writer: Box<dyn SinkWriter>) {
         batch.clear();
     }
     match writer.finish() {
-        Ok(n) => spool.queue.lock().bytes_written += n,
+        Ok(n) => sink.queue.lock().bytes_written += n,
         Err(e) => fail(e),
     }
 }
@@ -470,7 +502,7 @@ mod tests {
         fn begin(&mut self) -> io::Result<u64> {
             Ok(0)
         }
-        fn write(&mut self, items: &[Item]) -> io::Result<u64> {
+        fn write(&mut self, items: &[Entry]) -> io::Result<u64> {
             // Blocks while the gate is closed, like a slow disk.
             let (open, cv) = &*self.gate;
             let mut open = open.lock();
@@ -480,7 +512,7 @@ mod tests {
             let mut out = self.out.lock();
             let mut n = 0;
             for item in items {
-                if let Item::Bytes { bytes, .. } = item {
+                if let Entry::Bytes { bytes, .. } = item {
                     if out.len() + bytes.len() > self.fail_after {
                         return Err(io::Error::new(io::ErrorKind::StorageFull, "full"));
                     }
@@ -500,7 +532,7 @@ mod tests {
     }
 
     type Gate = Arc<(Mutex<bool>, Condvar)>;
-    type Parts = (Feeder, SinkHandle, Arc<Mutex<Vec<u8>>>, Gate, Arc<AtomicUsize>);
+    type Parts = (SinkTap, SinkHandle, Arc<Mutex<Vec<u8>>>, Gate, Arc<AtomicUsize>);
 
     fn sink(limit: usize, fail_after: usize, gate_open: bool) -> Parts {
         let out = Arc::new(Mutex::new(Vec::new()));
@@ -508,10 +540,15 @@ mod tests {
         let wakes = Arc::new(AtomicUsize::new(0));
         let w = Arc::clone(&wakes);
         let (feeder, handle) = start(
-            SinkSpec {
+            SinkConfig {
                 kind: SinkKind::Transcript,
                 target: "test".into(),
                 limit,
+                takes: Takes {
+                    input: false,
+                    resizes: false,
+                    clock: None,
+                },
                 output_start: 0,
                 output_end: 0,
                 initial: Vec::new(),
@@ -520,14 +557,6 @@ mod tests {
                 out: Arc::clone(&out),
                 fail_after,
                 gate: Arc::clone(&gate),
-            }),
-            Box::new(|e| match e {
-                Event::Output { bytes, .. } => Mapped::Item(Item::Bytes {
-                    at: Duration::ZERO,
-                    input: false,
-                    bytes: bytes.to_vec(),
-                }),
-                _ => Mapped::Skip,
             }),
             Box::new(move || {
                 w.fetch_add(1, Ordering::SeqCst);

@@ -4,16 +4,14 @@
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use crate::engine::state::{Shared, State};
-use crate::engine::tap::Event;
-use crate::record::sink::{
-    self, DEFAULT_MAX_PENDING_BYTES, Item, Mapped, SinkKind, SinkSpec, SinkStatus, SinkWriter,
-};
-use crate::{Registry, Result, Session, SessionBuilder, SessionId};
+use crate::error::Result;
+use crate::id::SinkKind;
+use crate::limits::DEFAULT_MAX_PENDING_BYTES;
+use crate::record::sink::{self, Entry, SinkConfig, SinkStatus, SinkWriter, Takes};
+use crate::session::handle::Session;
 
 /// A transcript to start on a session: the exact bytes the child writes,
 /// in order, to a file or any writer; optionally the bytes sent to it, to
@@ -21,12 +19,12 @@ use crate::{Registry, Result, Session, SessionBuilder, SessionId};
 ///
 /// Python bgterm's advice for a whole transcript is to make the program
 /// write to a file; this gives you that file without changing the program.
-/// The in-memory buffer ([`SessionBuilder::max_buffer_bytes`]) still drops
+/// The in-memory buffer ([`SessionBuilder::max_buffer_bytes`](crate::SessionBuilder::max_buffer_bytes)) still drops
 /// old output when nobody reads; the transcript does not.
 ///
 /// # Where it starts
 ///
-/// [`SessionBuilder::transcript`] attaches it before the child's first
+/// [`SessionBuilder::transcript`](crate::SessionBuilder::transcript) attaches it before the child's first
 /// byte. [`Session::start_transcript`] attaches it later and first writes
 /// every output byte the session still retains in memory, read or not, so
 /// it is complete from offset 0 unless the buffer had already dropped
@@ -98,7 +96,7 @@ impl Transcript {
     /// created.
     pub fn create(path: impl AsRef<Path>) -> Result<Transcript> {
         let path = path.as_ref();
-        let file = crate::record::cast::create(path)?;
+        let file = sink::create_file(path)?;
         Ok(Transcript {
             output: Box::new(file),
             input: None,
@@ -128,7 +126,7 @@ impl Transcript {
     /// created.
     pub fn input_file(mut self, path: impl AsRef<Path>) -> Result<Transcript> {
         let path = path.as_ref();
-        self.input = Some(Box::new(crate::record::cast::create(path)?));
+        self.input = Some(Box::new(sink::create_file(path)?));
         self.target = format!("{} (input: {})", self.target, path.display());
         Ok(self)
     }
@@ -150,57 +148,6 @@ impl Transcript {
         self.max_pending_bytes = bytes;
         self
     }
-
-    /// Attaches to a session whose state lock the caller holds; returns the
-    /// offset the transcript starts at.
-    pub(crate) fn attach(self, shared: &Arc<Shared>, st: &mut State) -> io::Result<u64> {
-        let start = st.ring.start();
-        let end = st.ring.end();
-        let retained = st.ring.copy_range(start, end);
-        let initial = if retained.is_empty() {
-            Vec::new()
-        } else {
-            vec![Item::Bytes {
-                at: Duration::ZERO,
-                input: false,
-                bytes: retained,
-            }]
-        };
-        let with_input = self.input.is_some();
-        let map: sink::MapFn = Box::new(move |event| match *event {
-            Event::Output { bytes, .. } => Mapped::Item(Item::Bytes {
-                at: Duration::ZERO,
-                input: false,
-                bytes: bytes.to_vec(),
-            }),
-            Event::Input { bytes } if with_input => Mapped::Item(Item::Bytes {
-                at: Duration::ZERO,
-                input: true,
-                bytes: bytes.to_vec(),
-            }),
-            Event::Input { .. } | Event::Resize { .. } | Event::Dropped { .. } => Mapped::Skip,
-            Event::Exit { .. } => Mapped::End,
-        });
-        let writer = RawWriter {
-            output: BufWriter::with_capacity(64 * 1024, self.output),
-            input: self.input.map(|w| BufWriter::with_capacity(16 * 1024, w)),
-        };
-        sink::attach(
-            shared,
-            st,
-            SinkSpec {
-                kind: SinkKind::Transcript,
-                target: self.target,
-                limit: self.max_pending_bytes,
-                output_start: start,
-                output_end: end,
-                initial,
-            },
-            Box::new(writer),
-            map,
-        )?;
-        Ok(start)
-    }
 }
 
 /// Writes the bytes as they are, flushing after each batch.
@@ -214,10 +161,10 @@ impl SinkWriter for RawWriter {
         Ok(0)
     }
 
-    fn write(&mut self, items: &[Item]) -> io::Result<u64> {
+    fn write(&mut self, items: &[Entry]) -> io::Result<u64> {
         let mut n = 0;
         for item in items {
-            if let Item::Bytes { input, bytes, .. } = item {
+            if let Entry::Bytes { input, bytes, .. } = item {
                 let to = if *input {
                     self.input.as_mut()
                 } else {
@@ -241,19 +188,6 @@ impl SinkWriter for RawWriter {
     }
 }
 
-impl SessionBuilder {
-    /// Tees every output byte to the file at `path`, from the child's very
-    /// first byte (a [`Transcript`] with its defaults, attached before the
-    /// child starts; the file is created first). Use
-    /// [`Session::start_transcript`] for input or other targets.
-    ///
-    /// By default, there is no transcript.
-    pub fn transcript(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
-        self.transcript = Some(path.into());
-        self
-    }
-}
-
 impl Session {
     /// Starts a lossless transcript (see [`Transcript`]). It begins with
     /// every output byte still retained in memory; returns the absolute
@@ -265,16 +199,36 @@ impl Session {
     /// already attached (stop it first), [`Error::SessionClosed`](crate::Error::SessionClosed),
     /// or [`Error::Io`](crate::Error::Io) if its thread cannot be started.
     pub fn start_transcript(&self, transcript: Transcript) -> Result<u64> {
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
-        sink::check_free(self.id(), &mut st, SinkKind::Transcript)?;
-        transcript
-            .attach(&shared, &mut st)
-            .map_err(|source| crate::Error::Io {
-                id: self.id(),
-                op: "starting the transcript thread",
-                source,
-            })
+        sink::attach(self, SinkKind::Transcript, |g| {
+            let (start, retained) = g.retained_from(0);
+            let initial = if retained.is_empty() {
+                Vec::new()
+            } else {
+                vec![Entry::Bytes {
+                    at: Duration::ZERO,
+                    input: false,
+                    bytes: retained,
+                }]
+            };
+            let config = SinkConfig {
+                kind: SinkKind::Transcript,
+                target: transcript.target,
+                limit: transcript.max_pending_bytes,
+                takes: Takes {
+                    input: transcript.input.is_some(),
+                    resizes: false,
+                    clock: None,
+                },
+                output_start: start,
+                output_end: g.end(),
+                initial,
+            };
+            let writer = RawWriter {
+                output: BufWriter::with_capacity(64 * 1024, transcript.output),
+                input: transcript.input.map(|w| BufWriter::with_capacity(16 * 1024, w)),
+            };
+            (config, Box::new(writer) as Box<dyn SinkWriter>)
+        })
     }
 
     /// Stops the transcript, waits until every byte it took is written, and
@@ -299,66 +253,4 @@ impl Session {
     pub fn transcript_status(&self) -> Result<Option<SinkStatus>> {
         sink::status(self, SinkKind::Transcript)
     }
-}
-
-impl Registry {
-    /// [`Session::start_transcript`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::start_transcript`].
-    pub fn start_transcript(&self, id: SessionId, transcript: Transcript) -> Result<u64> {
-        self.get(id)?.start_transcript(transcript)
-    }
-
-    /// [`Session::stop_transcript`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::stop_transcript`].
-    pub fn stop_transcript(&self, id: SessionId) -> Result<SinkStatus> {
-        self.get(id)?.stop_transcript()
-    }
-
-    /// [`Session::transcript_status`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::transcript_status`].
-    pub fn transcript_status(&self, id: SessionId) -> Result<Option<SinkStatus>> {
-        self.get(id)?.transcript_status()
-    }
-}
-
-/// Starts a transcript of session `sid` of the global registry (see
-/// [`Session::start_transcript`]).
-///
-/// # Errors
-///
-/// As for [`Registry::start_transcript`].
-pub fn start_transcript(sid: SessionId, transcript: Transcript) -> Result<u64> {
-    Registry::global().start_transcript(sid, transcript)
-}
-
-/// Stops the transcript of session `sid` of the global registry (see
-/// [`Session::stop_transcript`]).
-///
-/// # Errors
-///
-/// As for [`Registry::stop_transcript`].
-pub fn stop_transcript(sid: SessionId) -> Result<SinkStatus> {
-    Registry::global().stop_transcript(sid)
-}
-
-/// The transcript status of session `sid` of the global registry (see
-/// [`Session::transcript_status`]).
-///
-/// # Errors
-///
-/// As for [`Registry::transcript_status`].
-pub fn transcript_status(sid: SessionId) -> Result<Option<SinkStatus>> {
-    Registry::global().transcript_status(sid)
 }

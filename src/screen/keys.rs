@@ -1,7 +1,7 @@
 //! tmux key names to the bytes a terminal sends: a pure parser, no I/O
 //! (see [`encode_keys`] for the names and rules).
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How the terminal encodes the cursor keys (arrows, `Home`, `End`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

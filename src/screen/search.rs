@@ -1,7 +1,10 @@
 //! Searching the transcripts of one session or of all of them, line by
 //! line, for plain text or a regular expression.
 
-use crate::{Error, Pattern, Registry, Result, Session, SessionId};
+use crate::error::Result;
+use crate::id::SessionId;
+use crate::session::handle::Session;
+use crate::wait::pattern::Pattern;
 
 /// One matching line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +38,7 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::SessionClosed`].
+    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
     pub fn search(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
         let pattern = pattern.into();
         let capture = self.capture_range(0, usize::MAX)?;
@@ -51,55 +54,4 @@ impl Session {
             })
             .collect())
     }
-}
-
-impl Registry {
-    /// [`Session::search`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::search`].
-    pub fn search(&self, id: SessionId, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
-        self.get(id)?.search(pattern)
-    }
-
-    /// Searches every session in this registry (see [`Session::search`]);
-    /// hits are ordered by session id, then line. A session closed while
-    /// the search runs is skipped.
-    ///
-    /// # Errors
-    ///
-    /// None so far; the `Result` leaves room for errors a future pattern
-    /// kind could have.
-    pub fn search_sessions(&self, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
-        let pattern = pattern.into();
-        let mut hits = Vec::new();
-        for id in self.list() {
-            match self.search(id, &pattern) {
-                Ok(found) => hits.extend(found),
-                Err(Error::UnknownSession { .. } | Error::SessionClosed { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(hits)
-    }
-}
-
-/// Searches one session's transcript. See [`Session::search`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::search`].
-pub fn search(sid: SessionId, pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
-    Registry::global().search(sid, pattern)
-}
-
-/// Searches every session in the global registry. See
-/// [`Registry::search_sessions`].
-///
-/// # Errors
-///
-/// As for [`Registry::search_sessions`].
-pub fn search_sessions(pattern: impl Into<Pattern>) -> Result<Vec<SearchHit>> {
-    Registry::global().search_sessions(pattern)
 }

@@ -4,9 +4,15 @@
 
 use std::time::Duration;
 
+use crate::engine::result::PollResult;
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::screen::attach;
 use crate::screen::keys::{CursorKeys, encode_keys};
-use crate::screen::{self, Model, Viewport};
-use crate::{Command, Error, ExitStatus, PollResult, Registry, Result, Session, SessionBuilder, SessionId};
+use crate::screen::model::{Model, Viewport};
+use crate::session::command::Command;
+use crate::session::handle::Session;
+use crate::status::ExitStatus;
 
 /// A slice of a session's transcript: the lines a person would read on its
 /// terminal, numbered from 0 at the top of the retained scrollback.
@@ -80,43 +86,8 @@ pub struct SessionInfo {
     pub unrendered_bytes: u64,
 }
 
-impl SessionBuilder {
-    /// Activates the screen model from the start, so it sees every byte
-    /// and answers terminal queries (cursor position, device attributes)
-    /// from the first one: use it for programs that ask at startup.
-    ///
-    /// Without it the screen is activated by the first view
-    /// ([`Session::display`] and friends), starting from the output the
-    /// buffer still holds. Either way the raw output path
-    /// ([`Session::poll`], [`Session::read`]) keeps its speed: the screen
-    /// only copies output aside, and parses it when a view is asked for.
-    ///
-    /// By default, off.
-    pub fn screen(mut self, on: bool) -> SessionBuilder {
-        self.screen = on;
-        self
-    }
-
-    /// Lines of history the screen keeps above the visible rows, at most
-    /// [`MAX_SCROLLBACK_LINES`](crate::MAX_SCROLLBACK_LINES) (else starting
-    /// fails with [`Error::InvalidScrollback`]). Older lines are dropped
-    /// and the numbering moves up with them: line 0 is always the oldest
-    /// line retained.
-    ///
-    /// By default, [`DEFAULT_SCROLLBACK_LINES`](crate::DEFAULT_SCROLLBACK_LINES) (2000).
-    pub fn scrollback_lines(mut self, lines: usize) -> SessionBuilder {
-        self.scrollback_lines = lines;
-        self
-    }
-}
-
-/// Everything a view reports besides its lines.
-struct Status {
-    exit: Option<ExitStatus>,
-}
-
 /// Lines `start..end` clamped to the transcript (`start` to `end`).
-fn capture(model: &Model, status: &Status, start: usize, end: usize) -> Capture {
+fn capture(model: &Model, exit: Option<ExitStatus>, start: usize, end: usize) -> Capture {
     let end = end.min(model.line_count());
     let start = start.min(end);
     let lines = model.lines(start, end);
@@ -127,9 +98,9 @@ fn capture(model: &Model, status: &Status, start: usize, end: usize) -> Capture 
         lines,
         line_count: model.line_count(),
         cursor_line: model.cursor_line(),
-        running: status.exit.is_none(),
-        exit_code: status.exit.map(ExitStatus::python_returncode),
-        exit_status: status.exit,
+        running: exit.is_none(),
+        exit_code: exit.map(ExitStatus::python_returncode),
+        exit_status: exit,
     }
 }
 
@@ -146,32 +117,28 @@ fn latest_start(model: &Model, lines: usize) -> usize {
 }
 
 impl Session {
-    /// Runs `f` on the screen model, activated and up to date. `f` must not
-    /// touch the session's state (lock order: state, then model).
-    fn with_screen<T>(&self, f: impl FnOnce(&mut Model, &Status) -> Result<T>) -> Result<T> {
-        let shared = self.shared()?;
-        let (core, exit) = {
-            let mut st = shared.lock_open()?;
-            (screen::activate(&mut st), st.exit)
-        };
-        // The exit was read first, and is published only after the child's
-        // output is in: so the model below includes all of it.
-        let mut model = core.sync();
-        f(&mut model, &Status { exit })
+    /// Runs `f` on the screen model, activated and up to date, with the
+    /// child's exit status. `f` must not touch the session's state (lock
+    /// order: state, then model).
+    fn with_screen<T>(&self, f: impl FnOnce(&mut Model, Option<ExitStatus>) -> Result<T>) -> Result<T> {
+        let screen = attach::activate(self)?;
+        // The exit is read before the parse, and is published only after
+        // the child's output is in: so the model below includes all of it.
+        let exit = self.try_wait()?;
+        let mut model = screen.sync();
+        f(&mut model, exit)
     }
 
     /// Activates the screen model now if it is not already (see
-    /// [`SessionBuilder::screen`]), starting from the output the buffer
-    /// still holds. From then on it answers terminal queries. Parses
-    /// nothing.
+    /// [`SessionBuilder::screen`](crate::SessionBuilder::screen)), starting
+    /// from the output the buffer still holds. From then on it answers
+    /// terminal queries. Parses nothing.
     ///
     /// # Errors
     ///
     /// [`Error::SessionClosed`].
     pub fn enable_screen(&self) -> Result<()> {
-        let shared = self.shared()?;
-        screen::activate(&mut *shared.lock_open()?);
-        Ok(())
+        attach::activate(self).map(drop)
     }
 
     /// Activates the screen model if needed and parses all output received
@@ -219,10 +186,10 @@ impl Session {
     /// [`Error::InvalidLines`] for `lines == 0`, [`Error::SessionClosed`].
     pub fn display(&self, lines: usize) -> Result<Capture> {
         check_lines(lines)?;
-        self.with_screen(|model, status| {
+        self.with_screen(|model, exit| {
             model.viewport = Viewport::Latest { lines };
             let start = latest_start(model, lines);
-            Ok(capture(model, status, start, start + lines))
+            Ok(capture(model, exit, start, start + lines))
         })
     }
 
@@ -243,7 +210,7 @@ impl Session {
                 end,
             });
         }
-        self.with_screen(|model, status| Ok(capture(model, status, start, end)))
+        self.with_screen(|model, exit| Ok(capture(model, exit, start, end)))
     }
 
     /// The lines in the session's viewport: the latest ones (as
@@ -259,9 +226,9 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn view(&self) -> Result<Capture> {
-        self.with_screen(|model, status| {
+        self.with_screen(|model, exit| {
             let (start, lines) = viewport_start(model);
-            Ok(capture(model, status, start, start + lines))
+            Ok(capture(model, exit, start, start + lines))
         })
     }
 
@@ -274,13 +241,13 @@ impl Session {
     /// [`Error::InvalidLines`] for `lines == 0`, [`Error::SessionClosed`].
     pub fn scroll_to(&self, start: usize, lines: usize) -> Result<Capture> {
         check_lines(lines)?;
-        self.with_screen(|model, status| {
+        self.with_screen(|model, exit| {
             let start = start.min(latest_start(model, lines));
             model.viewport = Viewport::Pinned {
                 first: model.evicted() + start as u64,
                 lines,
             };
-            Ok(capture(model, status, start, start + lines))
+            Ok(capture(model, exit, start, start + lines))
         })
     }
 
@@ -293,7 +260,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn scroll(&self, delta: isize) -> Result<Capture> {
-        self.with_screen(|model, status| {
+        self.with_screen(|model, exit| {
             let (current, lines) = viewport_start(model);
             let last = latest_start(model, lines);
             let start = current.saturating_add_signed(delta).min(last);
@@ -305,7 +272,7 @@ impl Session {
                     lines,
                 }
             };
-            Ok(capture(model, status, start, start + lines))
+            Ok(capture(model, exit, start, start + lines))
         })
     }
 
@@ -328,15 +295,15 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn info(&self) -> Result<SessionInfo> {
-        self.with_screen(|model, status| {
+        self.with_screen(|model, exit| {
             let (rows, cols) = model.size();
             Ok(SessionInfo {
                 id: self.id(),
                 command: self.command().clone(),
                 pid: self.pid(),
-                running: status.exit.is_none(),
-                exit_code: status.exit.map(ExitStatus::python_returncode),
-                exit_status: status.exit,
+                running: exit.is_none(),
+                exit_code: exit.map(ExitStatus::python_returncode),
+                exit_status: exit,
                 cursor: model.cursor(),
                 size: (
                     u16::try_from(rows).unwrap_or(u16::MAX),
@@ -412,192 +379,4 @@ fn viewport_start(model: &Model) -> (usize, usize) {
             (start.min(model.line_count().saturating_sub(1)), lines)
         }
     }
-}
-
-impl Registry {
-    /// [`Session::display`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::display`].
-    pub fn display(&self, id: SessionId, lines: usize) -> Result<Capture> {
-        self.get(id)?.display(lines)
-    }
-
-    /// [`Session::capture_range`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::capture_range`].
-    pub fn capture_range(&self, id: SessionId, start: usize, end: usize) -> Result<Capture> {
-        self.get(id)?.capture_range(start, end)
-    }
-
-    /// [`Session::view`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::view`].
-    pub fn view(&self, id: SessionId) -> Result<Capture> {
-        self.get(id)?.view()
-    }
-
-    /// [`Session::scroll_to`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::scroll_to`].
-    pub fn scroll_to(&self, id: SessionId, start: usize, lines: usize) -> Result<Capture> {
-        self.get(id)?.scroll_to(start, lines)
-    }
-
-    /// [`Session::scroll`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::scroll`].
-    pub fn scroll(&self, id: SessionId, delta: isize) -> Result<Capture> {
-        self.get(id)?.scroll(delta)
-    }
-
-    /// [`Session::info`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::info`].
-    pub fn info(&self, id: SessionId) -> Result<SessionInfo> {
-        self.get(id)?.info()
-    }
-
-    /// [`Session::send_keys`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::send_keys`].
-    pub fn send_keys<I, S>(&self, id: SessionId, keys: I, yield_time: Duration) -> Result<PollResult>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.get(id)?.send_keys(keys, yield_time)
-    }
-
-    /// [`Session::interrupt`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::interrupt`].
-    pub fn interrupt(&self, id: SessionId) -> Result<()> {
-        self.get(id)?.interrupt()
-    }
-
-    /// [`Session::resize`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::resize`].
-    pub fn resize(&self, id: SessionId, rows: u16, cols: u16) -> Result<()> {
-        self.get(id)?.resize(rows, cols)
-    }
-}
-
-/// The latest `lines` lines, ending at the cursor line; resets the
-/// viewport. See [`Session::display`].
-///
-/// ```
-/// use std::time::Duration;
-/// let sid = bgterm::start_session(["python3", "-q"])?;
-/// bgterm::write_stdin(sid, "6 * 7\n", Duration::ZERO)?;
-/// bgterm::wait_for_from(sid, 0, "42\r\n>>> ", Some(Duration::from_secs(10)))?;
-/// let snap = bgterm::display(sid, 5)?;
-/// assert!(snap.lines.contains(&">>> 6 * 7".to_string()));
-/// bgterm::close(sid)?;
-/// # Ok::<(), bgterm::Error>(())
-/// ```
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::display`].
-pub fn display(sid: SessionId, lines: usize) -> Result<Capture> {
-    Registry::global().display(sid, lines)
-}
-
-/// Exactly the lines `start..end` (end exclusive, clamped). See
-/// [`Session::capture_range`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::capture_range`].
-pub fn capture_range(sid: SessionId, start: usize, end: usize) -> Result<Capture> {
-    Registry::global().capture_range(sid, start, end)
-}
-
-/// The session's viewport. See [`Session::view`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::view`].
-pub fn view(sid: SessionId) -> Result<Capture> {
-    Registry::global().view(sid)
-}
-
-/// Pins the viewport at `start`. See [`Session::scroll_to`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::scroll_to`].
-pub fn scroll_to(sid: SessionId, start: usize, lines: usize) -> Result<Capture> {
-    Registry::global().scroll_to(sid, start, lines)
-}
-
-/// Moves the viewport (positive: newer). See [`Session::scroll`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::scroll`].
-pub fn scroll(sid: SessionId, delta: isize) -> Result<Capture> {
-    Registry::global().scroll(sid, delta)
-}
-
-/// Session and screen state. See [`Session::info`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::info`].
-pub fn info(sid: SessionId) -> Result<SessionInfo> {
-    Registry::global().info(sid)
-}
-
-/// Sends tmux-named keys, waits up to `yield_time`, returns the next
-/// unread output. See [`Session::send_keys`].
-///
-/// # Errors
-///
-/// [`Error::UnknownKey`] (nothing sent), [`Error::UnknownSession`], or as
-/// for [`Session::send_keys`].
-pub fn send_keys<I, S>(sid: SessionId, keys: I, yield_time: Duration) -> Result<PollResult>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
-{
-    Registry::global().send_keys(sid, keys, yield_time)
-}
-
-/// Sends Ctrl-C. See [`Session::interrupt`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::interrupt`].
-pub fn interrupt(sid: SessionId) -> Result<()> {
-    Registry::global().interrupt(sid)
-}
-
-/// Resizes the terminal; the child gets SIGWINCH and the screen follows.
-/// See [`Session::resize`].
-///
-/// # Errors
-///
-/// [`Error::UnknownSession`], or as for [`Session::resize`].
-pub fn resize(sid: SessionId, rows: u16, cols: u16) -> Result<()> {
-    Registry::global().resize(sid, rows, cols)
 }

@@ -5,22 +5,12 @@ use std::path::PathBuf;
 
 use encoding_rs::Encoding;
 
-use crate::{Command, DecodeErrors, Registry, Result, Session, SessionId};
-
-/// Default for [`SessionBuilder::max_buffer_bytes`]: 1 MiB.
-pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
-/// Default terminal height in rows.
-pub const DEFAULT_ROWS: u16 = 24;
-/// Default terminal width in columns.
-pub const DEFAULT_COLS: u16 = 80;
-/// Most rows a terminal may have: larger sizes are refused with
-/// [`Error::InvalidSize`](crate::Error::InvalidSize), because the screen
-/// model would hold every cell in memory.
-pub const MAX_ROWS: u16 = 1000;
-/// Most columns a terminal may have (see [`MAX_ROWS`]).
-pub const MAX_COLS: u16 = 1000;
-/// Default `TERM` given to the child.
-pub const DEFAULT_TERM: &str = "xterm-256color";
+use crate::engine::decode::DecodeErrors;
+use crate::limits::{
+    DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_SCROLLBACK_LINES, DEFAULT_TERM, MAX_COLS,
+    MAX_ROWS,
+};
+use crate::session::command::Command;
 
 /// One change to the child's environment, applied in order.
 #[derive(Clone, Debug)]
@@ -33,9 +23,9 @@ pub(crate) enum EnvOp {
 /// Configures and starts a session.
 ///
 /// Every setter documents its default. Finish with [`start`](Self::start)
-/// (a [`SessionId`] in the global registry), [`start_in`](Self::start_in)
-/// (an id in your own [`Registry`]) or [`spawn`](Self::spawn) (an owned
-/// [`Session`]).
+/// (a [`SessionId`](crate::SessionId) in the global registry), [`start_in`](Self::start_in)
+/// (an id in your own [`Registry`](crate::Registry)) or [`spawn`](Self::spawn) (an owned
+/// [`Session`](crate::Session)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -63,12 +53,9 @@ pub struct SessionBuilder {
     pub(crate) encoding: &'static Encoding,
     pub(crate) decode_errors: DecodeErrors,
     pub(crate) max_buffer_bytes: usize,
-    /// Set by `name` (see `name.rs`).
     pub(crate) name: Option<String>,
-    /// Set by `record` / `transcript` (see `early.rs`).
     pub(crate) record: Option<PathBuf>,
     pub(crate) transcript: Option<PathBuf>,
-    /// Screen options (see `screen.rs`).
     pub(crate) screen: bool,
     pub(crate) scrollback_lines: usize,
 }
@@ -92,7 +79,7 @@ impl SessionBuilder {
             record: None,
             transcript: None,
             screen: false,
-            scrollback_lines: crate::DEFAULT_SCROLLBACK_LINES,
+            scrollback_lines: DEFAULT_SCROLLBACK_LINES,
         }
     }
 
@@ -195,43 +182,83 @@ impl SessionBuilder {
         self
     }
 
-    /// Starts the session in the global registry and returns its id.
+    /// Gives the session a name, unique within the registry it is started
+    /// in; look it up with [`Registry::resolve`](crate::Registry::resolve) (or [`resolve`](crate::resolve) for the
+    /// global registry). A name must not be empty, longer than
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, start or end with white space, or contain
+    /// control characters or path separators (`/`, `\`).
     ///
-    /// # Errors
+    /// Starting fails with [`Error::InvalidName`](crate::Error::InvalidName) for a bad name and with
+    /// [`Error::DuplicateName`](crate::Error::DuplicateName) if the registry already has a session of
+    /// that name (before any child is started).
     ///
-    /// Any invalid option, a program that cannot be found or executed, a bad
-    /// working directory, or an operating-system failure; each is a distinct
-    /// [`Error`](crate::Error) variant naming the bad value.
-    pub fn start(self) -> Result<SessionId> {
-        self.start_in(Registry::global())
+    /// By default, a session has no name.
+    ///
+    /// ```
+    /// use bgterm::{Error, Registry, SessionBuilder};
+    ///
+    /// let registry = Registry::new();
+    /// let id = SessionBuilder::new(["cat"]).name("worker").start_in(&registry)?;
+    /// assert_eq!(registry.resolve("worker")?, id);
+    /// let again = SessionBuilder::new(["cat"]).name("worker").start_in(&registry);
+    /// assert!(matches!(again, Err(Error::DuplicateName { ref name, id: first }) if name == "worker" && first == id));
+    /// let bad = SessionBuilder::new(["cat"]).name("a/b").start_in(&registry);
+    /// assert!(matches!(bad, Err(Error::InvalidName { .. })));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> SessionBuilder {
+        self.name = Some(name.into());
+        self
     }
 
-    /// Starts the session in `registry` and returns its id.
+    /// Records the session as an asciicast v2 file at `path` from its very
+    /// first output byte, with [`Recording`](crate::Recording)'s defaults. The file is
+    /// created before the child starts. Use [`Session::start_recording`](crate::Session::start_recording)
+    /// for other options or targets.
     ///
-    /// # Errors
-    ///
-    /// As for [`start`](Self::start).
-    pub fn start_in(self, registry: &Registry) -> Result<SessionId> {
-        // A taken name fails before any child starts; `insert` checks again
-        // atomically in case another thread took it meanwhile.
-        if let Some(name) = &self.name
-            && let Some(id) = registry.find_name(name)
-        {
-            return Err(crate::Error::DuplicateName {
-                name: name.clone(),
-                id,
-            });
-        }
-        registry.insert(self.spawn()?)
+    /// By default, nothing is recorded.
+    pub fn record(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
+        self.record = Some(path.into());
+        self
     }
 
-    /// Starts the session as an owned [`Session`] in no registry.
+    /// Tees every output byte to the file at `path`, from the child's very
+    /// first byte (a [`Transcript`](crate::Transcript) with its defaults, attached before the
+    /// child starts; the file is created first). Use
+    /// [`Session::start_transcript`](crate::Session::start_transcript) for input or other targets.
     ///
-    /// # Errors
+    /// By default, there is no transcript.
+    pub fn transcript(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
+        self.transcript = Some(path.into());
+        self
+    }
+
+    /// Activates the screen model from the start, so it sees every byte
+    /// and answers terminal queries (cursor position, device attributes)
+    /// from the first one: use it for programs that ask at startup.
     ///
-    /// As for [`start`](Self::start).
-    pub fn spawn(self) -> Result<Session> {
-        Session::from_builder(self)
+    /// Without it the screen is activated by the first view
+    /// ([`Session::display`](crate::Session::display) and friends), starting from the output the
+    /// buffer still holds. Either way the raw output path
+    /// ([`Session::poll`](crate::Session::poll), [`Session::read`](crate::Session::read)) keeps its speed: the screen
+    /// only copies output aside, and parses it when a view is asked for.
+    ///
+    /// By default, off.
+    pub fn screen(mut self, on: bool) -> SessionBuilder {
+        self.screen = on;
+        self
+    }
+
+    /// Lines of history the screen keeps above the visible rows, at most
+    /// [`MAX_SCROLLBACK_LINES`](crate::MAX_SCROLLBACK_LINES) (else starting
+    /// fails with [`Error::InvalidScrollback`](crate::Error::InvalidScrollback)). Older lines are dropped
+    /// and the numbering moves up with them: line 0 is always the oldest
+    /// line retained.
+    ///
+    /// By default, [`DEFAULT_SCROLLBACK_LINES`](crate::DEFAULT_SCROLLBACK_LINES) (2000).
+    pub fn scrollback_lines(mut self, lines: usize) -> SessionBuilder {
+        self.scrollback_lines = lines;
+        self
     }
 }
 

@@ -1,6 +1,8 @@
-//! The owned session handle.
+//! The owned session handle: what a caller holds, and the core operations
+//! on it (send, poll, read, wait, signals, resize, close). Features add
+//! their methods in their own modules, through the engine's interface.
 
-use std::os::fd::AsFd;
+use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -8,24 +10,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::engine::decode::TextDecoder;
-use crate::engine::ring::Ring;
-use crate::engine::state::{Shared, State};
-use crate::engine::tap::Event;
-use crate::sys::{self, EventFd};
-use crate::{Command, Error, ExitStatus, PollResult, Result, SessionBuilder, SessionId};
-
-/// Default for `max_output_bytes`: the most bytes one read returns (as in
-/// Python bgterm).
-pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 65536;
-
-/// Canonical-mode line limit of the Linux terminal driver: an unfinished
-/// line keeps at most this many bytes and the rest are discarded.
-pub const CANONICAL_LINE_LIMIT: usize = 4095;
-
-/// Most input bytes queued for a child that is not reading. A write that
-/// would exceed it fails with [`Error::InputBacklog`] and queues nothing.
-pub const MAX_INPUT_BACKLOG: usize = 64 << 20;
+use crate::engine::core::{Core, Guard};
+use crate::engine::decode;
+use crate::engine::pump::Pump;
+use crate::engine::result::PollResult;
+use crate::engine::state::Config;
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::limits::DEFAULT_MAX_OUTPUT_BYTES;
+use crate::session::builder::{SessionBuilder, valid_size};
+use crate::session::command::Command;
+use crate::session::{launch, name};
+use crate::status::ExitStatus;
 
 /// A running program on its own pseudo-terminal.
 ///
@@ -72,91 +68,88 @@ struct Inner {
     /// `None` once closed. Held for reading while a signal is sent, so that
     /// close (which takes it for writing) can never reap the child, freeing
     /// its pid for reuse, while a signal to that pid is in flight.
-    shared: RwLock<Option<Arc<Shared>>>,
+    core: RwLock<Option<Arc<Core>>>,
     pump: Mutex<Option<JoinHandle<()>>>,
+    /// What features keep per session (see [`Session::extension`]).
+    extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+/// A session whose child runs but whose pump has not started: features
+/// asked for at start attach here, so they see every byte. Dropping it
+/// closes the session.
+pub(crate) struct Starting {
+    session: Session,
+    pump: Pump,
+}
+
+impl Starting {
+    /// The session, for attaching features.
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Starts the pump and hands the session over.
+    pub(crate) fn run(self) -> Result<Session> {
+        let Starting { session, pump } = self;
+        let handle = std::thread::Builder::new()
+            .name(format!("bgterm-{}", session.id()))
+            .stack_size(256 * 1024)
+            .spawn(move || pump.run())
+            .map_err(|source| Error::Spawn {
+                program: session.command().to_string(),
+                source,
+            })?;
+        *session.inner.pump.lock() = Some(handle);
+        Ok(session)
+    }
 }
 
 impl Session {
-    /// Starts `command` with default options: a string runs through
-    /// `/bin/sh -c`, a list is an argv run directly. See [`SessionBuilder`]
-    /// for every option.
-    ///
-    /// # Errors
-    ///
-    /// As for [`SessionBuilder::spawn`].
-    pub fn start(command: impl Into<Command>) -> Result<Session> {
-        SessionBuilder::new(command).spawn()
-    }
-
-    pub(crate) fn from_builder(b: SessionBuilder) -> Result<Session> {
+    /// Validates `b`, starts its child and the session's core; the pump is
+    /// started by [`Starting::run`].
+    pub(crate) fn prepare(b: &SessionBuilder) -> Result<Starting> {
         if let Some(name) = &b.name {
-            crate::session::name::validate(name)?;
+            name::validate(name)?;
         }
-        // Files for a recording or transcript asked for at start are created
-        // before the child exists, so a bad path starts nothing.
-        let early = crate::record::early::EarlySinks::open(&b)?;
         let started = SystemTime::now();
-        let spawned = crate::sys::spawn::spawn(&b)?;
+        let spawned = launch::spawn(b)?;
         let id = SessionId::next();
-        let pid = spawned.pid;
-        let kill_and_reap = |e: std::io::Error| {
-            let _ = sys::signal_group(pid, libc::SIGKILL);
-            let _ = sys::reap(pid);
-            Error::Spawn {
-                program: spawned.command.to_string(),
-                source: e,
+        let pid = spawned.child.pid;
+        let program = spawned.command.to_string();
+        let config = Config {
+            max_buffer_bytes: b.max_buffer_bytes,
+            encoding: b.encoding,
+            decode_errors: b.decode_errors,
+            size: (b.rows, b.cols),
+        };
+        let core = match Core::new(id, spawned.child, config) {
+            Ok(core) => Arc::new(core),
+            Err(source) => {
+                // The child and its descriptors went with the failed core;
+                // the child still needs killing and reaping.
+                let _ = crate::sys::process::signal_group(pid, libc::SIGKILL);
+                let _ = crate::sys::process::reap(pid);
+                return Err(Error::Spawn { program, source });
             }
         };
-        let wake = EventFd::new().map_err(kill_and_reap)?;
-        let shared = Arc::new(Shared {
-            id,
-            pid,
-            state: parking_lot::Mutex::new(State {
-                ring: Ring::new(b.max_buffer_bytes),
-                decoder: TextDecoder::new(b.encoding, b.decode_errors),
-                input: Default::default(),
-                canon_line: 0,
-                exit: None,
-                output_ended: false,
-                stop: false,
-                closed: false,
-                size: (b.rows, b.cols),
-                taps: Default::default(),
-                sinks: Default::default(),
-                screen: crate::screen::Slot::new(b.scrollback_lines),
-            }),
-            changed: parking_lot::Condvar::new(),
-            wake,
-            master: spawned.master,
-            pidfd: spawned.pidfd,
-        });
-        // Before the pump starts, so not one output byte is missed.
-        early
-            .attach(&shared, &spawned.command, spawned.term.as_deref())
-            .map_err(kill_and_reap)?;
-        if b.screen {
-            // Before the pump starts, so the screen sees every byte.
-            crate::screen::activate(&mut shared.state.lock());
-        }
-        let for_pump = Arc::clone(&shared);
-        let pump = std::thread::Builder::new()
-            .name(format!("bgterm-{id}"))
-            .stack_size(256 * 1024)
-            .spawn(move || crate::engine::pump::run(for_pump))
-            .map_err(kill_and_reap)?;
-        Ok(Session {
+        let session = Session {
             inner: Arc::new(Inner {
                 id,
                 pid: pid as u32,
                 command: spawned.command,
                 cwd: spawned.cwd,
-                name: b.name,
+                name: b.name.clone(),
                 started,
                 term: spawned.term,
                 encoding: b.encoding,
-                shared: RwLock::new(Some(shared)),
-                pump: Mutex::new(Some(pump)),
+                core: RwLock::new(Some(Arc::clone(&core))),
+                pump: Mutex::new(None),
+                extensions: Mutex::new(Vec::new()),
             }),
+        };
+        Ok(Starting {
+            session,
+            pump: Pump::new(core),
         })
     }
 
@@ -202,27 +195,41 @@ impl Session {
         self.inner.term.as_deref()
     }
 
-    /// The session's shared state, or [`Error::SessionClosed`].
-    pub(crate) fn shared(&self) -> Result<Arc<Shared>> {
+    /// The encoding of the session's output and input.
+    pub(crate) fn encoding(&self) -> &'static encoding_rs::Encoding {
+        self.inner.encoding
+    }
+
+    /// The session's core, or [`Error::SessionClosed`].
+    pub(crate) fn core(&self) -> Result<Arc<Core>> {
         self.inner
-            .shared
+            .core
             .read()
             .clone()
             .ok_or(Error::SessionClosed { id: self.inner.id })
     }
 
-    /// Runs `f` on the locked state of the open session: how features built
-    /// on the core (event streams, recording) attach their taps, deciding
-    /// from the state's current contents with no event slipping in between.
-    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
-        f(&mut st)
+    /// Runs `f` on the locked state of the open session: how features
+    /// attach their taps, deciding from the state's current contents with
+    /// no event slipping in between.
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut Guard<'_>) -> Result<T>) -> Result<T> {
+        let core = self.core()?;
+        let mut guard = core.lock()?;
+        f(&mut guard)
     }
 
-    /// The encoding of the session's output and input.
-    pub(crate) fn encoding(&self) -> &'static encoding_rs::Encoding {
-        self.inner.encoding
+    /// The value of type `T` this session keeps for a feature, created by
+    /// `init` on first use. The session layer stores it without knowing
+    /// what it is: this is how features keep per-session state (the
+    /// screen, the sinks) without the core naming them.
+    pub(crate) fn extension<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let mut all = self.inner.extensions.lock();
+        if let Some(found) = all.iter().find_map(|e| Arc::clone(e).downcast::<T>().ok()) {
+            return found;
+        }
+        let made = Arc::new(init());
+        all.push(Arc::clone(&made) as Arc<dyn Any + Send + Sync>);
+        made
     }
 
     /// Sends `chars` to the child, then waits up to `yield_time` for output
@@ -243,9 +250,11 @@ impl Session {
     /// encoding cannot represent (nothing is sent),
     /// [`Error::LineTooLong`] if the terminal is in canonical mode and the
     /// input would make an unfinished line longer than
-    /// [`CANONICAL_LINE_LIMIT`] (nothing is sent), [`Error::InputBacklog`]
-    /// if more than [`MAX_INPUT_BACKLOG`] bytes are already waiting,
-    /// [`Error::SessionClosed`], and [`Error::Decode`] in strict mode.
+    /// [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) (nothing is
+    /// sent), [`Error::InputBacklog`] if more than
+    /// [`MAX_INPUT_BACKLOG`](crate::MAX_INPUT_BACKLOG) bytes are already
+    /// waiting, [`Error::SessionClosed`], and [`Error::Decode`] in strict
+    /// mode.
     pub fn write_stdin(&self, chars: &str, yield_time: Duration) -> Result<PollResult> {
         self.write_stdin_with_limit(chars, yield_time, DEFAULT_MAX_OUTPUT_BYTES)
     }
@@ -276,12 +285,10 @@ impl Session {
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
     pub fn send(&self, text: &str) -> Result<()> {
-        let bytes = crate::engine::decode::encode(self.inner.encoding, text).map_err(|character| {
-            Error::Unencodable {
-                id: self.inner.id,
-                encoding: self.inner.encoding.name(),
-                character,
-            }
+        let bytes = decode::encode(self.inner.encoding, text).map_err(|character| Error::Unencodable {
+            id: self.inner.id,
+            encoding: self.inner.encoding.name(),
+            character,
         })?;
         self.send_bytes(&bytes)
     }
@@ -294,60 +301,7 @@ impl Session {
     ///
     /// As for [`write_stdin`](Self::write_stdin), except decoding.
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
-        if let Some(status) = st.exit {
-            return Err(Error::SessionExited {
-                id: self.inner.id,
-                status,
-            });
-        }
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        if st.input.len() + bytes.len() > MAX_INPUT_BACKLOG {
-            return Err(Error::InputBacklog {
-                id: self.inner.id,
-                pending: st.input.len(),
-                limit: MAX_INPUT_BACKLOG,
-            });
-        }
-        let canonical = sys::is_canonical(shared.master.as_fd()).map_err(|source| Error::Io {
-            id: self.inner.id,
-            op: "reading terminal attributes",
-            source,
-        })?;
-        st.canon_line = if canonical {
-            canonical_line_after(st.canon_line, bytes).map_err(|length| Error::LineTooLong {
-                id: self.inner.id,
-                length,
-                limit: CANONICAL_LINE_LIMIT,
-            })?
-        } else {
-            0
-        };
-        st.taps.emit(Event::Input { bytes });
-        // Why write here rather than always hand over to the pump: a
-        // round trip then costs one thread wake-up (output), not two. The
-        // write never blocks (the master is non-blocking); whatever the
-        // terminal does not take at once is queued for the pump, and
-        // nothing is written directly while older input is queued, so the
-        // order is kept (the pump writes under the same lock).
-        let rest = if st.input.is_empty() {
-            match sys::write(shared.master.as_fd(), bytes) {
-                Ok(sys::Io::Done(n)) => &bytes[n..],
-                // The pump sees the same condition and handles it.
-                Ok(sys::Io::WouldBlock | sys::Io::Closed) | Err(_) => bytes,
-            }
-        } else {
-            bytes
-        };
-        if !rest.is_empty() {
-            st.input.extend(rest);
-            drop(st);
-            shared.wake.signal();
-        }
-        Ok(())
+        self.core()?.send(bytes)
     }
 
     /// Waits up to `yield_time` for output and returns the next unread chunk
@@ -374,70 +328,8 @@ impl Session {
     ///
     /// As for [`poll`](Self::poll).
     pub fn poll_with_limit(&self, yield_time: Duration, max_output_bytes: usize) -> Result<PollResult> {
-        let deadline = Instant::now().checked_add(yield_time);
-        let shared = self.shared()?;
-        let st = shared.lock_open()?;
-        let mut st = shared.wait_until(st, deadline, |s| s.ring.unread() > 0 || s.exit.is_some())?;
-        st.take_result(self.inner.id, max_output_bytes)
-    }
-
-    /// Like [`poll`](Self::poll), but once output starts it keeps collecting
-    /// until no new output has arrived for `idle` (or the child exits, or
-    /// `max_wait` has passed since the call), so one call returns a whole
-    /// burst rather than its first fragment. Returns at once with what is
-    /// buffered if output is already waiting and then goes quiet.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use bgterm::Session;
-    ///
-    /// // Three lines written with short pauses: one quiet poll gets them all.
-    /// let s = Session::start("read go; for i in 1 2 3; do echo part$i; sleep 0.05; done; read stop")?;
-    /// s.send("\n")?;
-    /// let out = s.poll_quiet(Duration::from_secs(10), Duration::from_millis(500))?;
-    /// assert!(out.text.contains("part1") && out.text.ends_with("part3\r\n"), "{:?}", out.text);
-    /// # Ok::<(), bgterm::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As for [`poll`](Self::poll).
-    pub fn poll_quiet(&self, max_wait: Duration, idle: Duration) -> Result<PollResult> {
-        self.poll_quiet_with_limit(max_wait, idle, DEFAULT_MAX_OUTPUT_BYTES)
-    }
-
-    /// [`poll_quiet`](Self::poll_quiet) returning at most
-    /// `max_output_bytes` bytes (it also stops collecting once that much is
-    /// buffered).
-    ///
-    /// # Errors
-    ///
-    /// As for [`poll`](Self::poll).
-    pub fn poll_quiet_with_limit(
-        &self,
-        max_wait: Duration,
-        idle: Duration,
-        max_output_bytes: usize,
-    ) -> Result<PollResult> {
-        let deadline = Instant::now().checked_add(max_wait);
-        let shared = self.shared()?;
-        let st = shared.lock_open()?;
-        let mut st = shared.wait_until(st, deadline, |s| s.ring.unread() > 0 || s.exit.is_some())?;
-        while st.exit.is_none() && st.ring.unread() > 0 && st.ring.unread() < max_output_bytes {
-            let end = st.ring.end();
-            // Quiet until `idle` after the latest output, but never past the
-            // caller's deadline.
-            let quiet = Instant::now().checked_add(idle);
-            let until = match (quiet, deadline) {
-                (Some(q), Some(d)) => Some(q.min(d)),
-                (q, d) => q.or(d),
-            };
-            st = shared.wait_until(st, until, |s| s.ring.end() != end || s.exit.is_some())?;
-            if st.ring.end() == end && st.exit.is_none() {
-                break; // quiet for `idle`, or out of time
-            }
-        }
-        st.take_result(self.inner.id, max_output_bytes)
+        self.core()?
+            .poll(deadline_after(Some(yield_time)), max_output_bytes)
     }
 
     /// Returns the next unread chunk at once, without waiting.
@@ -455,9 +347,7 @@ impl Session {
     ///
     /// As for [`poll`](Self::poll).
     pub fn read_with_limit(&self, max_output_bytes: usize) -> Result<PollResult> {
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
-        st.take_result(self.inner.id, max_output_bytes)
+        self.with_state(|g| g.take(max_output_bytes))
     }
 
     /// Waits for the child to exit: forever with `None`, else at most
@@ -469,7 +359,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
-        self.wait_deadline(crate::engine::state::deadline_after(timeout))
+        self.wait_deadline(deadline_after(timeout))
     }
 
     /// Waits for the child to exit until `deadline` (`None`: no deadline).
@@ -478,10 +368,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn wait_deadline(&self, deadline: Option<Instant>) -> Result<Option<ExitStatus>> {
-        let shared = self.shared()?;
-        let st = shared.lock_open()?;
-        let st = shared.wait_until(st, deadline, |s| s.exit.is_some())?;
-        Ok(st.exit)
+        self.core()?.wait_exit(deadline)
     }
 
     /// The exit status if the child has exited, without waiting.
@@ -490,7 +377,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
-        Ok(self.shared()?.lock_open()?.exit)
+        self.with_state(|g| Ok(g.exit()))
     }
 
     /// Whether the child is still running.
@@ -525,10 +412,10 @@ impl Session {
     /// As for [`terminate`](Self::terminate).
     pub fn kill(&self) -> Result<()> {
         self.signal(libc::SIGKILL)?;
-        let guard = self.inner.shared.read();
-        if let Some(shared) = guard.as_ref() {
+        let guard = self.inner.core.read();
+        if let Some(core) = guard.as_ref() {
             // Under the read guard, so the child cannot be reaped meanwhile.
-            sys::kill_session(shared.pid);
+            core.kill_session();
         }
         Ok(())
     }
@@ -541,9 +428,9 @@ impl Session {
     /// As for [`terminate`](Self::terminate); an invalid signal number is an
     /// [`Error::Io`].
     pub fn signal(&self, signal: i32) -> Result<()> {
-        let guard = self.inner.shared.read();
-        let shared = guard.as_ref().ok_or(Error::SessionClosed { id: self.inner.id })?;
-        signal_groups(shared, signal).map_err(|source| Error::Io {
+        let guard = self.inner.core.read();
+        let core = guard.as_ref().ok_or(Error::SessionClosed { id: self.inner.id })?;
+        core.signal_groups(signal).map_err(|source| Error::Io {
             id: self.inner.id,
             op: "sending a signal",
             source,
@@ -559,19 +446,10 @@ impl Session {
     /// [`MAX_ROWS`](crate::MAX_ROWS) / [`MAX_COLS`](crate::MAX_COLS),
     /// [`Error::SessionClosed`], or [`Error::Io`].
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if !crate::session::builder::valid_size(rows, cols) {
+        if !valid_size(rows, cols) {
             return Err(Error::InvalidSize { rows, cols });
         }
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
-        sys::set_window_size(shared.master.as_fd(), rows, cols).map_err(|source| Error::Io {
-            id: self.inner.id,
-            op: "resizing the terminal",
-            source,
-        })?;
-        st.size = (rows, cols);
-        st.taps.emit(Event::Resize { rows, cols });
-        Ok(())
+        self.core()?.resize(rows, cols)
     }
 
     /// The terminal size as (rows, cols).
@@ -580,7 +458,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn size(&self) -> Result<(u16, u16)> {
-        Ok(self.shared()?.lock_open()?.size)
+        self.with_state(|g| Ok(g.size()))
     }
 
     /// Closes the session: SIGKILL to its process group and to every other
@@ -606,98 +484,36 @@ impl Session {
 
 impl Inner {
     fn close(&self) -> Result<ExitStatus> {
-        // Taking `shared` for writing waits out any signal in flight.
-        let shared = self
-            .shared
+        // Taking `core` for writing waits out any signal in flight.
+        let core = self
+            .core
             .write()
             .take()
             .ok_or(Error::SessionClosed { id: self.id })?;
-        // Closed before the kill: otherwise the pump could publish the exit
-        // our own SIGKILL causes, and a waiter would report that exit
-        // (`ExitedBeforeMatch`, a status) instead of the close.
-        {
-            let mut st = shared.state.lock();
-            st.stop = true;
-            st.closed = true;
-        }
-        shared.changed.notify_all();
-        shared.wake.signal();
+        core.close();
         // The child is unreaped until `reap` below, so its pid still names
         // our process group.
-        let _ = signal_groups(&shared, libc::SIGKILL);
+        let _ = core.signal_groups(libc::SIGKILL);
         // Background jobs of a job-control shell are in groups of their own.
-        sys::kill_session(shared.pid);
+        core.kill_session();
         if let Some(pump) = self.pump.lock().take() {
-            // The pump only ever blocks in poll, which `wake` interrupts.
+            // The pump only ever blocks in poll, which the close woke.
             let _ = pump.join();
         }
-        let status = sys::reap(shared.pid).map_err(|source| Error::Io {
-            id: self.id,
-            op: "reaping the child",
-            source,
-        })?;
-        Ok(status)
+        core.reap()
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if self.shared.get_mut().is_some() {
+        if self.core.get_mut().is_some() {
             let _ = self.close();
         }
     }
 }
 
-/// Signals the child's group, and the foreground group if different.
-fn signal_groups(shared: &Shared, signal: i32) -> std::io::Result<()> {
-    sys::signal_group(shared.pid, signal)?;
-    if let Some(fg) = sys::foreground_group(shared.master.as_fd())
-        && fg != shared.pid
-    {
-        sys::signal_group(fg, signal)?;
-    }
-    Ok(())
-}
-
-/// The unfinished-line length after sending `bytes` in canonical mode, or
-/// the offending length if some line would exceed [`CANONICAL_LINE_LIMIT`].
-/// Line ends reset the count: newline and carriage return (ICRNL), and the
-/// EOF, interrupt and kill characters (^D, ^C, ^U), which also end or
-/// discard the pending line.
-fn canonical_line_after(mut line: usize, bytes: &[u8]) -> Result<usize, usize> {
-    let is_end = |b: u8| matches!(b, b'\n' | b'\r' | 0x04 | 0x03 | 0x15);
-    for (i, &b) in bytes.iter().enumerate() {
-        if is_end(b) {
-            line = 0;
-            continue;
-        }
-        line += 1;
-        if line > CANONICAL_LINE_LIMIT {
-            // Report the whole offending line, up to its end in `bytes`.
-            let rest = bytes[i + 1..].iter().take_while(|&&b| !is_end(b)).count();
-            return Err(line + rest);
-        }
-    }
-    Ok(line)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_line_accounting() {
-        assert_eq!(canonical_line_after(0, b"abc"), Ok(3));
-        assert_eq!(canonical_line_after(3, b"de\nfg"), Ok(2));
-        assert_eq!(
-            canonical_line_after(0, &[b'x'; CANONICAL_LINE_LIMIT]),
-            Ok(CANONICAL_LINE_LIMIT)
-        );
-        let mut long = vec![b'x'; 5000];
-        long.extend_from_slice(b"\nshort");
-        assert_eq!(canonical_line_after(0, &long), Err(5000));
-        assert!(canonical_line_after(CANONICAL_LINE_LIMIT, b"y").is_err());
-        assert_eq!(canonical_line_after(CANONICAL_LINE_LIMIT, b"\r"), Ok(0));
-        assert_eq!(canonical_line_after(10, b"\x03abc"), Ok(3));
-    }
+/// The deadline `timeout` from now; `None` for no timeout, and for one so
+/// large the clock cannot represent it (as good as none).
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }

@@ -1,10 +1,16 @@
-//! What a session is and how it is doing: details for listings, and the
-//! last lines of its output.
+//! Managing sessions: details for listings, the last lines of output, and
+//! a graceful stop.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::{Command, ExitStatus, Registry, Result, Session, SessionId};
+use crate::engine::decode;
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::limits::STOP_KILL_WAIT;
+use crate::session::command::Command;
+use crate::session::handle::{Session, deadline_after};
+use crate::status::ExitStatus;
 
 /// Whether a session's child is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,16 +65,10 @@ impl Session {
     /// ```
     #[must_use]
     pub fn summary(&self) -> SessionSummary {
-        let state = match self.shared() {
+        let state = match self.try_wait() {
             Err(_) => RunState::Closed,
-            Ok(shared) => {
-                let st = shared.state.lock();
-                match (st.closed, st.exit) {
-                    (true, _) => RunState::Closed,
-                    (false, Some(status)) => RunState::Exited(status),
-                    (false, None) => RunState::Running,
-                }
-            }
+            Ok(Some(status)) => RunState::Exited(status),
+            Ok(None) => RunState::Running,
         };
         SessionSummary {
             id: self.id(),
@@ -112,20 +112,13 @@ impl Session {
         if lines == 0 {
             return Ok(String::new());
         }
-        let (bytes, encoding, evicted) = {
-            let shared = self.shared()?;
-            let st = shared.lock_open()?;
-            // At most max_buffer_bytes: copied under the lock, decoded after.
-            let (start, end) = (st.ring.start(), st.ring.end());
-            (st.ring.copy_range(start, end), st.decoder.encoding(), start > 0)
-        };
-        let mut from = 0;
-        if evicted && encoding == encoding_rs::UTF_8 {
-            // Eviction may have cut a character: skip its orphaned tail
-            // rather than show U+FFFD.
-            from = bytes.iter().take(3).take_while(|&&b| b & 0xc0 == 0x80).count();
-        }
-        let (text, _) = encoding.decode_without_bom_handling(&bytes[from..]);
+        // At most max_buffer_bytes: copied under the lock, decoded after.
+        let (start, bytes, encoding) = self.with_state(|g| {
+            let (start, bytes) = g.retained_from(0);
+            Ok((start, bytes, g.encoding()))
+        })?;
+        // Eviction may have cut a character: skip its orphaned tail.
+        let text = decode::decode_lossy(encoding, &bytes, start > 0);
         Ok(last_lines(&text, lines).to_string())
     }
 }
@@ -140,73 +133,93 @@ fn last_lines(text: &str, n: usize) -> &str {
     }
 }
 
-impl Registry {
-    /// [`Session::summary`] for session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession).
-    pub fn summary(&self, id: SessionId) -> Result<SessionSummary> {
-        Ok(self.get(id)?.summary())
-    }
+/// How a [`Session::stop`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopOutcome {
+    /// The child had already exited by itself; no signal was sent.
+    AlreadyExited,
+    /// The child exited within the grace period after the polite signal
+    /// (SIGTERM unless another was asked for).
+    Terminated,
+    /// The grace period ran out; the process group got SIGKILL.
+    Killed,
+}
 
-    /// Details of every session here, oldest first.
+/// The result of a graceful stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stopped {
+    /// How the child ended.
+    pub status: ExitStatus,
+    /// Which step ended it.
+    pub outcome: StopOutcome,
+}
+
+impl Session {
+    /// Stops the child gracefully: SIGTERM to its process group, up to
+    /// `grace` for it to exit, then SIGKILL. Returns its exit status and
+    /// which step ended it. The wait is event-driven: it returns the moment
+    /// the child exits.
+    ///
+    /// The session stays open, so its last output and [`logs`](Self::logs)
+    /// remain readable; [`close`](Self::close) it when done.
     ///
     /// ```
-    /// use bgterm::{Registry, RunState, SessionBuilder};
+    /// use std::time::Duration;
+    /// use bgterm::{Session, StopOutcome};
     ///
-    /// let registry = Registry::new();
-    /// let a = SessionBuilder::new(["cat"]).name("a").start_in(&registry)?;
-    /// let b = registry.start("cat")?;
-    /// let list = registry.list_details();
-    /// assert_eq!(list.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a, b]);
-    /// assert_eq!(list[0].name.as_deref(), Some("a"));
-    /// assert!(list.iter().all(|i| i.state == RunState::Running && i.pid > 0));
+    /// // A program that ignores SIGTERM is killed once the grace is over.
+    /// let s = Session::start("trap '' TERM; echo ready; while :; do sleep 1; done")?;
+    /// s.wait_for_from(0, "ready", Some(Duration::from_secs(10)))?;
+    /// let stopped = s.stop(Duration::from_millis(100))?;
+    /// assert_eq!(stopped.outcome, StopOutcome::Killed);
+    /// assert_eq!(stopped.status.signal(), Some(9));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
-    #[must_use]
-    pub fn list_details(&self) -> Vec<SessionSummary> {
-        self.list()
-            .into_iter()
-            .filter_map(|id| self.get(id).ok())
-            .map(|s| s.summary())
-            .collect()
-    }
-
-    /// [`Session::logs`] for session `id`.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for
-    /// [`Session::logs`].
-    pub fn logs(&self, id: SessionId, lines: usize) -> Result<String> {
-        self.get(id)?.logs(lines)
+    /// [`Error::SessionClosed`], [`Error::Io`] if a signal cannot be sent,
+    /// [`Error::StopTimedOut`] if the child is still there
+    /// [`STOP_KILL_WAIT`] after SIGKILL.
+    pub fn stop(&self, grace: Duration) -> Result<Stopped> {
+        self.stop_with_signal(libc::SIGTERM, grace)
     }
-}
 
-/// Details of session `sid` in the global registry (see [`Session::summary`]).
-///
-/// # Errors
-///
-/// As for [`Registry::summary`].
-pub fn summary(sid: SessionId) -> Result<SessionSummary> {
-    Registry::global().summary(sid)
-}
-
-/// Details of every session in the global registry, oldest first.
-#[must_use]
-pub fn list_details() -> Vec<SessionSummary> {
-    Registry::global().list_details()
-}
-
-/// The last `lines` lines of session `sid`'s retained output, without
-/// moving its unread cursor (see [`Session::logs`]).
-///
-/// # Errors
-///
-/// As for [`Registry::logs`].
-pub fn logs(sid: SessionId, lines: usize) -> Result<String> {
-    Registry::global().logs(sid, lines)
+    /// [`stop`](Self::stop) that asks with `signal` instead of SIGTERM (for
+    /// example SIGINT, or SIGHUP for a shell, which ignores SIGTERM).
+    ///
+    /// # Errors
+    ///
+    /// As for [`stop`](Self::stop); an invalid signal number is an
+    /// [`Error::Io`].
+    pub fn stop_with_signal(&self, signal: i32, grace: Duration) -> Result<Stopped> {
+        if let Some(status) = self.try_wait()? {
+            return Ok(Stopped {
+                status,
+                outcome: StopOutcome::AlreadyExited,
+            });
+        }
+        self.signal(signal)?;
+        if let Some(status) = self.wait_deadline(deadline_after(Some(grace)))? {
+            return Ok(Stopped {
+                status,
+                outcome: StopOutcome::Terminated,
+            });
+        }
+        self.kill()?;
+        match self.wait_deadline(deadline_after(Some(STOP_KILL_WAIT)))? {
+            Some(status) => Ok(Stopped {
+                status,
+                outcome: StopOutcome::Killed,
+            }),
+            None => Err(Error::StopTimedOut {
+                id: self.id(),
+                waited: STOP_KILL_WAIT,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! Session names: optional, unique within a registry, validated.
 
-use crate::{Error, Registry, Result, SessionBuilder, SessionId};
-
-/// Longest session name allowed, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
+use crate::error::{Error, Result};
+use crate::limits::MAX_NAME_LEN;
 
 /// Checks a session name: not empty, at most [`MAX_NAME_LEN`] bytes, no
 /// control characters (which would corrupt a listing on a terminal) and no
@@ -29,70 +27,6 @@ pub(crate) fn validate(name: &str) -> Result<()> {
         }),
         None => Ok(()),
     }
-}
-
-impl SessionBuilder {
-    /// Gives the session a name, unique within the registry it is started
-    /// in; look it up with [`Registry::resolve`] (or [`resolve`] for the
-    /// global registry). A name must not be empty, longer than
-    /// [`MAX_NAME_LEN`] bytes, start or end with white space, or contain
-    /// control characters or path separators (`/`, `\`).
-    ///
-    /// Starting fails with [`Error::InvalidName`] for a bad name and with
-    /// [`Error::DuplicateName`] if the registry already has a session of
-    /// that name (before any child is started).
-    ///
-    /// By default, a session has no name.
-    ///
-    /// ```
-    /// use bgterm::{Error, Registry, SessionBuilder};
-    ///
-    /// let registry = Registry::new();
-    /// let id = SessionBuilder::new(["cat"]).name("worker").start_in(&registry)?;
-    /// assert_eq!(registry.resolve("worker")?, id);
-    /// let again = SessionBuilder::new(["cat"]).name("worker").start_in(&registry);
-    /// assert!(matches!(again, Err(Error::DuplicateName { ref name, id: first }) if name == "worker" && first == id));
-    /// let bad = SessionBuilder::new(["cat"]).name("a/b").start_in(&registry);
-    /// assert!(matches!(bad, Err(Error::InvalidName { .. })));
-    /// # Ok::<(), bgterm::Error>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<String>) -> SessionBuilder {
-        self.name = Some(name.into());
-        self
-    }
-}
-
-impl Registry {
-    /// The id of the session named `name` here.
-    ///
-    /// Names are a look-up layer over ids: resolve once, then use the id
-    /// with any operation.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownName`] if no session here has that name.
-    pub fn resolve(&self, name: &str) -> Result<SessionId> {
-        self.find_name(name).ok_or_else(|| Error::UnknownName {
-            name: name.to_string(),
-        })
-    }
-}
-
-/// The id of the session named `name` in the global registry.
-///
-/// ```
-/// let sid = bgterm::SessionBuilder::new(["cat"]).name("doc-resolve").start()?;
-/// assert_eq!(bgterm::resolve("doc-resolve")?, sid);
-/// bgterm::close(sid)?;
-/// assert!(matches!(bgterm::resolve("doc-resolve"), Err(bgterm::Error::UnknownName { .. })));
-/// # Ok::<(), bgterm::Error>(())
-/// ```
-///
-/// # Errors
-///
-/// As for [`Registry::resolve`].
-pub fn resolve(name: &str) -> Result<SessionId> {
-    Registry::global().resolve(name)
 }
 
 #[cfg(test)]

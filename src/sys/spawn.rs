@@ -1,231 +1,120 @@
-//! Validating a [`SessionBuilder`] and starting its child on a new PTY.
-//!
-//! Why validate before spawning: a bad cwd or program would otherwise
-//! surface as a bare OS error from the child's set-up, or as a child that
-//! dies at once. Checking here turns each into a typed error that names the
-//! bad value, before any process exists.
+//! Starting a child on a new PTY: the fork, the child's set-up, the exec.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::session::builder::EnvOp;
-use crate::{Command, Error, Result, SessionBuilder, sys};
+use crate::sys::{check, process, pty};
 
-/// A started child and the descriptors that watch it.
-pub(crate) struct Spawned {
-    /// Our own non-blocking, close-on-exec descriptor for the PTY master.
-    pub master: OwnedFd,
-    /// Readable once the child has exited.
-    pub pidfd: OwnedFd,
-    /// The child's pid, which is also its process-group and session id.
-    pub pid: libc::pid_t,
-    /// What was run, after applying `shell(...)`.
-    pub command: Command,
-    /// The directory it runs in.
-    pub cwd: PathBuf,
-    /// The `TERM` in its environment, if any.
-    pub term: Option<String>,
+/// What to start: every value already validated by the caller.
+pub(crate) struct Spec<'a> {
+    /// The absolute path of the program (the child changes to `cwd` before
+    /// it execs, so a relative path would be looked up there).
+    pub(crate) program: &'a Path,
+    /// The argv, `argv[0]` included.
+    pub(crate) argv: &'a [OsString],
+    /// The child's whole environment.
+    pub(crate) env: &'a [(OsString, OsString)],
+    pub(crate) cwd: &'a PathBuf,
+    pub(crate) rows: u16,
+    pub(crate) cols: u16,
 }
 
-/// Validates the options, resolves the program and starts the child.
-pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
-    if !crate::session::builder::valid_size(b.rows, b.cols) {
-        return Err(Error::InvalidSize {
-            rows: b.rows,
-            cols: b.cols,
-        });
-    }
-    if b.max_buffer_bytes == 0 {
-        return Err(Error::InvalidBufferSize { bytes: 0 });
-    }
-    if b.scrollback_lines > crate::MAX_SCROLLBACK_LINES {
-        return Err(Error::InvalidScrollback {
-            lines: b.scrollback_lines,
-        });
-    }
-    let command = match b.shell {
-        Some(true) => b.command.clone().into_shell(),
-        Some(false) => b.command.clone().into_argv(),
-        None => b.command.clone(),
-    };
-    let argv = command.argv();
-    if argv.first().is_none_or(|p| p.is_empty())
-        || matches!(&command, Command::Shell(l) if l.trim().is_empty())
-    {
-        return Err(Error::EmptyCommand);
-    }
-    for arg in &argv {
-        if arg.as_bytes().contains(&0) {
-            return Err(Error::InvalidArgument {
-                arg: arg.to_string_lossy().into_owned(),
-            });
-        }
-    }
-    let cwd = match &b.cwd {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(|source| Error::BadCwd {
-            cwd: PathBuf::from("."),
-            source,
-        })?,
-    };
-    match std::fs::metadata(&cwd) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::BadCwd {
-                cwd,
-                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-            });
-        }
-        Err(source) => return Err(Error::BadCwd { cwd, source }),
-    }
-    let env = final_env(b)?;
-    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
-    let term = env
-        .iter()
-        .find(|(k, _)| k == "TERM")
-        .map(|(_, v)| v.to_string_lossy().into_owned());
-    let resolved = resolve_program(&argv[0], &cwd, path_var)?;
+/// A started child and the descriptors that watch it.
+pub(crate) struct Child {
+    /// Our own non-blocking, close-on-exec descriptor for the PTY master.
+    pub(crate) master: OwnedFd,
+    /// Readable once the child has exited.
+    pub(crate) pidfd: OwnedFd,
+    /// The child's pid, which is also its process-group and session id.
+    pub(crate) pid: libc::pid_t,
+}
 
-    let program = argv[0].to_string_lossy().into_owned();
-    let spawn_err = |source: io::Error| Error::Spawn {
-        program: program.clone(),
-        source,
-    };
-    // Absolute, because the child changes to `cwd` before it execs.
-    let resolved = std::path::absolute(&resolved).map_err(spawn_err)?;
-    let (master, slave) = sys::openpty(b.rows, b.cols).map_err(spawn_err)?;
-    let mut cmd = std::process::Command::new(&resolved);
-    cmd.arg0(&argv[0])
-        .args(&argv[1..])
+/// Opens a PTY and starts `spec` on it, leading its own session with the
+/// PTY as controlling terminal. Exec failures are reported here.
+pub(crate) fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
+    let (master, slave) = pty::openpty(spec.rows, spec.cols)?;
+    let mut cmd = std::process::Command::new(spec.program);
+    cmd.arg0(&spec.argv[0])
+        .args(&spec.argv[1..])
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&cwd)
-        .stdin(Stdio::from(slave.try_clone().map_err(spawn_err)?))
-        .stdout(Stdio::from(slave.try_clone().map_err(spawn_err)?))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(spec.cwd)
+        .stdin(Stdio::from(slave.try_clone()?))
+        .stdout(Stdio::from(slave.try_clone()?))
         .stderr(Stdio::from(slave));
     // SAFETY: `child_setup` is async-signal-safe and runs after std has
     // put the slave on fd 0.
     unsafe {
-        cmd.pre_exec(|| sys::child_setup());
+        cmd.pre_exec(|| child_setup());
     }
     // Why std's Command rather than a PTY crate's spawn: it forks without
     // allocating in the child, reports exec failure as an error, and
     // copies the environment once.
-    let child = cmd.spawn().map_err(spawn_err)?;
+    let child = cmd.spawn()?;
     // The Command holds the parent's copies of the slave: close them now,
     // so the master reports EOF once every holder in the child is gone.
     drop(cmd);
     let pid = child.id() as libc::pid_t;
     // std's Child does not wait or kill on drop; we reap by pid ourselves.
     drop(child);
-    let pidfd = match sys::pidfd_open(pid) {
+    let pidfd = match process::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = sys::signal_group(pid, libc::SIGKILL);
-            let _ = sys::reap(pid);
-            return Err(spawn_err(e));
+            let _ = process::signal_group(pid, libc::SIGKILL);
+            let _ = process::reap(pid);
+            return Err(e);
         }
     };
-    Ok(Spawned {
-        master,
-        pidfd,
-        pid,
-        command,
-        cwd,
-        term,
-    })
+    Ok(Child { master, pidfd, pid })
 }
 
-/// The child's whole environment, validated.
-fn final_env(b: &SessionBuilder) -> Result<Vec<(OsString, OsString)>> {
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| k != "COLUMNS" && k != "LINES")
-        .collect();
-    if let Some(term) = &b.term {
-        env.retain(|(k, _)| k != "TERM");
-        env.push(("TERM".into(), term.into()));
-    }
-    for op in &b.env {
-        match op {
-            EnvOp::Set(k, v) => {
-                validate_env(k, v)?;
-                env.retain(|(ek, _)| ek != k);
-                env.push((k.clone(), v.clone()));
-            }
-            EnvOp::Remove(k) => env.retain(|(ek, _)| ek != k),
-            EnvOp::Clear => {
-                env.clear();
-                if let Some(term) = &b.term {
-                    env.push(("TERM".into(), term.into()));
-                }
+/// The child's set-up between fork and exec, in this order: default
+/// dispositions for the signals a caller may have caught or ignored, an
+/// empty signal mask, a new session (so the child leads its own process
+/// group), the PTY on stdin as controlling terminal, and close-on-exec on
+/// every descriptor above stderr (so nothing the parent left inheritable
+/// leaks into the program, while std's exec-error pipe still works).
+///
+/// # Safety
+///
+/// Call only in the child after `fork` (it is async-signal-safe: plain
+/// system calls, no allocation, no locks), with the slave PTY on fd 0.
+pub(crate) unsafe fn child_setup() -> io::Result<()> {
+    // SAFETY (whole block): only async-signal-safe system calls on values
+    // owned by this function.
+    unsafe {
+        for sig in [
+            libc::SIGCHLD,
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGALRM,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        check(libc::setsid())?;
+        check(libc::ioctl(0, libc::TIOCSCTTY, 0))?;
+        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        if closed == -1 {
+            // Kernels before 5.11: mark them one by one.
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur.min(1 << 20) as libc::c_int
+            } else {
+                1024
+            };
+            for fd in 3..max {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }
     }
-    Ok(env)
-}
-
-fn validate_env(key: &OsStr, value: &OsStr) -> Result<()> {
-    let reason = if key.is_empty() {
-        Some("the name is empty")
-    } else if key.as_bytes().contains(&b'=') {
-        Some("the name contains '='")
-    } else if key.as_bytes().contains(&0) {
-        Some("the name contains a NUL byte")
-    } else if value.as_bytes().contains(&0) {
-        Some("the value contains a NUL byte")
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(Error::InvalidEnv {
-            key: key.to_string_lossy().into_owned(),
-            reason,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Finds the file `program` names, as `execvp` would, or says why not.
-fn resolve_program(program: &OsStr, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
-    let name = program.to_string_lossy().into_owned();
-    if program.as_bytes().contains(&b'/') {
-        let path = cwd.join(program);
-        return check_candidate(&path).unwrap_or(Err(Error::ProgramNotFound {
-            program: name,
-            searched: None,
-        }));
-    }
-    let search = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    let mut first_refusal = None;
-    for dir in std::env::split_paths(search) {
-        let candidate = cwd.join(dir).join(program);
-        match check_candidate(&candidate) {
-            Some(Ok(path)) => return Ok(path),
-            Some(Err(e)) => {
-                first_refusal.get_or_insert(e);
-            }
-            None => {}
-        }
-    }
-    Err(first_refusal.unwrap_or(Error::ProgramNotFound {
-        program: name,
-        searched: Some(search.to_string_lossy().into_owned()),
-    }))
-}
-
-/// `None` if nothing is at `path`; otherwise whether it can be executed.
-fn check_candidate(path: &Path) -> Option<Result<PathBuf>> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.is_file() && sys::is_executable(path) {
-        Some(Ok(path.to_path_buf()))
-    } else {
-        Some(Err(Error::NotExecutable {
-            path: path.to_path_buf(),
-        }))
-    }
+    Ok(())
 }

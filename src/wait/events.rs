@@ -12,10 +12,11 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::engine::decode::{DecodeErrors, TextDecoder};
 use crate::engine::tap::{Event, Tap};
-use crate::{ExitStatus, Registry, Result, Session, SessionId};
-
-/// Default channel capacity of [`Session::subscribe`].
-pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+use crate::error::Result;
+use crate::id::SessionId;
+use crate::limits::DEFAULT_EVENT_CAPACITY;
+use crate::session::handle::Session;
+use crate::status::ExitStatus;
 
 /// Something that happened to a session, as seen by a subscriber.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,37 +228,16 @@ impl Session {
             missed_events: 0,
             missed_bytes: 0,
         };
-        self.with_state(|st| {
-            match st.exit {
+        self.with_state(|g| {
+            match g.exit() {
                 // Nothing more will happen: say so; dropping `tx` disconnects.
                 Some(status) => {
                     let _ = tx.try_send(SessionEvent::Exited { session, status });
                 }
-                None => st.taps.add(Box::new(subscriber)),
+                None => g.add_tap(Box::new(subscriber)),
             }
             Ok(())
         })?;
         Ok(rx)
     }
-}
-
-impl Registry {
-    /// [`Session::subscribe`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession) or
-    /// [`Error::SessionClosed`](crate::Error::SessionClosed).
-    pub fn subscribe(&self, id: SessionId) -> Result<Receiver<SessionEvent>> {
-        self.get(id)?.subscribe()
-    }
-}
-
-/// [`Session::subscribe`] on a session in the global registry.
-///
-/// # Errors
-///
-/// As for [`Registry::subscribe`].
-pub fn subscribe(sid: SessionId) -> Result<Receiver<SessionEvent>> {
-    Registry::global().subscribe(sid)
 }

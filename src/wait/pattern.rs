@@ -5,7 +5,7 @@ use std::fmt;
 
 use memchr::memmem;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Text to wait for in a session's output.
 ///

@@ -13,7 +13,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::{Registry, Result, Session, SessionId};
+use crate::error::Result;
+use crate::session::handle::{Session, deadline_after};
 
 /// What [`Session::run`] returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +78,7 @@ impl Session {
     /// shell exits (say the command was `exit 3`), and the errors of
     /// [`send`](Self::send).
     pub fn run(&self, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
-        let deadline = crate::engine::state::deadline_after(timeout);
+        let deadline = deadline_after(timeout);
         let nonce = nonce();
         let begin = format!("__BGTERM_B_{nonce}");
         let end = format!("__BGTERM_E_{nonce}_");
@@ -110,26 +111,6 @@ impl Session {
             end_offset: e.match_start,
         })
     }
-}
-
-impl Registry {
-    /// [`Session::run`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`](crate::Error::UnknownSession), or as for [`Session::run`].
-    pub fn run(&self, id: SessionId, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
-        self.get(id)?.run(command, timeout)
-    }
-}
-
-/// [`Session::run`] on a session in the global registry.
-///
-/// # Errors
-///
-/// As for [`Registry::run`].
-pub fn run(sid: SessionId, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
-    Registry::global().run(sid, command, timeout)
 }
 
 /// A hard-to-guess, never-repeating marker nonce (hex).

@@ -9,18 +9,18 @@
 //! dropped from the window too, so a long wait on a chatty program holds
 //! at most about one ring's worth of output.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
+use parking_lot::Mutex;
 
-use parking_lot::{Mutex, MutexGuard};
-
-use crate::engine::state::{State, deadline_after};
+use crate::engine::core::Guard;
+use crate::engine::decode::decode_lossy;
 use crate::engine::tap::{Event, Tap};
-use crate::{Error, Patterns, Registry, Result, Session, SessionId};
-
-/// Characters of output kept in the `tail` of a wait error.
-pub const TAIL_CHARS: usize = 512;
+use crate::error::{Error, Result};
+use crate::limits::TAIL_CHARS;
+use crate::session::handle::{Session, deadline_after};
+use crate::wait::pattern::Patterns;
 
 /// Bytes of already-searched output a waiter keeps for the tail of its
 /// error (a character is at most 4 bytes).
@@ -58,7 +58,7 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn output_offset(&self) -> Result<u64> {
-        Ok(self.shared()?.lock_open()?.ring.end())
+        self.with_state(|g| Ok(g.end()))
     }
 
     /// Waits until one of `patterns` appears in output that arrives *after
@@ -168,29 +168,28 @@ impl Session {
                 encoding: encoding.name(),
                 character,
             })?;
-        let shared = self.shared()?;
-        let mut st = shared.lock_open()?;
+        let core = self.core()?;
+        let mut g = core.lock()?;
         // Under one lock: snapshot what the ring holds from `from`, and
         // attach a tap that sees every later byte, so nothing slips between
         // them and nothing the ring evicts later is missed.
-        let end = st.ring.end();
-        let base = from.unwrap_or(end).clamp(st.ring.start(), end);
-        let mut window = st.ring.copy_range(base, end);
+        let end = g.end();
+        let (base, mut window) = g.retained_from(from.unwrap_or(end));
         let literal = patterns.overlap().is_some();
-        let feed = Arc::new(Mutex::new(Feed {
+        let watch = Arc::new(Mutex::new(Watch {
             patterns: literal.then(|| patterns.clone()),
             carry: window[window.len().saturating_sub(patterns.overlap().unwrap_or(0))..].to_vec(),
             found: None,
             pending: Vec::new(),
             pending_start: end,
-            limit: st.ring.capacity().max(MIN_REGEX_WINDOW),
+            limit: g.capacity().max(MIN_REGEX_WINDOW),
             done: false,
         }));
-        if st.exit.is_none() {
-            st.taps.add(Box::new(FeedTap(Arc::clone(&feed))));
+        if g.exit().is_none() {
+            g.add_tap(Box::new(WatchTap(Arc::clone(&watch))));
         }
         // Ends the tap however this call returns.
-        let _detach = Detach(Arc::clone(&feed));
+        let _detach = Detach(Arc::clone(&watch));
         let mut window_base = base;
         let search = |window: &[u8], window_base: u64| {
             patterns.find(window, 0).map(|(i, s, e)| {
@@ -203,29 +202,29 @@ impl Session {
             })
         };
         // What was there before the tap: searched once, here.
-        let mut found = MutexGuard::unlocked(&mut st, || search(&window, window_base));
+        let mut found = g.unlocked(|| search(&window, window_base));
         loop {
-            if st.closed {
+            if g.closed() {
                 return Err(Error::SessionClosed { id });
             }
             if let Some((index, s, e, bytes)) = found {
-                let matched = encoding.decode_without_bom_handling(&bytes).0.into_owned();
-                return finish(&mut st, self, index, matched, s, e);
+                let matched = decode_lossy(encoding, &bytes, false);
+                return finish(&mut g, index, matched, s, e);
             }
-            let exited = st.exit;
-            let seen_end = st.ring.end();
+            let exited = g.exit();
+            let seen_end = g.end();
             // What the tap collected since the last look.
             found = {
-                let mut f = feed.lock();
-                if !literal && f.pending_start > window_base + window.len() as u64 {
+                let mut w = watch.lock();
+                if !literal && w.pending_start > window_base + window.len() as u64 {
                     // The waiter fell more than the window's bound behind:
                     // no match can span the gap.
                     window.clear();
-                    window_base = f.pending_start;
+                    window_base = w.pending_start;
                 }
-                window.append(&mut f.pending);
-                f.pending_start = window_base + window.len() as u64;
-                f.found.take()
+                window.append(&mut w.pending);
+                w.pending_start = window_base + window.len() as u64;
+                w.found.take()
             };
             if literal {
                 // The tap finds literal matches as the bytes arrive; the
@@ -236,11 +235,11 @@ impl Session {
             } else {
                 // A regex is re-run over the window, which the tap keeps
                 // within its bound.
-                let limit = feed.lock().limit;
+                let limit = watch.lock().limit;
                 let cut = window.len().saturating_sub(limit);
                 window.drain(..cut);
                 window_base += cut as u64;
-                found = MutexGuard::unlocked(&mut st, || search(&window, window_base));
+                found = g.unlocked(|| search(&window, window_base));
             }
             if found.is_some() {
                 continue;
@@ -262,7 +261,7 @@ impl Session {
                     tail: tail(encoding, &window),
                 });
             }
-            st = shared.wait_until(st, deadline, |s| s.ring.end() != seen_end || s.exit.is_some())?;
+            g = g.wait_until(deadline, |s| s.end() != seen_end || s.exit().is_some())?;
         }
     }
 }
@@ -271,7 +270,7 @@ impl Session {
 const MIN_REGEX_WINDOW: usize = 1 << 20;
 
 /// What a waiter's tap shares with the waiter.
-struct Feed {
+struct Watch {
     /// Literal patterns, matched by the tap itself as bytes arrive (`None`
     /// for a regex wait: the waiter searches `pending`).
     patterns: Option<Patterns>,
@@ -289,12 +288,12 @@ struct Feed {
     done: bool,
 }
 
-struct FeedTap(Arc<Mutex<Feed>>);
+struct WatchTap(Arc<Mutex<Watch>>);
 
-impl Tap for FeedTap {
+impl Tap for WatchTap {
     fn event(&mut self, event: &Event<'_>) -> bool {
         let mut guard = self.0.lock();
-        let f: &mut Feed = &mut guard;
+        let f: &mut Watch = &mut guard;
         if f.done || f.found.is_some() {
             return false;
         }
@@ -336,7 +335,7 @@ impl Tap for FeedTap {
 
 /// Marks the feed done when the waiter returns, so its tap goes away at the
 /// next event (or with the session).
-struct Detach(Arc<Mutex<Feed>>);
+struct Detach(Arc<Mutex<Watch>>);
 
 impl Drop for Detach {
     fn drop(&mut self) {
@@ -345,27 +344,17 @@ impl Drop for Detach {
 }
 
 /// Consumes the unread output up to the end of the match.
-fn finish(
-    st: &mut MutexGuard<'_, State>,
-    session: &Session,
-    index: usize,
-    text: String,
-    match_start: u64,
-    match_end: u64,
-) -> Result<Match> {
-    let cursor = st.ring.cursor();
+fn finish(g: &mut Guard<'_>, index: usize, text: String, match_start: u64, match_end: u64) -> Result<Match> {
+    let cursor = g.cursor();
     let (before, start_offset, dropped_bytes) = if cursor < match_start {
-        let r = st.take_result(session.id(), (match_start - cursor) as usize)?;
+        let r = g.take((match_start - cursor) as usize)?;
         (r.text, r.start_offset, r.dropped_bytes)
     } else {
         (String::new(), match_start.min(cursor), 0)
     };
-    if st.ring.cursor() < match_end {
-        // The match's bytes are returned as `text`, not through the reader's
-        // decoder, so the decoder starts afresh after them.
-        st.ring.seek(match_end);
-        st.decoder.reset();
-    }
+    // The match's bytes are returned as `text`, not through the reader's
+    // decoder.
+    g.consume_to(match_end);
     Ok(Match {
         index,
         text,
@@ -379,120 +368,7 @@ fn finish(
 
 /// The last [`TAIL_CHARS`] characters of `bytes`, decoded leniently.
 fn tail(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
-    let text = encoding.decode_without_bom_handling(bytes).0;
+    let text = decode_lossy(encoding, bytes, false);
     let skip = text.chars().count().saturating_sub(TAIL_CHARS);
     text.chars().skip(skip).collect()
-}
-
-impl Registry {
-    /// [`Session::output_offset`] of session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::output_offset`].
-    pub fn output_offset(&self, id: SessionId) -> Result<u64> {
-        self.get(id)?.output_offset()
-    }
-
-    /// [`Session::wait_for`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::wait_for`].
-    pub fn wait_for(
-        &self,
-        id: SessionId,
-        patterns: impl Into<Patterns>,
-        timeout: Option<Duration>,
-    ) -> Result<Match> {
-        self.get(id)?.wait_for(patterns, timeout)
-    }
-
-    /// [`Session::wait_for_deadline`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::wait_for`].
-    pub fn wait_for_deadline(
-        &self,
-        id: SessionId,
-        patterns: impl Into<Patterns>,
-        deadline: Option<Instant>,
-    ) -> Result<Match> {
-        self.get(id)?.wait_for_deadline(patterns, deadline)
-    }
-
-    /// [`Session::wait_for_from`] on session `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownSession`], or as for [`Session::wait_for`].
-    pub fn wait_for_from(
-        &self,
-        id: SessionId,
-        offset: u64,
-        patterns: impl Into<Patterns>,
-        timeout: Option<Duration>,
-    ) -> Result<Match> {
-        self.get(id)?.wait_for_from(offset, patterns, timeout)
-    }
-}
-
-/// [`Session::output_offset`] of a session in the global registry.
-///
-/// # Errors
-///
-/// As for [`Registry::output_offset`].
-pub fn output_offset(sid: SessionId) -> Result<u64> {
-    Registry::global().output_offset(sid)
-}
-
-/// [`Session::wait_for`] on a session in the global registry: waits for
-/// text in output that arrives after the call starts.
-///
-/// ```
-/// use std::time::Duration;
-/// let sid = bgterm::start_session(["cat"])?;
-/// let at = bgterm::output_offset(sid)?;
-/// bgterm::write_stdin(sid, "hello\n", Duration::ZERO)?;
-/// // From `at`: the echo may already have been returned by write_stdin, but
-/// // matching goes by offsets, not by what was read.
-/// let m = bgterm::wait_for_from(sid, at, "hello", Some(Duration::from_secs(10)))?;
-/// assert_eq!(m.match_start, at);
-/// bgterm::close(sid)?;
-/// # Ok::<(), bgterm::Error>(())
-/// ```
-///
-/// # Errors
-///
-/// As for [`Registry::wait_for`].
-pub fn wait_for(sid: SessionId, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
-    Registry::global().wait_for(sid, patterns, timeout)
-}
-
-/// [`Session::wait_for_deadline`] on a session in the global registry.
-///
-/// # Errors
-///
-/// As for [`Registry::wait_for`].
-pub fn wait_for_deadline(
-    sid: SessionId,
-    patterns: impl Into<Patterns>,
-    deadline: Option<Instant>,
-) -> Result<Match> {
-    Registry::global().wait_for_deadline(sid, patterns, deadline)
-}
-
-/// [`Session::wait_for_from`] on a session in the global registry.
-///
-/// # Errors
-///
-/// As for [`Registry::wait_for`].
-pub fn wait_for_from(
-    sid: SessionId,
-    offset: u64,
-    patterns: impl Into<Patterns>,
-    timeout: Option<Duration>,
-) -> Result<Match> {
-    Registry::global().wait_for_from(sid, offset, patterns, timeout)
 }
