@@ -253,20 +253,20 @@
 //! - Input that cannot be delivered whole (a too-long canonical line, a
 //!   backlog past [`MAX_INPUT_BACKLOG`]) is refused instead of cut.
 //! - Linux only (it uses pidfds and `poll(2)` directly).
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 // The layers, bottom up: each module uses only those above it in this list.
-mod api;
-mod engine;
-mod error;
 mod id;
 mod limits;
-mod record;
-mod screen;
-mod session;
 mod status;
+mod error;
 mod sys;
+mod engine;
+mod session;
 mod wait;
+mod screen;
+mod record;
+mod api;
 
 pub use api::by_id::{
     capture_range, close, display, enable_screen, info, interrupt, is_running, kill, list_details,

@@ -27,9 +27,6 @@ use crate::wait::pattern::{Pattern, Patterns};
 use crate::wait::run::RunOutput;
 use crate::wait::wait_for::Match;
 
-#[cfg(doc)]
-use crate::{error::Error, session::handle::Session};
-
 /// Declares operations by id: for each `fn name(args) -> T;`, a
 /// `Registry::name(&self, id, args) -> Result<T>` and a free
 /// `name(sid, args) -> Result<T>`, both forwarding to `Session::name`.
@@ -379,10 +376,15 @@ mod tests {
 
     #[test]
     fn the_hand_written_forms_exist() {
-        use crate::{Registry, Result, SessionId, SessionSummary};
-        let _: fn(&Registry, SessionId) -> Result<crate::ExitStatus> = Registry::close;
-        let _: fn(SessionId) -> Result<crate::ExitStatus> = crate::close;
+        use crate::api::by_id;
+        use crate::api::registry::Registry;
+        use crate::error::Result;
+        use crate::id::SessionId;
+        use crate::session::manage::SessionSummary;
+        use crate::status::ExitStatus;
+        let _: fn(&Registry, SessionId) -> Result<ExitStatus> = Registry::close;
+        let _: fn(SessionId) -> Result<ExitStatus> = by_id::close;
         let _: fn(&Registry, SessionId) -> Result<SessionSummary> = Registry::summary;
-        let _: fn(SessionId) -> Result<SessionSummary> = crate::summary;
+        let _: fn(SessionId) -> Result<SessionSummary> = by_id::summary;
     }
 }
