@@ -241,3 +241,84 @@ impl Session {
         Ok(rx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriber(capacity: usize) -> (Subscriber, Receiver<SessionEvent>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let s = Subscriber {
+            session: SessionId::from_u64(3),
+            tx,
+            capacity,
+            decoder: TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace),
+            missed_events: 0,
+            missed_bytes: 0,
+        };
+        (s, rx)
+    }
+
+    fn output(offset: u64, bytes: &[u8]) -> Event<'_> {
+        Event::Output { offset, bytes }
+    }
+
+    fn texts(rx: &Receiver<SessionEvent>) -> Vec<String> {
+        rx.try_iter()
+            .map(|e| match e {
+                SessionEvent::Output { text, start, .. } => format!("{start}:{text}"),
+                SessionEvent::Missed {
+                    events, output_bytes, ..
+                } => format!("missed {events}/{output_bytes}"),
+                SessionEvent::Exited { status, .. } => format!("exit {status}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_channel_counts_what_it_missed_and_keeps_two_slots_for_the_end() {
+        let (mut s, rx) = subscriber(4);
+        // Two slots are usable while the stream runs; two stay free.
+        for (i, chunk) in [&b"ab"[..], b"cde", b"f", b"gh"].iter().enumerate() {
+            assert!(s.event(&output(i as u64 * 10, chunk)));
+        }
+        assert_eq!(rx.len(), 2);
+        assert_eq!((s.missed_events, s.missed_bytes), (2, 3));
+        assert!(!s.event(&Event::Exit {
+            status: ExitStatus::Exited(0)
+        }));
+        assert_eq!(texts(&rx), ["0:ab", "10:cde", "missed 2/3", "exit exit code 0"]);
+    }
+
+    #[test]
+    fn the_missed_count_is_delivered_first_once_there_is_room() {
+        let (mut s, rx) = subscriber(4);
+        for (i, chunk) in [&b"a"[..], b"b", b"cc"].iter().enumerate() {
+            assert!(s.event(&output(i as u64, chunk)));
+        }
+        assert_eq!(texts(&rx), ["0:a", "1:b"], "the third did not fit");
+        assert!(s.event(&output(4, b"d")));
+        assert_eq!(texts(&rx), ["missed 1/2", "4:d"]);
+        assert_eq!((s.missed_events, s.missed_bytes), (0, 0));
+    }
+
+    #[test]
+    fn a_dropped_receiver_unsubscribes_at_the_next_event_with_room() {
+        let (mut s, rx) = subscriber(3);
+        drop(rx);
+        assert!(!s.event(&output(0, b"x")));
+    }
+
+    #[test]
+    fn after_a_gap_a_split_character_is_not_glued_to_unrelated_bytes() {
+        let (mut s, rx) = subscriber(3);
+        let e = "é".as_bytes();
+        assert!(s.event(&output(0, &e[..1])));
+        assert!(s.event(&output(1, b"x")), "counted as missed");
+        let _ = rx.try_iter().count();
+        assert!(s.event(&output(2, &e[1..])));
+        let got = texts(&rx);
+        assert!(!got.iter().any(|t| t.contains('é')), "{got:?}");
+    }
+}

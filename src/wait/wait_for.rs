@@ -372,3 +372,92 @@ fn tail(encoding: &'static encoding_rs::Encoding, bytes: &[u8]) -> String {
     let skip = text.chars().count().saturating_sub(TAIL_CHARS);
     text.chars().skip(skip).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wait::pattern::Pattern;
+
+    fn tap(patterns: Option<Patterns>, limit: usize, start: u64) -> (WatchTap, Arc<Mutex<Watch>>) {
+        let watch = Arc::new(Mutex::new(Watch {
+            patterns,
+            carry: Vec::new(),
+            found: None,
+            pending: Vec::new(),
+            pending_start: start,
+            limit,
+            done: false,
+        }));
+        (WatchTap(Arc::clone(&watch)), watch)
+    }
+
+    fn output(offset: u64, bytes: &[u8]) -> Event<'_> {
+        Event::Output { offset, bytes }
+    }
+
+    #[test]
+    fn a_literal_split_across_chunks_is_found_at_its_absolute_offsets() {
+        let (mut t, w) = tap(Some(Patterns::from("READY")), 1 << 20, 10);
+        assert!(t.event(&output(10, b"xxRE")));
+        assert!(t.event(&output(14, b"AD")));
+        assert!(!t.event(&output(16, b"Yzz")), "found: the tap leaves");
+        assert_eq!(w.lock().found, Some((0, 12, 17, b"READY".to_vec())));
+    }
+
+    #[test]
+    fn the_carry_keeps_only_the_bytes_a_match_could_start_in() {
+        let (mut t, w) = tap(
+            Some(Patterns::from(["abcdef", "xyz"].map(Pattern::literal).to_vec())),
+            1 << 20,
+            0,
+        );
+        let mut offset = 0;
+        for chunk in [&b"0123456789"[..], b"abcde", b"q", b"0123456789abcd"] {
+            assert!(t.event(&output(offset, chunk)));
+            offset += chunk.len() as u64;
+            // The longest pattern is 6 bytes: a match can start in the last 5.
+            assert!(w.lock().carry.len() <= 5, "{:?}", w.lock().carry);
+        }
+        assert_eq!(w.lock().carry, b"9abcd");
+        assert!(!t.event(&output(offset, b"ef")));
+        let start = offset - 4;
+        assert_eq!(w.lock().found, Some((0, start, start + 6, b"abcdef".to_vec())));
+    }
+
+    #[test]
+    fn a_literal_waiter_keeps_only_the_tail_for_its_error() {
+        let (mut t, w) = tap(Some(Patterns::from("never")), 1 << 20, 0);
+        let chunk = vec![b'.'; 1000];
+        for i in 0..10 {
+            assert!(t.event(&output(i * 1000, &chunk)));
+        }
+        assert_eq!(w.lock().pending.len(), TAIL_KEEP_BYTES);
+    }
+
+    #[test]
+    fn a_regex_window_is_bounded_and_its_start_follows_what_it_drops() {
+        let (mut t, w) = tap(None, 10, 100);
+        assert!(t.event(&output(100, b"0123456789abcde")));
+        assert!(t.event(&output(115, b"fghij")));
+        let w = w.lock();
+        assert_eq!((&w.pending[..], w.pending_start), (&b"abcdefghij"[..], 110));
+    }
+
+    #[test]
+    fn the_tap_leaves_when_the_waiter_returns_or_the_child_exits() {
+        let (mut t, _) = tap(None, 10, 0);
+        assert!(
+            t.event(&Event::Input { bytes: b"x" }),
+            "input is not output: ignored"
+        );
+        assert!(!t.event(&Event::Exit {
+            status: crate::status::ExitStatus::Exited(0)
+        }));
+        let (mut t, w) = tap(None, 10, 0);
+        drop(Detach(Arc::clone(&w)));
+        assert!(
+            !t.event(&output(0, b"late")),
+            "a returned waiter's tap removes itself"
+        );
+    }
+}
