@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgterm::{DecodeErrors, Error, ExitStatus, Registry, Session, SessionBuilder};
-use common::{LONG, alive, expect, has, read_until};
+use common::{LONG, alive, expect, read_until};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -616,8 +616,7 @@ fn resize_reaches_the_child() {
 
 #[test]
 fn python_repl_round_trip() {
-    if !has("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !common::require("python3") {
         return;
     }
     let s = SessionBuilder::new(["python3", "-q", "-i"])

@@ -40,17 +40,11 @@ fn parse_cast(path: &Path) -> (serde_json::Value, Vec<(f64, String, String)>) {
     (header, events)
 }
 
-/// `asciinema cat`'s replay of `path`, or `None` if asciinema is absent.
+/// `asciinema cat`'s replay of `path`, or `None` (reported as a skip of
+/// that check, a failure under CI) if asciinema is not installed; `.ci/run`
+/// installs it with `pip install asciinema==2.4.0`.
 fn asciinema_cat(path: &Path) -> Option<std::process::Output> {
-    let works = std::process::Command::new("asciinema")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
-        eprintln!(
-            "SKIPPED the asciinema replay check: the `asciinema` command is not installed \
-             (.ci/run installs it with `pip install asciinema==2.4.0`)"
-        );
+    if !common::require("asciinema") {
         return None;
     }
     // setsid: no controlling terminal, so `cat` leaves the test's tty alone.
@@ -291,7 +285,7 @@ fn recording_errors_are_typed_and_leave_the_session_alone() {
 #[test]
 fn a_full_disk_ends_the_recording_with_an_error_not_the_session() {
     if !Path::new("/dev/full").exists() {
-        eprintln!("SKIPPED: no /dev/full");
+        common::skip("there is no /dev/full");
         return;
     }
     let s = Session::start(["cat"]).unwrap();

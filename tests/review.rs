@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bgterm::{DecodeErrors, Error, Pattern, Session, SessionBuilder};
-use common::{LONG, has};
+use common::LONG;
 
 /// Waits for `regex` (with one capture group of digits) and returns the
 /// number it captured.
@@ -53,7 +53,7 @@ fn close_kills_a_background_job_of_interactive_sh() {
 
 #[test]
 fn close_kills_a_background_job_of_bash() {
-    if !has("bash") {
+    if !common::require("bash") {
         return;
     }
     // bash on a terminal is interactive with job control, no -i needed.

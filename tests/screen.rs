@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bgterm::{Capture, Error, ExitStatus, Pattern, Registry, Session, SessionBuilder};
-use common::{LONG, expect, has, read_until};
+use common::{LONG, expect, read_until};
 
 /// Waits (on output events, never sleeping) until the latest `lines`
 /// lines satisfy `done`; returns that capture. Panics with the last
@@ -71,14 +71,6 @@ fn shell() -> Session {
     s
 }
 
-fn skip(program: &str) -> bool {
-    if has(program) {
-        return false;
-    }
-    eprintln!("SKIPPED: {program} is not installed");
-    true
-}
-
 // ---- snapshots --------------------------------------------------------
 
 #[test]
@@ -99,7 +91,7 @@ fn display_ends_at_the_cursor_line_not_the_bottom_of_the_screen() {
 
 #[test]
 fn python_repl_snapshot() {
-    if skip("python3") {
+    if !common::require("python3") {
         return;
     }
     let s = Session::start(["python3", "-q"]).unwrap();
@@ -265,7 +257,7 @@ fn numbered_file(name: &str, n: usize) -> std::path::PathBuf {
 
 #[test]
 fn less_on_the_alternate_screen_shows_what_a_person_sees() {
-    if skip("less") {
+    if !common::require("less") {
         return;
     }
     let file = numbered_file("less", 200);
@@ -301,7 +293,7 @@ fn less_on_the_alternate_screen_shows_what_a_person_sees() {
 
 #[test]
 fn vi_snapshot() {
-    if skip("vi") {
+    if !common::require("vi") {
         return;
     }
     let file = numbered_file("vi", 5);
@@ -332,7 +324,7 @@ fn vi_snapshot() {
 
 #[test]
 fn top_snapshot() {
-    if skip("top") {
+    if !common::require("top") {
         return;
     }
     let s = SessionBuilder::new(["top", "-d", "60"]).spawn().unwrap();
@@ -382,7 +374,7 @@ fn ctrl_c_interrupts_sleep() {
 
 #[test]
 fn arrow_keys_recall_bash_history() {
-    if skip("bash") {
+    if !common::require("bash") {
         return;
     }
     let s = SessionBuilder::new(["bash", "--norc", "--noprofile"])
@@ -414,7 +406,7 @@ print(repr(os.read(0, 16)), end='\\r\\n', flush=True)\n";
 
 #[test]
 fn cursor_keys_follow_the_programs_cursor_key_mode() {
-    if skip("python3") {
+    if !common::require("python3") {
         return;
     }
     for (mode, want) in [("", "'\\x1b[A'"), ("\x1b[?1h", "'\\x1bOA'")] {
@@ -582,7 +574,7 @@ fn ask(builder: SessionBuilder) -> String {
 
 #[test]
 fn terminal_queries_are_answered_when_the_screen_is_active() {
-    if skip("python3") {
+    if !common::require("python3") {
         return;
     }
     let cases = [
@@ -600,7 +592,7 @@ fn terminal_queries_are_answered_when_the_screen_is_active() {
 
 #[test]
 fn an_activated_screen_answers_later_queries() {
-    if skip("python3") {
+    if !common::require("python3") {
         return;
     }
     // Activated after start (no builder option): it answers from then on.
@@ -618,7 +610,7 @@ fn an_activated_screen_answers_later_queries() {
 
 #[test]
 fn without_the_screen_a_query_goes_unanswered() {
-    if skip("python3") {
+    if !common::require("python3") {
         return;
     }
     // A timeout is what is tested: the program gives up after 0.3 s.

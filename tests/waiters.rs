@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bgterm::crossbeam_channel::{never, select};
 use bgterm::{Error, ExitStatus, Pattern, Registry, Session, SessionBuilder, SessionEvent, SessionId};
-use common::{LONG, expect, has};
+use common::{LONG, expect};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -227,8 +227,7 @@ fn run_in_sh() {
 
 #[test]
 fn run_in_interactive_bash() {
-    if !has("bash") {
-        eprintln!("skipped: bash not installed");
+    if !common::require("bash") {
         return;
     }
     // Interactive bash with readline, a prompt and bracketed paste.
