@@ -1,4 +1,6 @@
-//! The core semantics of issue 2, against real programs on real PTYs.
+//! The core semantics, against real programs on real PTYs: start, send,
+//! poll and read with the unread cursor and its offsets, bounded memory
+//! and its accounting, decoding, exit, wait, close and kill.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -7,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgterm::{DecodeErrors, Error, ExitStatus, Registry, Session, SessionBuilder};
+use bgterm::{DecodeErrors, Error, ExitStatus, Pattern, Registry, Session, SessionBuilder};
 use common::{LONG, alive, expect, read_until};
 
 const SHORT: Duration = Duration::from_millis(200);
@@ -217,6 +219,20 @@ fn invalid_bytes_are_replaced_by_default() {
     assert_eq!(s.read().unwrap().text, "a\u{fffd}b\r\n");
 }
 
+/// In replace mode, an incomplete character at the very end of the output
+/// reads as one U+FFFD once the child has exited: every byte is consumed,
+/// and the text says so.
+#[test]
+fn an_incomplete_character_at_exit_reads_as_a_replacement() {
+    let s = Session::start(r"printf 'ok\342'").unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let r = s.read().unwrap();
+    assert_eq!((r.remaining_bytes, r.end_offset), (0, 3));
+    let mut text = r.text;
+    text += &s.read().unwrap().text;
+    assert_eq!(text, "ok\u{fffd}");
+}
+
 #[test]
 fn strict_decoding_reports_a_typed_error_and_keeps_working() {
     let s = SessionBuilder::new(r"printf 'ok\377more\n'; read x; echo after-$x")
@@ -252,6 +268,61 @@ fn strict_decoding_reports_a_typed_error_and_keeps_working() {
     expect(&s, "after-yes");
 }
 
+/// In strict mode, a read that finds both dropped bytes and a malformed
+/// sequence reports the decode error and still reports the dropped bytes:
+/// returned + dropped is every byte written.
+#[test]
+fn strict_decode_error_still_reports_the_dropped_bytes() {
+    // 100 zeros, a malformed byte, "tail\r\n": 107 bytes through a 16-byte ring.
+    let s = SessionBuilder::new(r"printf '%0100d\377tail\n' 0")
+        .max_buffer_bytes(16)
+        .decode_errors(DecodeErrors::Strict)
+        .spawn()
+        .unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let written = s.output_offset().unwrap();
+    assert_eq!(written, 107);
+    let mut dropped = 0;
+    let mut returned = 0;
+    let mut decode_errors = 0;
+    // What the reads gave, with the malformed byte shown as U+FFFD.
+    let mut seen = String::new();
+    loop {
+        match s.read() {
+            Ok(r) => {
+                dropped += r.dropped_bytes;
+                returned += r.end_offset - r.start_offset;
+                seen += &r.text;
+                if r.remaining_bytes == 0 {
+                    break;
+                }
+            }
+            Err(Error::Decode {
+                id,
+                offset,
+                encoding,
+                text,
+            }) => {
+                decode_errors += 1;
+                assert_eq!((id, offset, encoding), (s.id(), 100, "UTF-8"));
+                // The clean text before the malformed byte, and that byte.
+                returned += text.len() as u64 + 1;
+                seen += &text;
+                seen.push('\u{fffd}');
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(decode_errors, 1, "{seen:?}");
+    assert!(dropped > 0, "the ring dropped the head");
+    assert_eq!(returned + dropped, written, "dropped reported: {dropped}");
+    // The kept tail: some of the zeros, the malformed byte, the last line.
+    let zeros = seen
+        .strip_suffix("\u{fffd}tail\r\n")
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(zeros.bytes().all(|b| b == b'0'), "{seen:?}");
+}
+
 #[test]
 fn other_encodings_decode_and_encode() {
     // Shift_JIS: "日本" is 93 fa 96 7b.
@@ -277,6 +348,48 @@ fn output_written_just_before_exit_is_never_lost() {
         assert_eq!(r.text, format!("x{i}"));
         assert!(!r.running);
         assert_eq!(r.exit_code, Some(3));
+    }
+}
+
+/// When the child exits with input still queued (writes to the terminal
+/// may then fail), the pump goes on reading to the end: every byte the
+/// child wrote arrives.
+#[test]
+fn output_before_exit_arrives_whole_while_input_is_still_queued() {
+    const TOTAL: u64 = 300_000;
+    for round in 0..5 {
+        let s = Session::start(format!("read go; head -c {TOTAL} /dev/zero | tr '\\0' y; exit 0")).unwrap();
+        s.send("\n").unwrap();
+        // Input the shell never reads: more than the terminal can queue, so
+        // the pump still holds some of it when the child exits.
+        let line = format!("{}\n", "i".repeat(99));
+        for _ in 0..2000 {
+            match s.send(&line) {
+                Ok(()) => {}
+                // The child may finish first; then input is refused, typed.
+                Err(Error::SessionExited { id, status }) => {
+                    assert_eq!((id, status), (s.id(), ExitStatus::Exited(0)));
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+        let end = s.output_offset().unwrap();
+        // The output: the echo of "\n", then TOTAL 'y's, plus whatever of
+        // the queued input the terminal echoed; the echo has no 'y'.
+        let mut ys = 0u64;
+        loop {
+            let r = s.read_with_limit(1 << 20).unwrap();
+            ys += r.text.bytes().filter(|&b| b == b'y').count() as u64;
+            if r.remaining_bytes == 0 {
+                break;
+            }
+        }
+        assert_eq!(
+            ys, TOTAL,
+            "round {round}: {ys} of {TOTAL} bytes arrived (output end {end})"
+        );
     }
 }
 
@@ -319,6 +432,25 @@ fn wait_tells_code_and_signal_apart_and_times_out() {
     assert_eq!((st.code(), st.signal()), (Some(17), None));
 }
 
+#[test]
+fn wait_in_every_blocking_form() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    assert_eq!(s.try_wait().unwrap(), None);
+    assert_eq!(s.wait(Some(Duration::ZERO)).unwrap(), None);
+    assert_eq!(
+        s.wait_deadline(Some(Instant::now() + Duration::from_millis(20)))
+            .unwrap(),
+        None
+    );
+    let killer = {
+        let s = s.clone();
+        std::thread::spawn(move || s.kill())
+    };
+    assert_eq!(s.wait(None).unwrap(), Some(ExitStatus::Signaled(9)));
+    killer.join().unwrap().unwrap();
+    assert_eq!(s.wait_deadline(None).unwrap(), Some(ExitStatus::Signaled(9)));
+}
+
 // ---- process groups ---------------------------------------------------------
 
 /// Starts `sh` with two background sleepers and returns their pids.
@@ -348,6 +480,83 @@ fn kill_reaches_the_whole_process_group() {
     for p in pids {
         assert!(common::gone_within(p, LONG), "sleeper {p} survived kill");
     }
+}
+
+/// Waits for `regex` (with one run of digits in it) from offset 0 and
+/// returns the number.
+fn wait_number(s: &Session, regex: &str) -> u32 {
+    let m = s
+        .wait_for_from(0, Pattern::regex(regex).unwrap(), Some(LONG))
+        .unwrap();
+    m.text
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// A job-control shell (any interactive shell on a terminal) puts a
+/// background job in a process group of its own; close still ends it, as
+/// it signals every process of the terminal's session.
+fn check_close_ends_a_background_job(shell: &[&str]) {
+    let s = Session::start(shell.to_vec()).unwrap();
+    // The echo of the typed line shows `$!`, never digits.
+    s.send("sleep 1234 & echo BGPID=$!\n").unwrap();
+    let pid = wait_number(&s, r"BGPID=\d+\r\n");
+    assert!(alive(pid));
+    assert_eq!(s.close().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
+    let gone = common::gone_within(pid, LONG);
+    if !gone {
+        // Clean up what the library left behind before failing.
+        // SAFETY: plain system call.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    assert!(gone, "{shell:?}: background job {pid} survived close");
+}
+
+#[test]
+fn close_ends_a_background_job_of_interactive_sh() {
+    check_close_ends_a_background_job(&["sh", "-i"]);
+}
+
+#[test]
+fn close_ends_a_background_job_of_bash() {
+    if !common::require("bash") {
+        return;
+    }
+    // bash on a terminal is interactive with job control, no -i needed.
+    check_close_ends_a_background_job(&["bash", "--norc", "--noprofile"]);
+}
+
+/// Kill, like close, reaches a background job in its own process group.
+#[test]
+fn kill_ends_a_background_job_of_an_interactive_shell() {
+    let s = Session::start(["sh", "-i"]).unwrap();
+    s.send("sleep 4321 & echo job:$!\n").unwrap();
+    // The echoed command line says "job:$!"; the job's pid follows the last "job:".
+    let text = read_until(&s, LONG, |t| {
+        t.matches("job:").count() == 2 && t.rsplit("job:").next().is_some_and(|r| r.contains("\r\n"))
+    });
+    let pid: u32 = text
+        .rsplit("job:")
+        .next()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    s.kill().unwrap();
+    assert!(
+        common::gone_within(pid, LONG),
+        "background job {pid} survived kill"
+    );
+    assert_eq!(
+        s.wait(Some(LONG)).unwrap(),
+        Some(ExitStatus::Signaled(libc::SIGKILL))
+    );
 }
 
 #[test]

@@ -123,6 +123,29 @@ fn bad_options_are_refused_before_anything_starts() {
     }
 }
 
+/// Text that the session's encoding cannot represent is refused whole
+/// with a typed error naming the character and the encoding; nothing of
+/// that write reaches the child.
+#[test]
+fn text_the_encoding_cannot_represent_is_refused_and_nothing_is_sent() {
+    let s = SessionBuilder::new(r"stty -echo; echo READY; cat")
+        .encoding(bgterm::encoding_rs::SHIFT_JIS)
+        .spawn()
+        .unwrap();
+    assert_eq!(expect(&s, "READY\r\n"), "READY\r\n");
+    match s.send("caf\u{e9}\n") {
+        Err(Error::Unencodable {
+            id,
+            encoding,
+            character,
+        }) => assert_eq!((id, encoding, character), (s.id(), "Shift_JIS", '\u{e9}')),
+        other => panic!("{other:?}; the child got {:?}", s.poll(LONG).map(|r| r.text)),
+    }
+    // Not even the encodable "caf" was sent: cat's next line is "ok" alone.
+    s.send("ok\n").unwrap();
+    assert_eq!(expect(&s, "ok\r\n"), "ok\r\n");
+}
+
 #[test]
 fn errors_leave_other_sessions_working() {
     let s = Session::start(["cat"]).unwrap();

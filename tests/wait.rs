@@ -1,5 +1,6 @@
-//! Issue 4: waiting for text, running commands to completion, quiet-period
-//! polls and event streams — all event-driven.
+//! Waiting for text (`wait_for` and its forms), running commands to
+//! completion (`run`), quiet-period polls and event streams — all
+//! event-driven.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -189,6 +190,149 @@ fn split_multibyte_match_across_chunks() {
     assert_eq!(m.text, "café!");
 }
 
+/// `wait_for` matches text in the session's encoding, as `poll` shows it,
+/// not the pattern's UTF-8 bytes.
+#[test]
+fn wait_for_matches_non_ascii_text_in_the_session_encoding() {
+    let s = SessionBuilder::new(r"stty -echo; echo READY; read go; printf '\223\372\226\173\n'; read stop")
+        .encoding(bgterm::encoding_rs::SHIFT_JIS)
+        .spawn()
+        .unwrap();
+    // Echo is off once READY is out: nothing but the printf follows.
+    expect(&s, "READY\r\n");
+    let at = s.output_offset().unwrap();
+    s.send("\n").unwrap();
+    match s.wait_for_from(at, "日本", Some(LONG)) {
+        Ok(m) => {
+            assert_eq!((m.text.as_str(), m.before.as_str()), ("日本", ""));
+            // Offsets count the session's bytes: two per character here.
+            assert_eq!((m.match_start, m.match_end), (at, at + 4));
+        }
+        Err(e) => panic!("{e:?}; the output was {:?}", s.read().unwrap().text),
+    }
+}
+
+/// A text waiter blocked when the session is closed ends with
+/// `SessionClosed`, never with the exit that the close's kill caused.
+#[test]
+fn a_text_waiter_blocked_at_close_gets_session_closed_not_the_kill() {
+    for _ in 0..5 {
+        let s = Session::start(["sleep", "300"]).unwrap();
+        let at = s.output_offset().unwrap();
+        let (tx, rx) = bgterm::crossbeam_channel::bounded(1);
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                tx.send(()).unwrap();
+                s.wait_for_from(at, "x", None)
+            })
+        };
+        rx.recv().unwrap();
+        s.close().unwrap();
+        match waiter.join().unwrap() {
+            Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Peak memory (VmHWM) of this process, in KiB.
+fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The window `wait_for` searches is bounded by what the ring retains: a
+/// wait over 64 MiB of output through a 1 MiB ring raises the process's
+/// peak memory by far less than the output.
+#[test]
+fn wait_for_over_a_flood_keeps_memory_bounded_by_the_ring() {
+    const TOTAL: u64 = 64 << 20;
+    let s = SessionBuilder::new(format!(
+        "stty -echo; echo READY; read go; head -c {TOTAL} /dev/zero | tr '\\0' a; echo; read stop"
+    ))
+    .max_buffer_bytes(1 << 20)
+    .spawn()
+    .unwrap();
+    // Echo is off once READY is out: only the 'a's and a line end follow.
+    expect(&s, "READY\r\n");
+    let at = s.output_offset().unwrap();
+    let before = vm_hwm_kib();
+    s.send("\n").unwrap();
+    // Waits until the whole flood has gone by (the `echo` ends it).
+    let m = s
+        .wait_for_from(at, "a\r\n", Some(Duration::from_secs(120)))
+        .unwrap();
+    assert_eq!(
+        (m.text.as_str(), m.match_start, m.match_end),
+        ("a\r\n", at + TOTAL - 1, at + TOTAL + 2),
+        "the match (its `before` is megabytes long)"
+    );
+    let grown_mib = (vm_hwm_kib() - before) / 1024;
+    assert!(
+        grown_mib < 32,
+        "peak memory grew by {grown_mib} MiB during a wait on a 1 MiB ring"
+    );
+}
+
+#[test]
+fn a_match_is_found_even_after_the_ring_evicted_it() {
+    // The marker is followed at once by 50 times more output than the ring
+    // keeps, so it is usually evicted before the waiter thread gets to look.
+    // The waiter's tap sees every byte as it arrives, so the match is found.
+    // (Output evicted before a wait even starts cannot be matched by it: so
+    // the waiter is started first, and the input that triggers the burst is
+    // sent once its thread is running; the child then needs milliseconds to
+    // react, while attaching takes microseconds.)
+    fn burst_then_wait(pattern: Pattern, want: &str) {
+        let s = SessionBuilder::new(format!(
+            "read go; echo {want}; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END"
+        ))
+        .max_buffer_bytes(4096)
+        .spawn()
+        .unwrap();
+        let at = s.output_offset().unwrap();
+        let (ready_tx, ready_rx) = bgterm::crossbeam_channel::bounded(1);
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                ready_tx.send(()).unwrap();
+                s.wait_for_from(at, pattern, Some(LONG))
+            })
+        };
+        ready_rx.recv().unwrap();
+        s.send("\n").unwrap();
+        let m = waiter.join().unwrap().unwrap();
+        assert_eq!(m.text, want);
+        // The burst was ~50 times the ring: the marker was evicted at some
+        // point, and nothing but the tap could have kept it.
+        s.wait(Some(LONG)).unwrap();
+        assert!(s.output_offset().unwrap() > m.match_end + 40 * 4096);
+    }
+    for _ in 0..5 {
+        burst_then_wait("MARK-1".into(), "MARK-1");
+        burst_then_wait(Pattern::regex(r"NUM=\d+").unwrap(), "NUM=42");
+        // And `run` on a flood through a tiny ring still completes, and says
+        // exactly how much of its output was lost.
+        let sh = SessionBuilder::new(["sh"])
+            .max_buffer_bytes(4096)
+            .spawn()
+            .unwrap();
+        let r = sh
+            .run("head -c 200000 /dev/zero | tr '\\0' y; echo", Some(LONG))
+            .unwrap();
+        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001);
+    }
+}
+
 // ---- run --------------------------------------------------------------------
 
 fn check_run(shell: &[&str]) {
@@ -241,6 +385,43 @@ fn run_reports_a_shell_that_exits() {
         Err(Error::ExitedBeforeMatch { status, .. }) => assert_eq!(status, ExitStatus::Exited(3)),
         other => panic!("{other:?}"),
     }
+}
+
+/// When the command prints more than the ring holds, `run` says how much
+/// of the head was dropped: the output it returns plus the dropped bytes
+/// is everything the command printed.
+#[test]
+fn run_counts_the_output_the_ring_dropped() {
+    let s = SessionBuilder::new(["sh"])
+        .max_buffer_bytes(4096)
+        .spawn()
+        .unwrap();
+    let r = s
+        .run("head -c 100000 /dev/zero | tr '\\0' x", Some(LONG))
+        .unwrap();
+    assert_eq!(r.exit_code, 0);
+    assert!(r.dropped_bytes > 0, "a 4 KiB ring dropped some of 100000 bytes");
+    assert!(r.output.bytes().all(|b| b == b'x'), "{:?}", r.output);
+    assert_eq!(
+        r.output.len() as u64 + r.dropped_bytes,
+        100_000,
+        "run returned {} of 100000 bytes, {} reported dropped (offsets {}..{})",
+        r.output.len(),
+        r.dropped_bytes,
+        r.start_offset,
+        r.end_offset
+    );
+}
+
+/// `run` finds its markers whether or not the terminal turns "\n" into
+/// "\r\n" (ONLCR off: `stty -onlcr`, or a program that left it raw).
+#[test]
+fn run_completes_with_onlcr_off() {
+    let s = Session::start(["sh"]).unwrap();
+    let r = s.run("stty -onlcr", Some(LONG)).unwrap();
+    assert_eq!((r.output.as_str(), r.exit_code), ("", 0));
+    let r = s.run("echo hi", Some(LONG)).unwrap();
+    assert_eq!((r.output.as_str(), r.exit_code), ("hi\n", 0));
 }
 
 // ---- quiet-period poll ----------------------------------------------------
@@ -416,75 +597,4 @@ fn dropped_bytes_are_an_event() {
         .sum();
     assert_eq!(dropped, s.read().unwrap().dropped_bytes);
     assert!(dropped > 0);
-}
-
-// ---- the wait family --------------------------------------------------------
-
-#[test]
-fn wait_in_every_blocking_form() {
-    let s = Session::start(["sleep", "300"]).unwrap();
-    assert_eq!(s.try_wait().unwrap(), None);
-    assert_eq!(s.wait(Some(Duration::ZERO)).unwrap(), None);
-    assert_eq!(
-        s.wait_deadline(Some(Instant::now() + Duration::from_millis(20)))
-            .unwrap(),
-        None
-    );
-    let killer = {
-        let s = s.clone();
-        std::thread::spawn(move || s.kill())
-    };
-    assert_eq!(s.wait(None).unwrap(), Some(ExitStatus::Signaled(9)));
-    killer.join().unwrap().unwrap();
-    assert_eq!(s.wait_deadline(None).unwrap(), Some(ExitStatus::Signaled(9)));
-}
-
-#[test]
-fn a_match_is_found_even_after_the_ring_evicted_it() {
-    // The marker is followed at once by 50 times more output than the ring
-    // keeps, so it is usually evicted before the waiter thread gets to look.
-    // The waiter's tap sees every byte as it arrives, so the match is found.
-    // (Output evicted before a wait even starts cannot be matched by it: so
-    // the waiter is started first, and the input that triggers the burst is
-    // sent once its thread is running; the child then needs milliseconds to
-    // react, while attaching takes microseconds.)
-    fn burst_then_wait(pattern: Pattern, want: &str) {
-        let s = SessionBuilder::new(format!(
-            "read go; echo {want}; head -c 200000 /dev/zero | tr '\\0' z; echo; echo END"
-        ))
-        .max_buffer_bytes(4096)
-        .spawn()
-        .unwrap();
-        let at = s.output_offset().unwrap();
-        let (ready_tx, ready_rx) = bgterm::crossbeam_channel::bounded(1);
-        let waiter = {
-            let s = s.clone();
-            std::thread::spawn(move || {
-                ready_tx.send(()).unwrap();
-                s.wait_for_from(at, pattern, Some(LONG))
-            })
-        };
-        ready_rx.recv().unwrap();
-        s.send("\n").unwrap();
-        let m = waiter.join().unwrap().unwrap();
-        assert_eq!(m.text, want);
-        // The burst was ~50 times the ring: the marker was evicted at some
-        // point, and nothing but the tap could have kept it.
-        s.wait(Some(LONG)).unwrap();
-        assert!(s.output_offset().unwrap() > m.match_end + 40 * 4096);
-    }
-    for _ in 0..5 {
-        burst_then_wait("MARK-1".into(), "MARK-1");
-        burst_then_wait(Pattern::regex(r"NUM=\d+").unwrap(), "NUM=42");
-        // And `run` on a flood through a tiny ring still completes, and says
-        // exactly how much of its output was lost.
-        let sh = SessionBuilder::new(["sh"])
-            .max_buffer_bytes(4096)
-            .spawn()
-            .unwrap();
-        let r = sh
-            .run("head -c 200000 /dev/zero | tr '\\0' y; echo", Some(LONG))
-            .unwrap();
-        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001);
-    }
 }
