@@ -66,7 +66,17 @@ fn offsets_are_contiguous_across_reads() {
 fn empty_write_stdin_acts_as_a_poll() {
     let s = Session::start("echo hello; read x").unwrap();
     let out = s.write_stdin("", LONG).unwrap();
-    assert!(out.text.starts_with("hello"), "{out:?}");
+    // It returned with output (at least the word; the line end may follow
+    // in a second piece), and nothing else was sent.
+    assert!(
+        out.text.starts_with("hello") && "hello\r\n".starts_with(&out.text),
+        "{out:?}"
+    );
+    let mut text = out.text;
+    if text != "hello\r\n" {
+        text += &read_until(&s, LONG, |t| t.ends_with('\n'));
+    }
+    assert_eq!(text, "hello\r\n");
 }
 
 // ---- yield_time ---------------------------------------------------------
@@ -80,7 +90,7 @@ fn poll_returns_at_once_when_output_is_buffered() {
     // spent once it is there.
     let t = Instant::now();
     let out = s.poll(Duration::from_secs(60)).unwrap();
-    assert!(!out.text.is_empty());
+    assert_eq!(out.text, "\r\n", "the echoed newline");
     assert!(t.elapsed() < LONG, "took {:?}", t.elapsed());
 }
 
@@ -96,9 +106,10 @@ fn poll_wakes_when_output_arrives_not_at_the_deadline() {
         })
     };
     let t = Instant::now();
-    let text = read_until(&s, Duration::from_secs(60), |t| t.contains("got-it"));
+    let text = read_until(&s, Duration::from_secs(60), |t| t.contains("got-it\r\n"));
     writer.join().unwrap();
-    assert!(text.contains("got-it"));
+    // The echo of the input, then the answer; nothing else.
+    assert_eq!(text, "it\r\ngot-it\r\n");
     assert!(t.elapsed() < LONG, "took {:?}", t.elapsed());
 }
 
@@ -167,7 +178,12 @@ fn overflow_drops_oldest_and_accounting_is_exact() {
     let written = total + 2 + 5;
     assert_eq!(returned + dropped, written);
     assert!(dropped >= written - 1000, "kept at most max_buffer_bytes");
-    assert!(text.ends_with("xx\r\nEND\r\n"), "{text:?}");
+    assert_eq!(text.len() as u64, returned);
+    // The retained tail: only 'x's, then the two last lines.
+    let xs = text
+        .strip_suffix("\r\nEND\r\n")
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(!xs.is_empty() && xs.bytes().all(|b| b == b'x'), "{text:?}");
 }
 
 // ---- decoding -------------------------------------------------------------
@@ -179,15 +195,20 @@ fn character_split_across_child_writes_comes_out_whole() {
     let s = Session::start(r"stty -echo; printf 'a\342\202'; read x; printf '\254b'; read y").unwrap();
     let first = read_until(&s, LONG, |t| t == "a");
     assert_eq!(first, "a");
-    // The two bytes have arrived (the offsets say so) but are held back.
+    // The two bytes arrive (the offsets say so) but are held back.
     let wait_bytes = Instant::now() + LONG;
-    while s.read().unwrap().end_offset < 3 && Instant::now() < wait_bytes {
-        s.poll(SHORT).unwrap();
+    loop {
+        let r = s.read().unwrap();
+        assert_eq!(r.text, "", "nothing decodes from half a character");
+        if r.end_offset == 3 {
+            break;
+        }
+        assert!(Instant::now() < wait_bytes, "the two bytes never arrived: {r:?}");
+        assert_eq!(s.poll(SHORT).unwrap().text, "");
     }
     s.send_bytes(b"\n").unwrap();
     let rest = read_until(&s, LONG, |t| t.contains('b'));
-    assert!(rest.contains("€b"), "{rest:?}");
-    assert!(!rest.contains('\u{fffd}'));
+    assert_eq!(rest, "€b");
 }
 
 #[test]
@@ -240,32 +261,37 @@ fn strict_decoding_reports_a_typed_error_and_keeps_working() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + LONG;
+    // Clean text that polls returned before the error.
+    let mut before = String::new();
     let err = loop {
         match s.poll(LONG) {
             Err(e) => break e,
-            Ok(r) => assert!(
-                Instant::now() < deadline && r.text.chars().all(|c| "ok".contains(c)),
-                "{r:?}"
-            ),
+            Ok(r) => {
+                before += &r.text;
+                assert!(Instant::now() < deadline && "ok".starts_with(&before), "{r:?}");
+            }
         }
     };
     match err {
         Error::Decode {
+            id,
             offset,
             ref text,
             encoding,
-            ..
         } => {
-            assert_eq!(offset, 2);
-            assert_eq!(encoding, "UTF-8");
-            assert!("ok".ends_with(text.as_str()), "{text:?}");
+            assert_eq!((id, offset, encoding), (s.id(), 2, "UTF-8"));
+            // Together with what came before, the clean text is "ok".
+            assert_eq!(before + text, "ok");
         }
         other => panic!("expected a decode error, got {other:?}"),
     }
     let rest = read_until(&s, LONG, |t| t.contains("more\r\n"));
-    assert!(rest.starts_with("more"), "{rest:?}");
+    assert_eq!(rest, "more\r\n");
     s.send_bytes(b"yes\n").unwrap();
-    expect(&s, "after-yes");
+    assert_eq!(
+        read_until(&s, LONG, |t| t.contains("after-yes\r\n")),
+        "yes\r\nafter-yes\r\n"
+    );
 }
 
 /// In strict mode, a read that finds both dropped bytes and a malformed
@@ -331,7 +357,7 @@ fn other_encodings_decode_and_encode() {
         .encoding(bgterm::encoding_rs::SHIFT_JIS)
         .spawn()
         .unwrap();
-    expect(&s, "日本\r\n");
+    assert_eq!(expect(&s, "日本\r\n"), "日本\r\n");
     // Input is encoded too: cat echoes the same bytes back.
     s.send("本\n").unwrap();
     assert_eq!(expect(&s, "本\r\n"), "本\r\n");
@@ -396,12 +422,12 @@ fn output_before_exit_arrives_whole_while_input_is_still_queued() {
 #[test]
 fn exited_session_stays_readable_until_closed() {
     let s = Session::start("echo bye").unwrap();
-    assert!(s.wait(Some(LONG)).unwrap().is_some());
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
     assert!(!s.is_running().unwrap());
     assert_eq!(s.read().unwrap().text, "bye\r\n");
     assert_eq!(s.read().unwrap().exit_status, Some(ExitStatus::Exited(0)));
     assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
-    assert!(matches!(s.read(), Err(Error::SessionClosed { .. })));
+    assert!(matches!(s.read(), Err(Error::SessionClosed { id }) if id == s.id()));
 }
 
 #[test]
@@ -573,7 +599,6 @@ fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
         t.elapsed()
     );
     let text = s.read().unwrap().text;
-    assert!(text.contains("hi"), "{text:?}");
     let sleeper: u32 = text
         .split("pid:")
         .nth(1)
@@ -583,6 +608,7 @@ fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
         .unwrap()
         .parse()
         .unwrap();
+    assert_eq!(text, format!("pid:{sleeper}\r\nhi\r\n"));
     assert!(alive(sleeper));
     let t = Instant::now();
     assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
@@ -606,7 +632,8 @@ fn drop_kills_and_reaps_the_child() {
     assert!(alive(pid), "dropping one clone must not close the session");
     drop(clone);
     // Drop reaped it: not even a zombie remains.
-    assert!(!common::exists(pid) || !alive(pid));
+    assert!(common::reaped(pid), "{pid} is still a child of ours");
+    assert!(!common::zombie(pid), "{pid} is a zombie");
     assert!(!alive(pid));
 }
 
@@ -624,7 +651,7 @@ fn close_wakes_a_waiter_in_another_thread() {
         Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(s.close(), Err(Error::SessionClosed { .. })));
+    assert!(matches!(s.close(), Err(Error::SessionClosed { id }) if id == s.id()));
 }
 
 // ---- input ----------------------------------------------------------------
@@ -668,17 +695,20 @@ fn too_long_canonical_line_is_refused_whole() {
     let max = "w".repeat(bgterm::CANONICAL_LINE_LIMIT) + "\n";
     s.send(&max).unwrap();
     let text = read_until(&s, LONG, |t| {
-        t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT
+        t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT && t.ends_with('\n')
     });
-    assert!(!text.contains('z'));
+    // The echo, then cat's copy: the whole line twice, and nothing else.
+    let line = "w".repeat(bgterm::CANONICAL_LINE_LIMIT) + "\r\n";
+    assert!(text == line.repeat(2), "{} bytes, not the line twice", text.len());
 }
 
 #[test]
 fn long_lines_pass_in_raw_mode() {
     let s = Session::start("stty raw -echo; echo READY; head -c 6000 | wc -c").unwrap();
-    expect(&s, "READY");
+    // Raw mode turns output processing off too: "\n" stays "\n".
+    assert_eq!(expect(&s, "READY\n"), "READY\n");
     s.send(&"r".repeat(6000)).unwrap();
-    expect(&s, "6000");
+    assert_eq!(read_until(&s, LONG, |t| t.ends_with('\n')), "6000\n");
 }
 
 // ---- concurrency ------------------------------------------------------------
@@ -716,6 +746,7 @@ fn many_threads_on_one_session_lose_nothing() {
         collected.lock().push_str(&out.text);
     }
     let text = collected.lock().clone();
+    assert_eq!(text.matches('\n').count(), expected, "{text:?}");
     for t in 0..threads {
         for l in 0..lines {
             assert_eq!(
@@ -737,8 +768,11 @@ fn many_sessions_at_once() {
                 let id = registry.start(["cat"]).unwrap();
                 let s = registry.get(id).unwrap();
                 s.send(&format!("session-{i}\n")).unwrap();
-                let text = read_until(&s, LONG, |t| t.matches(&format!("session-{i}\r\n")).count() == 2);
-                assert!(!text.contains(&format!("session-{}\r", i + 100)));
+                let line = format!("session-{i}\r\n");
+                let text = read_until(&s, LONG, |t| t.matches(&line).count() == 2);
+                // The echo and cat's copy of this session's line, and
+                // nothing from any other session.
+                assert_eq!(text, line.repeat(2));
                 id
             })
         })
@@ -835,5 +869,5 @@ fn python_repl_round_trip() {
     expect(&s, ">>> ");
     s.send("6 * 7\n").unwrap();
     let text = expect(&s, ">>> ");
-    assert!(text.contains("42\r\n"), "{text:?}");
+    assert_eq!(text, "6 * 7\r\n42\r\n>>> ");
 }
