@@ -8,8 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bgterm::crossbeam_channel::{never, select};
-use bgterm::{Error, ExitStatus, Pattern, Registry, Session, SessionBuilder, SessionEvent, SessionId};
+use bgterm::crossbeam_channel::{RecvTimeoutError, never, select};
+use bgterm::{
+    Error, ExitStatus, Pattern, Patterns, Registry, Session, SessionBuilder, SessionEvent, SessionId,
+};
 use common::{LONG, expect};
 
 const SHORT: Duration = Duration::from_millis(200);
@@ -28,9 +30,13 @@ fn output_already_there_is_not_matched_again() {
     let err = s.wait_for("MARK", Some(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     match err {
-        Error::WaitTimeout { waited, patterns, .. } => {
+        Error::WaitTimeout {
+            id, waited, patterns, ..
+        } => {
+            assert_eq!(id, s.id());
             assert!(waited >= SHORT);
-            assert!(patterns.contains("MARK"));
+            assert_eq!(patterns, Patterns::from("MARK").to_string());
+            assert!(patterns.contains("MARK"), "{patterns}");
         }
         other => panic!("{other:?}"),
     }
@@ -59,11 +65,12 @@ fn write_then_wait_from_an_offset_never_misses_a_fast_echo() {
     for i in 0..50 {
         let at = s.output_offset().unwrap();
         s.send(&format!("ping-{i}\n")).unwrap();
-        // However quickly cat answered, the answer is at or after `at`.
+        // However quickly cat answered, the answer is found, and it is all
+        // that came after `at` (the previous round's output had all arrived).
         let m = s
             .wait_for_from(at, format!("ping-{i}\r\nping-{i}\r\n"), Some(LONG))
             .unwrap();
-        assert!(m.match_start >= at);
+        assert_eq!(m.match_start, at);
     }
 }
 
@@ -112,15 +119,23 @@ fn exit_before_a_match_is_a_typed_error_with_the_tail() {
     };
     s.send("\n").unwrap();
     match waiter.join().unwrap() {
-        Err(Error::ExitedBeforeMatch { status, tail, id, .. }) => {
+        Err(Error::ExitedBeforeMatch {
+            status,
+            tail,
+            id,
+            patterns,
+            ..
+        }) => {
             assert_eq!(status, ExitStatus::Exited(5));
             assert_eq!(id, s.id());
-            assert!(tail.ends_with("the end\r\n"), "{tail:?}");
+            assert_eq!(patterns, Patterns::from("never printed").to_string());
+            // All the output since `at`: the echo of the input, the line.
+            assert_eq!(tail, "\r\nthe end\r\n");
         }
         other => panic!("{other:?}"),
     }
-    // The output is still readable.
-    assert!(s.read().unwrap().text.contains("the end"));
+    // The output is still readable, none of it consumed.
+    assert_eq!(s.read().unwrap().text, "\r\nthe end\r\n");
 }
 
 #[test]
@@ -151,11 +166,11 @@ fn invalid_regex_and_unknown_session_are_typed() {
     let ghost = SessionId::from_u64(u64::MAX - 1);
     assert!(matches!(
         registry.subscribe(ghost),
-        Err(Error::UnknownSession { .. })
+        Err(Error::UnknownSession { id }) if id == ghost
     ));
     assert!(matches!(
         registry.run(ghost, "true", None),
-        Err(Error::UnknownSession { .. })
+        Err(Error::UnknownSession { id }) if id == ghost
     ));
 }
 
@@ -167,7 +182,10 @@ fn close_wakes_a_text_waiter() {
         std::thread::spawn(move || s.wait_for("x", None))
     };
     s.close().unwrap();
-    assert!(matches!(waiter.join().unwrap(), Err(Error::SessionClosed { .. })));
+    match waiter.join().unwrap() {
+        Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -432,9 +450,8 @@ fn quiet_poll_returns_a_multi_part_burst_in_one_result() {
     let s = Session::start(script).unwrap();
     s.send("\n").unwrap();
     let out = s.poll_quiet(LONG, Duration::from_secs(2)).unwrap();
-    for part in ["part1", "part2", "part3", "part4", "end"] {
-        assert!(out.text.contains(part), "{part} missing from {:?}", out.text);
-    }
+    // The echo of the input, then every part, in one result.
+    assert_eq!(out.text, "\r\npart1\r\npart2\r\npart3\r\npart4\r\nend\r\n");
     // A plain poll on the same output would have returned the first piece
     // alone: check by replaying the burst.
     let s = Session::start(script).unwrap();
@@ -449,6 +466,7 @@ fn quiet_poll_waits_its_full_time_when_nothing_comes() {
     let t = Instant::now();
     let out = s.poll_quiet(SHORT, Duration::from_millis(50)).unwrap();
     assert_eq!(out.text, "");
+    assert!(out.running);
     assert!(t.elapsed() >= SHORT);
 }
 
@@ -495,11 +513,12 @@ fn subscribers_select_over_several_sessions() {
         }
     }
     for i in 0..3 {
-        assert!(text[i].contains(&format!("s{i}-go")), "{:?}", text[i]);
+        // The echo of the input, then the answer: every byte, once.
+        assert_eq!(text[i], format!("go\r\ns{i}-go\r\n"));
         assert_eq!(statuses[i], Some(ExitStatus::Exited(i as i32)));
     }
     // Subscribing consumed nothing: the readers still get everything.
-    assert!(sessions[0].read().unwrap().text.contains("s0-go"));
+    assert_eq!(sessions[0].read().unwrap().text, "go\r\ns0-go\r\n");
 }
 
 #[test]
@@ -512,7 +531,7 @@ fn a_slow_subscriber_is_told_what_it_missed_and_blocks_nobody() {
     s.send("\n").unwrap();
     // Nobody reads `slow`; the session and other waiters are unaffected.
     s.wait_for_from(at, "THE-END", Some(LONG)).unwrap();
-    assert!(s.wait(Some(LONG)).unwrap().is_some());
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
     let events: Vec<SessionEvent> = slow.try_iter().collect();
     assert!(events.len() <= 4);
     assert!(
@@ -542,8 +561,8 @@ fn a_slow_subscriber_is_told_what_it_missed_and_blocks_nobody() {
     assert!(missed > 0, "nothing missed in {} events", events.len());
     // Every output byte is either delivered or counted as missed.
     assert_eq!(delivered + missed, s.output_offset().unwrap());
-    // The stream then ends.
-    assert!(slow.recv_timeout(LONG).is_err());
+    // The stream then ends (disconnects; it does not just go quiet).
+    assert_eq!(slow.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
 }
 
 #[test]
@@ -558,7 +577,7 @@ fn subscribing_after_exit_yields_the_exit_and_ends() {
             status: ExitStatus::Exited(9)
         }
     );
-    assert!(rx.recv_timeout(LONG).is_err());
+    assert_eq!(rx.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
 }
 
 #[test]
@@ -584,7 +603,7 @@ fn dropped_bytes_are_an_event() {
         .unwrap();
     let rx = s.subscribe().unwrap();
     s.send("\n").unwrap();
-    s.wait(Some(LONG)).unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
     let dropped: u64 = rx
         .try_iter()
         .map(|e| {
