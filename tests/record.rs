@@ -1,4 +1,4 @@
-//! Issue 6, recording and transcripts: asciicast v2 casts checked against
+//! Recording and transcripts: asciicast v2 casts checked against
 //! the real asciinema, repair of a cut cast, lossless transcripts past ring
 //! overflow, backpressure from a slow writer, and failing writers.
 
