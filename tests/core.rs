@@ -682,8 +682,8 @@ fn too_long_canonical_line_is_refused_whole() {
     let s = Session::start(["cat"]).unwrap();
     let long = "z".repeat(5000) + "\n";
     match s.write_stdin(&long, Duration::ZERO) {
-        Err(Error::LineTooLong { length, limit, .. }) => {
-            assert_eq!((length, limit), (5000, bgterm::CANONICAL_LINE_LIMIT));
+        Err(Error::LineTooLong { id, length, limit }) => {
+            assert_eq!((id, length, limit), (s.id(), 5000, bgterm::CANONICAL_LINE_LIMIT));
         }
         other => panic!("{other:?}"),
     }

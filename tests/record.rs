@@ -275,7 +275,10 @@ fn recording_errors_are_typed_and_leave_the_session_alone() {
     s.start_recording(Recording::to_writer(io::sink())).unwrap();
     let err = s.start_recording(Recording::to_writer(io::sink())).unwrap_err();
     assert!(matches!(err, Error::SinkActive { id: i, kind: SinkKind::Recording } if i == id));
-    assert!(err.to_string().contains("already has a recording"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("session {id} already has a recording; stop it first")
+    );
     // A transcript is a separate slot.
     s.start_transcript(Transcript::to_writer(io::sink())).unwrap();
     assert!(matches!(

@@ -533,7 +533,8 @@ fn an_invalid_regex_is_a_typed_error_naming_it() {
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("(unclosed"));
-    assert!(std::error::Error::source(&err).is_some());
+    let source = std::error::Error::source(&err).expect("the regex error");
+    assert!(source.is::<regex::Error>(), "{source:?}");
 }
 
 #[test]

@@ -400,7 +400,9 @@ fn run_in_interactive_bash() {
 fn run_reports_a_shell_that_exits() {
     let s = Session::start(["sh"]).unwrap();
     match s.run("exit 3", Some(LONG)) {
-        Err(Error::ExitedBeforeMatch { status, .. }) => assert_eq!(status, ExitStatus::Exited(3)),
+        Err(Error::ExitedBeforeMatch { id, status, .. }) => {
+            assert_eq!((id, status), (s.id(), ExitStatus::Exited(3)));
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -534,8 +536,12 @@ fn a_slow_subscriber_is_told_what_it_missed_and_blocks_nobody() {
     assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
     let events: Vec<SessionEvent> = slow.try_iter().collect();
     assert!(events.len() <= 4);
-    assert!(
-        matches!(events.last(), Some(SessionEvent::Exited { .. })),
+    assert_eq!(
+        events.last(),
+        Some(&SessionEvent::Exited {
+            session: s.id(),
+            status: ExitStatus::Exited(0)
+        }),
         "{events:?}"
     );
     let missed: u64 = events
