@@ -84,7 +84,7 @@ fn empty_write_stdin_acts_as_a_poll() {
 #[test]
 fn poll_returns_at_once_when_output_is_buffered() {
     let s = Session::start("echo ready; read x").unwrap();
-    expect(&s, "ready"); // consume
+    assert_eq!(expect(&s, "ready\r\n"), "ready\r\n"); // consume the whole line
     s.send_bytes(b"\n").unwrap();
     // The echoed newline is now (or soon) buffered; a 60 s yield must not be
     // spent once it is there.
@@ -454,7 +454,7 @@ fn wait_tells_code_and_signal_apart_and_times_out() {
         Some(ExitStatus::Signaled(libc::SIGTERM))
     );
     let s = Session::start("exit 17").unwrap();
-    let st = s.wait(None).unwrap().unwrap();
+    let st = common::within(LONG, move || s.wait(None)).unwrap().unwrap();
     assert_eq!((st.code(), st.signal()), (Some(17), None));
 }
 
@@ -472,9 +472,17 @@ fn wait_in_every_blocking_form() {
         let s = s.clone();
         std::thread::spawn(move || s.kill())
     };
-    assert_eq!(s.wait(None).unwrap(), Some(ExitStatus::Signaled(9)));
+    let waiter = s.clone();
+    assert_eq!(
+        common::within(LONG, move || waiter.wait(None)).unwrap(),
+        Some(ExitStatus::Signaled(9))
+    );
     killer.join().unwrap().unwrap();
-    assert_eq!(s.wait_deadline(None).unwrap(), Some(ExitStatus::Signaled(9)));
+    let waiter = s.clone();
+    assert_eq!(
+        common::within(LONG, move || waiter.wait_deadline(None)).unwrap(),
+        Some(ExitStatus::Signaled(9))
+    );
 }
 
 // ---- process groups ---------------------------------------------------------
@@ -642,12 +650,12 @@ fn close_wakes_a_waiter_in_another_thread() {
     let s = Session::start(["sleep", "300"]).unwrap();
     let waiter = {
         let s = s.clone();
-        std::thread::spawn(move || s.wait(None))
+        common::spawn_bounded(move || s.wait(None))
     };
     // Whether the waiter is already blocked or not, it must end with the
     // session-closed error (or, had it not started, find it closed).
     assert_eq!(s.close().unwrap(), ExitStatus::Signaled(9));
-    match waiter.join().unwrap() {
+    match waiter.join(LONG) {
         Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
         other => panic!("{other:?}"),
     }

@@ -179,10 +179,10 @@ fn close_wakes_a_text_waiter() {
     let s = Session::start(["sleep", "300"]).unwrap();
     let waiter = {
         let s = s.clone();
-        std::thread::spawn(move || s.wait_for("x", None))
+        common::spawn_bounded(move || s.wait_for("x", None))
     };
     s.close().unwrap();
-    match waiter.join().unwrap() {
+    match waiter.join(LONG) {
         Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
         other => panic!("{other:?}"),
     }
@@ -240,14 +240,14 @@ fn a_text_waiter_blocked_at_close_gets_session_closed_not_the_kill() {
         let (tx, rx) = bgterm::crossbeam_channel::bounded(1);
         let waiter = {
             let s = s.clone();
-            std::thread::spawn(move || {
+            common::spawn_bounded(move || {
                 tx.send(()).unwrap();
                 s.wait_for_from(at, "x", None)
             })
         };
         rx.recv().unwrap();
         s.close().unwrap();
-        match waiter.join().unwrap() {
+        match waiter.join(LONG) {
             Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
             other => panic!("{other:?}"),
         }

@@ -175,3 +175,42 @@ pub fn reaped(pid: u32) -> bool {
         }
     }
 }
+
+/// A thread whose result is awaited for a bounded time: see
+/// [`spawn_bounded`].
+pub struct Bounded<T>(std::sync::mpsc::Receiver<T>);
+
+/// Runs `f` on a thread of its own, for calls that are unbounded by design
+/// (`wait(None)`, a waiter that only a close should end): [`Bounded::join`]
+/// then fails the test if it does not return in time, instead of hanging
+/// the suite. (On that failure the thread is left behind.)
+pub fn spawn_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // The receiver is gone only if the test already failed.
+        let _ = tx.send(f());
+    });
+    Bounded(rx)
+}
+
+impl<T> Bounded<T> {
+    /// The thread's result, or a panic if it takes longer than `timeout`
+    /// or panicked itself.
+    pub fn join(self, timeout: Duration) -> T {
+        match self.0.recv_timeout(timeout) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the call did not return within {timeout:?}")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the thread panicked (its message is above)")
+            }
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own and returns its result, failing the
+/// test if that takes longer than `timeout` (see [`spawn_bounded`]).
+pub fn within<T: Send + 'static>(timeout: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_bounded(f).join(timeout)
+}
