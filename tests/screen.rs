@@ -543,8 +543,10 @@ fn search_across_sessions() {
     let a = registry.start("echo needle in a; read x").unwrap();
     let b = registry.start("echo hay; echo needle in b; read x").unwrap();
     let c = registry.start("echo nothing; read x").unwrap();
-    for id in [a, b, c] {
-        wait_display(&registry.get(id).unwrap(), 3, |cap| cap.line_count >= 2);
+    // Each session's last line is on its screen (b's "hay" alone is not
+    // enough: its second line is a separate write).
+    for (id, last) in [(a, "needle in a"), (b, "needle in b"), (c, "nothing")] {
+        wait_display(&registry.get(id).unwrap(), 3, shows(last));
     }
     let hits = registry.search_sessions("needle").unwrap();
     let got: Vec<_> = hits
