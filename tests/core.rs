@@ -1,4 +1,6 @@
-//! The core semantics of issue 2, against real programs on real PTYs.
+//! The core semantics, against real programs on real PTYs: start, send,
+//! poll and read with the unread cursor and its offsets, bounded memory
+//! and its accounting, decoding, exit, wait, close and kill.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -7,8 +9,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgterm::{DecodeErrors, Error, ExitStatus, Registry, Session, SessionBuilder};
-use common::{LONG, alive, expect, has, read_until};
+use bgterm::{DecodeErrors, Error, ExitStatus, Pattern, Registry, Session, SessionBuilder};
+use common::{LONG, alive, expect, read_until};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -64,7 +66,17 @@ fn offsets_are_contiguous_across_reads() {
 fn empty_write_stdin_acts_as_a_poll() {
     let s = Session::start("echo hello; read x").unwrap();
     let out = s.write_stdin("", LONG).unwrap();
-    assert!(out.text.starts_with("hello"), "{out:?}");
+    // It returned with output (at least the word; the line end may follow
+    // in a second piece), and nothing else was sent.
+    assert!(
+        out.text.starts_with("hello") && "hello\r\n".starts_with(&out.text),
+        "{out:?}"
+    );
+    let mut text = out.text;
+    if text != "hello\r\n" {
+        text += &read_until(&s, LONG, |t| t.ends_with('\n'));
+    }
+    assert_eq!(text, "hello\r\n");
 }
 
 // ---- yield_time ---------------------------------------------------------
@@ -72,13 +84,13 @@ fn empty_write_stdin_acts_as_a_poll() {
 #[test]
 fn poll_returns_at_once_when_output_is_buffered() {
     let s = Session::start("echo ready; read x").unwrap();
-    expect(&s, "ready"); // consume
+    assert_eq!(expect(&s, "ready\r\n"), "ready\r\n"); // consume the whole line
     s.send_bytes(b"\n").unwrap();
     // The echoed newline is now (or soon) buffered; a 60 s yield must not be
     // spent once it is there.
     let t = Instant::now();
     let out = s.poll(Duration::from_secs(60)).unwrap();
-    assert!(!out.text.is_empty());
+    assert_eq!(out.text, "\r\n", "the echoed newline");
     assert!(t.elapsed() < LONG, "took {:?}", t.elapsed());
 }
 
@@ -94,9 +106,10 @@ fn poll_wakes_when_output_arrives_not_at_the_deadline() {
         })
     };
     let t = Instant::now();
-    let text = read_until(&s, Duration::from_secs(60), |t| t.contains("got-it"));
+    let text = read_until(&s, Duration::from_secs(60), |t| t.contains("got-it\r\n"));
     writer.join().unwrap();
-    assert!(text.contains("got-it"));
+    // The echo of the input, then the answer; nothing else.
+    assert_eq!(text, "it\r\ngot-it\r\n");
     assert!(t.elapsed() < LONG, "took {:?}", t.elapsed());
 }
 
@@ -165,7 +178,12 @@ fn overflow_drops_oldest_and_accounting_is_exact() {
     let written = total + 2 + 5;
     assert_eq!(returned + dropped, written);
     assert!(dropped >= written - 1000, "kept at most max_buffer_bytes");
-    assert!(text.ends_with("xx\r\nEND\r\n"), "{text:?}");
+    assert_eq!(text.len() as u64, returned);
+    // The retained tail: only 'x's, then the two last lines.
+    let xs = text
+        .strip_suffix("\r\nEND\r\n")
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(!xs.is_empty() && xs.bytes().all(|b| b == b'x'), "{text:?}");
 }
 
 // ---- decoding -------------------------------------------------------------
@@ -177,15 +195,20 @@ fn character_split_across_child_writes_comes_out_whole() {
     let s = Session::start(r"stty -echo; printf 'a\342\202'; read x; printf '\254b'; read y").unwrap();
     let first = read_until(&s, LONG, |t| t == "a");
     assert_eq!(first, "a");
-    // The two bytes have arrived (the offsets say so) but are held back.
+    // The two bytes arrive (the offsets say so) but are held back.
     let wait_bytes = Instant::now() + LONG;
-    while s.read().unwrap().end_offset < 3 && Instant::now() < wait_bytes {
-        s.poll(SHORT).unwrap();
+    loop {
+        let r = s.read().unwrap();
+        assert_eq!(r.text, "", "nothing decodes from half a character");
+        if r.end_offset == 3 {
+            break;
+        }
+        assert!(Instant::now() < wait_bytes, "the two bytes never arrived: {r:?}");
+        assert_eq!(s.poll(SHORT).unwrap().text, "");
     }
     s.send_bytes(b"\n").unwrap();
     let rest = read_until(&s, LONG, |t| t.contains('b'));
-    assert!(rest.contains("€b"), "{rest:?}");
-    assert!(!rest.contains('\u{fffd}'));
+    assert_eq!(rest, "€b");
 }
 
 #[test]
@@ -217,6 +240,20 @@ fn invalid_bytes_are_replaced_by_default() {
     assert_eq!(s.read().unwrap().text, "a\u{fffd}b\r\n");
 }
 
+/// In replace mode, an incomplete character at the very end of the output
+/// reads as one U+FFFD once the child has exited: every byte is consumed,
+/// and the text says so.
+#[test]
+fn an_incomplete_character_at_exit_reads_as_a_replacement() {
+    let s = Session::start(r"printf 'ok\342'").unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let r = s.read().unwrap();
+    assert_eq!((r.remaining_bytes, r.end_offset), (0, 3));
+    let mut text = r.text;
+    text += &s.read().unwrap().text;
+    assert_eq!(text, "ok\u{fffd}");
+}
+
 #[test]
 fn strict_decoding_reports_a_typed_error_and_keeps_working() {
     let s = SessionBuilder::new(r"printf 'ok\377more\n'; read x; echo after-$x")
@@ -224,32 +261,92 @@ fn strict_decoding_reports_a_typed_error_and_keeps_working() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + LONG;
+    // Clean text that polls returned before the error.
+    let mut before = String::new();
     let err = loop {
         match s.poll(LONG) {
             Err(e) => break e,
-            Ok(r) => assert!(
-                Instant::now() < deadline && r.text.chars().all(|c| "ok".contains(c)),
-                "{r:?}"
-            ),
+            Ok(r) => {
+                before += &r.text;
+                assert!(Instant::now() < deadline && "ok".starts_with(&before), "{r:?}");
+            }
         }
     };
     match err {
         Error::Decode {
+            id,
             offset,
             ref text,
             encoding,
-            ..
         } => {
-            assert_eq!(offset, 2);
-            assert_eq!(encoding, "UTF-8");
-            assert!("ok".ends_with(text.as_str()), "{text:?}");
+            assert_eq!((id, offset, encoding), (s.id(), 2, "UTF-8"));
+            // Together with what came before, the clean text is "ok".
+            assert_eq!(before + text, "ok");
         }
         other => panic!("expected a decode error, got {other:?}"),
     }
     let rest = read_until(&s, LONG, |t| t.contains("more\r\n"));
-    assert!(rest.starts_with("more"), "{rest:?}");
+    assert_eq!(rest, "more\r\n");
     s.send_bytes(b"yes\n").unwrap();
-    expect(&s, "after-yes");
+    assert_eq!(
+        read_until(&s, LONG, |t| t.contains("after-yes\r\n")),
+        "yes\r\nafter-yes\r\n"
+    );
+}
+
+/// In strict mode, a read that finds both dropped bytes and a malformed
+/// sequence reports the decode error and still reports the dropped bytes:
+/// returned + dropped is every byte written.
+#[test]
+fn strict_decode_error_still_reports_the_dropped_bytes() {
+    // 100 zeros, a malformed byte, "tail\r\n": 107 bytes through a 16-byte ring.
+    let s = SessionBuilder::new(r"printf '%0100d\377tail\n' 0")
+        .max_buffer_bytes(16)
+        .decode_errors(DecodeErrors::Strict)
+        .spawn()
+        .unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let written = s.output_offset().unwrap();
+    assert_eq!(written, 107);
+    let mut dropped = 0;
+    let mut returned = 0;
+    let mut decode_errors = 0;
+    // What the reads gave, with the malformed byte shown as U+FFFD.
+    let mut seen = String::new();
+    loop {
+        match s.read() {
+            Ok(r) => {
+                dropped += r.dropped_bytes;
+                returned += r.end_offset - r.start_offset;
+                seen += &r.text;
+                if r.remaining_bytes == 0 {
+                    break;
+                }
+            }
+            Err(Error::Decode {
+                id,
+                offset,
+                encoding,
+                text,
+            }) => {
+                decode_errors += 1;
+                assert_eq!((id, offset, encoding), (s.id(), 100, "UTF-8"));
+                // The clean text before the malformed byte, and that byte.
+                returned += text.len() as u64 + 1;
+                seen += &text;
+                seen.push('\u{fffd}');
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(decode_errors, 1, "{seen:?}");
+    assert!(dropped > 0, "the ring dropped the head");
+    assert_eq!(returned + dropped, written, "dropped reported: {dropped}");
+    // The kept tail: some of the zeros, the malformed byte, the last line.
+    let zeros = seen
+        .strip_suffix("\u{fffd}tail\r\n")
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(zeros.bytes().all(|b| b == b'0'), "{seen:?}");
 }
 
 #[test]
@@ -260,7 +357,7 @@ fn other_encodings_decode_and_encode() {
         .encoding(bgterm::encoding_rs::SHIFT_JIS)
         .spawn()
         .unwrap();
-    expect(&s, "日本\r\n");
+    assert_eq!(expect(&s, "日本\r\n"), "日本\r\n");
     // Input is encoded too: cat echoes the same bytes back.
     s.send("本\n").unwrap();
     assert_eq!(expect(&s, "本\r\n"), "本\r\n");
@@ -280,15 +377,57 @@ fn output_written_just_before_exit_is_never_lost() {
     }
 }
 
+/// When the child exits with input still queued (writes to the terminal
+/// may then fail), the pump goes on reading to the end: every byte the
+/// child wrote arrives.
+#[test]
+fn output_before_exit_arrives_whole_while_input_is_still_queued() {
+    const TOTAL: u64 = 300_000;
+    for round in 0..5 {
+        let s = Session::start(format!("read go; head -c {TOTAL} /dev/zero | tr '\\0' y; exit 0")).unwrap();
+        s.send("\n").unwrap();
+        // Input the shell never reads: more than the terminal can queue, so
+        // the pump still holds some of it when the child exits.
+        let line = format!("{}\n", "i".repeat(99));
+        for _ in 0..2000 {
+            match s.send(&line) {
+                Ok(()) => {}
+                // The child may finish first; then input is refused, typed.
+                Err(Error::SessionExited { id, status }) => {
+                    assert_eq!((id, status), (s.id(), ExitStatus::Exited(0)));
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+        let end = s.output_offset().unwrap();
+        // The output: the echo of "\n", then TOTAL 'y's, plus whatever of
+        // the queued input the terminal echoed; the echo has no 'y'.
+        let mut ys = 0u64;
+        loop {
+            let r = s.read_with_limit(1 << 20).unwrap();
+            ys += r.text.bytes().filter(|&b| b == b'y').count() as u64;
+            if r.remaining_bytes == 0 {
+                break;
+            }
+        }
+        assert_eq!(
+            ys, TOTAL,
+            "round {round}: {ys} of {TOTAL} bytes arrived (output end {end})"
+        );
+    }
+}
+
 #[test]
 fn exited_session_stays_readable_until_closed() {
     let s = Session::start("echo bye").unwrap();
-    assert!(s.wait(Some(LONG)).unwrap().is_some());
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
     assert!(!s.is_running().unwrap());
     assert_eq!(s.read().unwrap().text, "bye\r\n");
     assert_eq!(s.read().unwrap().exit_status, Some(ExitStatus::Exited(0)));
     assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
-    assert!(matches!(s.read(), Err(Error::SessionClosed { .. })));
+    assert!(matches!(s.read(), Err(Error::SessionClosed { id }) if id == s.id()));
 }
 
 #[test]
@@ -315,8 +454,35 @@ fn wait_tells_code_and_signal_apart_and_times_out() {
         Some(ExitStatus::Signaled(libc::SIGTERM))
     );
     let s = Session::start("exit 17").unwrap();
-    let st = s.wait(None).unwrap().unwrap();
+    let st = common::within(LONG, move || s.wait(None)).unwrap().unwrap();
     assert_eq!((st.code(), st.signal()), (Some(17), None));
+}
+
+#[test]
+fn wait_in_every_blocking_form() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    assert_eq!(s.try_wait().unwrap(), None);
+    assert_eq!(s.wait(Some(Duration::ZERO)).unwrap(), None);
+    assert_eq!(
+        s.wait_deadline(Some(Instant::now() + Duration::from_millis(20)))
+            .unwrap(),
+        None
+    );
+    let killer = {
+        let s = s.clone();
+        std::thread::spawn(move || s.kill())
+    };
+    let waiter = s.clone();
+    assert_eq!(
+        common::within(LONG, move || waiter.wait(None)).unwrap(),
+        Some(ExitStatus::Signaled(9))
+    );
+    killer.join().unwrap().unwrap();
+    let waiter = s.clone();
+    assert_eq!(
+        common::within(LONG, move || waiter.wait_deadline(None)).unwrap(),
+        Some(ExitStatus::Signaled(9))
+    );
 }
 
 // ---- process groups ---------------------------------------------------------
@@ -350,6 +516,83 @@ fn kill_reaches_the_whole_process_group() {
     }
 }
 
+/// Waits for `regex` (with one run of digits in it) from offset 0 and
+/// returns the number.
+fn wait_number(s: &Session, regex: &str) -> u32 {
+    let m = s
+        .wait_for_from(0, Pattern::regex(regex).unwrap(), Some(LONG))
+        .unwrap();
+    m.text
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// A job-control shell (any interactive shell on a terminal) puts a
+/// background job in a process group of its own; close still ends it, as
+/// it signals every process of the terminal's session.
+fn check_close_ends_a_background_job(shell: &[&str]) {
+    let s = Session::start(shell.to_vec()).unwrap();
+    // The echo of the typed line shows `$!`, never digits.
+    s.send("sleep 1234 & echo BGPID=$!\n").unwrap();
+    let pid = wait_number(&s, r"BGPID=\d+\r\n");
+    assert!(alive(pid));
+    assert_eq!(s.close().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
+    let gone = common::gone_within(pid, LONG);
+    if !gone {
+        // Clean up what the library left behind before failing.
+        // SAFETY: plain system call.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    assert!(gone, "{shell:?}: background job {pid} survived close");
+}
+
+#[test]
+fn close_ends_a_background_job_of_interactive_sh() {
+    check_close_ends_a_background_job(&["sh", "-i"]);
+}
+
+#[test]
+fn close_ends_a_background_job_of_bash() {
+    if !common::require("bash") {
+        return;
+    }
+    // bash on a terminal is interactive with job control, no -i needed.
+    check_close_ends_a_background_job(&["bash", "--norc", "--noprofile"]);
+}
+
+/// Kill, like close, reaches a background job in its own process group.
+#[test]
+fn kill_ends_a_background_job_of_an_interactive_shell() {
+    let s = Session::start(["sh", "-i"]).unwrap();
+    s.send("sleep 4321 & echo job:$!\n").unwrap();
+    // The echoed command line says "job:$!"; the job's pid follows the last "job:".
+    let text = read_until(&s, LONG, |t| {
+        t.matches("job:").count() == 2 && t.rsplit("job:").next().is_some_and(|r| r.contains("\r\n"))
+    });
+    let pid: u32 = text
+        .rsplit("job:")
+        .next()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    s.kill().unwrap();
+    assert!(
+        common::gone_within(pid, LONG),
+        "background job {pid} survived kill"
+    );
+    assert_eq!(
+        s.wait(Some(LONG)).unwrap(),
+        Some(ExitStatus::Signaled(libc::SIGKILL))
+    );
+}
+
 #[test]
 fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
     // The sleeper inherits "ignore SIGHUP" (set before the fork, so there is
@@ -364,7 +607,6 @@ fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
         t.elapsed()
     );
     let text = s.read().unwrap().text;
-    assert!(text.contains("hi"), "{text:?}");
     let sleeper: u32 = text
         .split("pid:")
         .nth(1)
@@ -374,6 +616,7 @@ fn grandchild_holding_the_pty_does_not_delay_wait_or_close() {
         .unwrap()
         .parse()
         .unwrap();
+    assert_eq!(text, format!("pid:{sleeper}\r\nhi\r\n"));
     assert!(alive(sleeper));
     let t = Instant::now();
     assert_eq!(s.close().unwrap(), ExitStatus::Exited(0));
@@ -397,7 +640,8 @@ fn drop_kills_and_reaps_the_child() {
     assert!(alive(pid), "dropping one clone must not close the session");
     drop(clone);
     // Drop reaped it: not even a zombie remains.
-    assert!(!common::exists(pid) || !alive(pid));
+    assert!(common::reaped(pid), "{pid} is still a child of ours");
+    assert!(!common::zombie(pid), "{pid} is a zombie");
     assert!(!alive(pid));
 }
 
@@ -406,16 +650,16 @@ fn close_wakes_a_waiter_in_another_thread() {
     let s = Session::start(["sleep", "300"]).unwrap();
     let waiter = {
         let s = s.clone();
-        std::thread::spawn(move || s.wait(None))
+        common::spawn_bounded(move || s.wait(None))
     };
     // Whether the waiter is already blocked or not, it must end with the
     // session-closed error (or, had it not started, find it closed).
     assert_eq!(s.close().unwrap(), ExitStatus::Signaled(9));
-    match waiter.join().unwrap() {
+    match waiter.join(LONG) {
         Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(s.close(), Err(Error::SessionClosed { .. })));
+    assert!(matches!(s.close(), Err(Error::SessionClosed { id }) if id == s.id()));
 }
 
 // ---- input ----------------------------------------------------------------
@@ -446,8 +690,8 @@ fn too_long_canonical_line_is_refused_whole() {
     let s = Session::start(["cat"]).unwrap();
     let long = "z".repeat(5000) + "\n";
     match s.write_stdin(&long, Duration::ZERO) {
-        Err(Error::LineTooLong { length, limit, .. }) => {
-            assert_eq!((length, limit), (5000, bgterm::CANONICAL_LINE_LIMIT));
+        Err(Error::LineTooLong { id, length, limit }) => {
+            assert_eq!((id, length, limit), (s.id(), 5000, bgterm::CANONICAL_LINE_LIMIT));
         }
         other => panic!("{other:?}"),
     }
@@ -459,17 +703,20 @@ fn too_long_canonical_line_is_refused_whole() {
     let max = "w".repeat(bgterm::CANONICAL_LINE_LIMIT) + "\n";
     s.send(&max).unwrap();
     let text = read_until(&s, LONG, |t| {
-        t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT
+        t.matches('w').count() == 2 * bgterm::CANONICAL_LINE_LIMIT && t.ends_with('\n')
     });
-    assert!(!text.contains('z'));
+    // The echo, then cat's copy: the whole line twice, and nothing else.
+    let line = "w".repeat(bgterm::CANONICAL_LINE_LIMIT) + "\r\n";
+    assert!(text == line.repeat(2), "{} bytes, not the line twice", text.len());
 }
 
 #[test]
 fn long_lines_pass_in_raw_mode() {
     let s = Session::start("stty raw -echo; echo READY; head -c 6000 | wc -c").unwrap();
-    expect(&s, "READY");
+    // Raw mode turns output processing off too: "\n" stays "\n".
+    assert_eq!(expect(&s, "READY\n"), "READY\n");
     s.send(&"r".repeat(6000)).unwrap();
-    expect(&s, "6000");
+    assert_eq!(read_until(&s, LONG, |t| t.ends_with('\n')), "6000\n");
 }
 
 // ---- concurrency ------------------------------------------------------------
@@ -507,6 +754,7 @@ fn many_threads_on_one_session_lose_nothing() {
         collected.lock().push_str(&out.text);
     }
     let text = collected.lock().clone();
+    assert_eq!(text.matches('\n').count(), expected, "{text:?}");
     for t in 0..threads {
         for l in 0..lines {
             assert_eq!(
@@ -528,8 +776,11 @@ fn many_sessions_at_once() {
                 let id = registry.start(["cat"]).unwrap();
                 let s = registry.get(id).unwrap();
                 s.send(&format!("session-{i}\n")).unwrap();
-                let text = read_until(&s, LONG, |t| t.matches(&format!("session-{i}\r\n")).count() == 2);
-                assert!(!text.contains(&format!("session-{}\r", i + 100)));
+                let line = format!("session-{i}\r\n");
+                let text = read_until(&s, LONG, |t| t.matches(&line).count() == 2);
+                // The echo and cat's copy of this session's line, and
+                // nothing from any other session.
+                assert_eq!(text, line.repeat(2));
                 id
             })
         })
@@ -616,8 +867,7 @@ fn resize_reaches_the_child() {
 
 #[test]
 fn python_repl_round_trip() {
-    if !has("python3") {
-        eprintln!("skipped: python3 not installed");
+    if !common::require("python3") {
         return;
     }
     let s = SessionBuilder::new(["python3", "-q", "-i"])
@@ -627,5 +877,5 @@ fn python_repl_round_trip() {
     expect(&s, ">>> ");
     s.send("6 * 7\n").unwrap();
     let text = expect(&s, ">>> ");
-    assert!(text.contains("42\r\n"), "{text:?}");
+    assert_eq!(text, "6 * 7\r\n42\r\n>>> ");
 }

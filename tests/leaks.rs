@@ -1,18 +1,50 @@
-//! Descriptors, threads and children do not leak across many sessions.
-//! Alone in its own test binary so other tests' sessions do not disturb the
-//! counts.
+//! Descriptors, threads and children do not leak across many sessions, and
+//! recordings and transcripts leave no thread or descriptor behind.
+//!
+//! The counts are of the whole process, so this file is a test binary of its
+//! own (other files' sessions cannot disturb them), and its tests run one
+//! at a time (each holds [`alone`]). Threads are compared as sets of thread
+//! ids: a thread that appears during a test and is still there at its end
+//! is a leak, while libtest's threads for the other tests, already there or
+//! gone, do not count. (libtest starts one thread per test up front when
+//! the tests are no more than its test threads, and one after another
+//! otherwise; so no thread of its own appears during a test while this
+//! file has at most two tests. A third one should get a binary of its own.)
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use bgterm::{Registry, Session};
-use common::LONG;
+use bgterm::{Recording, Registry, Session, SessionBuilder, Transcript};
+use common::{LONG, expect};
 
-fn count(dir: &str) -> usize {
-    std::fs::read_dir(dir).unwrap().count()
+/// Held by each test for its whole run.
+fn alone() -> MutexGuard<'static, ()> {
+    static ALONE: Mutex<()> = Mutex::new(());
+    // A failed test poisons it; the next one still runs on its own.
+    ALONE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Open descriptors of this process.
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Ids of this process's threads.
+fn threads() -> BTreeSet<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Threads that exist now and did not at `before`.
+fn new_threads(before: &BTreeSet<u64>) -> Vec<u64> {
+    threads().difference(before).copied().collect()
 }
 
 /// Children of this process that are zombies (exited, unreaped).
@@ -33,13 +65,14 @@ fn zombies() -> usize {
 
 #[test]
 fn start_close_cycles_leave_nothing_behind() {
+    let _alone = alone();
     // Warm up lazily created globals (the global registry, std's caches).
     let s = Session::start(["true"]).unwrap();
     s.wait(Some(LONG)).unwrap();
     s.close().unwrap();
 
-    let fds = count("/proc/self/fd");
-    let threads = count("/proc/self/task");
+    let fds_before = fds();
+    let threads_before = threads();
     let registry = Registry::new();
     for i in 0..40 {
         // Every way a session can end: closed after exit, closed while
@@ -77,12 +110,82 @@ fn start_close_cycles_leave_nothing_behind() {
             scoped.start(["sleep", "300"]).unwrap();
         }
         assert_eq!(
-            count("/proc/self/task"),
-            threads + 5,
+            new_threads(&threads_before).len(),
+            5,
             "one thread per open session"
         );
     } // dropping the registry closes its sessions
-    assert_eq!(count("/proc/self/fd"), fds, "descriptors leaked");
-    assert_eq!(count("/proc/self/task"), threads, "threads leaked");
+    assert_eq!(fds(), fds_before, "descriptors leaked");
+    assert_eq!(new_threads(&threads_before), Vec::<u64>::new(), "threads leaked");
     assert_eq!(zombies(), 0, "unreaped children");
+}
+
+/// Waits until no thread is left that `before` did not have and the
+/// descriptors are back to `fds_before`. Sink threads left running at close
+/// finish on their own schedule, which nothing exposes to wait on, hence
+/// the re-check (each yields).
+fn settles_to(before: &BTreeSet<u64>, fds_before: usize) -> bool {
+    let deadline = Instant::now() + LONG;
+    while !new_threads(before).is_empty() || fds() != fds_before {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+#[test]
+fn sinks_leave_nothing_behind() {
+    let _alone = alone();
+    let dir = std::env::temp_dir().join(format!("bgterm-sink-leaks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Warm up lazily created globals.
+    Session::start(["true"]).unwrap().close().unwrap();
+
+    let fds_before = fds();
+    let threads_before = threads();
+    for i in 0..30 {
+        let cast = dir.join(format!("{i}.cast"));
+        let log = dir.join(format!("{i}.log"));
+        match i % 3 {
+            // Stopped explicitly: stop joins the threads.
+            0 => {
+                let s = Session::start(["cat"]).unwrap();
+                s.start_recording(Recording::create(&cast).unwrap()).unwrap();
+                s.start_transcript(Transcript::create(&log).unwrap()).unwrap();
+                s.send("x\n").unwrap();
+                expect(&s, "x\r\nx\r\n");
+                s.stop_recording().unwrap();
+                s.stop_transcript().unwrap();
+                s.close().unwrap();
+            }
+            // Ended by the child's exit, collected after.
+            1 => {
+                let s = SessionBuilder::new("echo hi")
+                    .record(&cast)
+                    .transcript(&log)
+                    .spawn()
+                    .unwrap();
+                s.wait(Some(LONG)).unwrap().expect("exit");
+                s.stop_recording().unwrap();
+                s.stop_transcript().unwrap();
+                drop(s);
+            }
+            // Never stopped: closing the session ends them.
+            _ => {
+                let s = SessionBuilder::new(["cat"]).transcript(&log).spawn().unwrap();
+                s.start_recording(Recording::create(&cast).unwrap()).unwrap();
+                s.close().unwrap();
+            }
+        }
+    }
+    assert!(
+        settles_to(&threads_before, fds_before),
+        "threads {:?} are new, fds {} (was {fds_before})",
+        new_threads(&threads_before),
+        fds()
+    );
+    assert_eq!(zombies(), 0, "unreaped children");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

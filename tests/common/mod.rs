@@ -42,13 +42,7 @@ pub fn expect(s: &Session, marker: &str) -> String {
 
 /// Whether `pid` is a live (not zombie) process.
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the ")" that closes the command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    state(pid).is_some_and(|s| s != 'Z')
 }
 
 /// Whether `pid` exists at all (a zombie counts).
@@ -93,6 +87,130 @@ pub fn gone_within(pid: u32, timeout: Duration) -> bool {
     exited || !alive(pid)
 }
 
+/// Whether `program` is an executable file in a `PATH` directory.
 pub fn has(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// The running test's name: libtest names each test's thread after its
+/// test.
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test thread>")
+        .to_string()
+}
+
+/// Says that the running test (or a part of it) does not run, and why:
+/// writes `SKIPPED: <test name>: <reason>` to stderr. Through
+/// [`std::io::stderr`] with [`Write`](std::io::Write), not `eprintln!`:
+/// libtest captures only the print macros, so this line shows in the
+/// output of a passing `cargo test`.
+///
+/// When the environment variable `CI` is set, panics instead: CI installs
+/// everything the suite needs, so there a skip is a failure.
+pub fn skip(reason: &str) {
+    use std::io::Write as _;
+    let line = format!("SKIPPED: {}: {reason}", test_name());
+    if std::env::var_os("CI").is_some() {
+        panic!("{line} (CI is set, and CI must provide everything the tests need)");
+    }
+    // Nothing better to do if stderr itself is gone.
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Whether the optional `program` is installed. When it is not, reports
+/// the skip with [`skip`] (which panics under CI) and returns false; the
+/// caller then returns (or leaves out the part that needs the program).
+pub fn require(program: &str) -> bool {
+    if has(program) {
+        return true;
+    }
+    skip(&format!("{program} is not installed"));
+    false
+}
+
+/// The state letter of `pid` in `/proc/<pid>/stat` (`R`, `S`, `Z`, ...),
+/// or `None` if there is no such process.
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state letter follows the ")" that closes the command name.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether `pid` is a zombie: exited, but not yet reaped by its parent.
+pub fn zombie(pid: u32) -> bool {
+    state(pid) == Some('Z')
+}
+
+/// Whether this process has no child `pid` any more, running or exited:
+/// `waitid` says ECHILD. It only looks (`WNOWAIT`), so it never reaps a
+/// child that the library, or another test, is about to reap.
+pub fn reaped(pid: u32) -> bool {
+    loop {
+        // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: plain system call; `info` outlives it.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return false; // our child, still running or an unreaped zombie
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECHILD) => return true,
+            other => panic!("waitid({pid}) failed: {other:?}"),
+        }
+    }
+}
+
+/// A thread whose result is awaited for a bounded time: see
+/// [`spawn_bounded`].
+pub struct Bounded<T>(std::sync::mpsc::Receiver<T>);
+
+/// Runs `f` on a thread of its own, for calls that are unbounded by design
+/// (`wait(None)`, a waiter that only a close should end): [`Bounded::join`]
+/// then fails the test if it does not return in time, instead of hanging
+/// the suite. (On that failure the thread is left behind.)
+pub fn spawn_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // The receiver is gone only if the test already failed.
+        let _ = tx.send(f());
+    });
+    Bounded(rx)
+}
+
+impl<T> Bounded<T> {
+    /// The thread's result, or a panic if it takes longer than `timeout`
+    /// or panicked itself.
+    pub fn join(self, timeout: Duration) -> T {
+        match self.0.recv_timeout(timeout) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the call did not return within {timeout:?}")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the thread panicked (its message is above)")
+            }
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own and returns its result, failing the
+/// test if that takes longer than `timeout` (see [`spawn_bounded`]).
+pub fn within<T: Send + 'static>(timeout: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_bounded(f).join(timeout)
 }

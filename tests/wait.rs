@@ -1,5 +1,6 @@
-//! Issue 4: waiting for text, running commands to completion, quiet-period
-//! polls and event streams — all event-driven.
+//! Waiting for text (`wait_for` and its forms), running commands to
+//! completion (`run`), quiet-period polls and event streams — all
+//! event-driven.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -7,9 +8,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bgterm::crossbeam_channel::{never, select};
-use bgterm::{Error, ExitStatus, Pattern, Registry, Session, SessionBuilder, SessionEvent, SessionId};
-use common::{LONG, expect, has};
+use bgterm::crossbeam_channel::{RecvTimeoutError, never, select};
+use bgterm::{
+    Error, ExitStatus, Pattern, Patterns, Registry, Session, SessionBuilder, SessionEvent, SessionId,
+};
+use common::{LONG, expect};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -27,9 +30,13 @@ fn output_already_there_is_not_matched_again() {
     let err = s.wait_for("MARK", Some(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     match err {
-        Error::WaitTimeout { waited, patterns, .. } => {
+        Error::WaitTimeout {
+            id, waited, patterns, ..
+        } => {
+            assert_eq!(id, s.id());
             assert!(waited >= SHORT);
-            assert!(patterns.contains("MARK"));
+            assert_eq!(patterns, Patterns::from("MARK").to_string());
+            assert!(patterns.contains("MARK"), "{patterns}");
         }
         other => panic!("{other:?}"),
     }
@@ -58,11 +65,12 @@ fn write_then_wait_from_an_offset_never_misses_a_fast_echo() {
     for i in 0..50 {
         let at = s.output_offset().unwrap();
         s.send(&format!("ping-{i}\n")).unwrap();
-        // However quickly cat answered, the answer is at or after `at`.
+        // However quickly cat answered, the answer is found, and it is all
+        // that came after `at` (the previous round's output had all arrived).
         let m = s
             .wait_for_from(at, format!("ping-{i}\r\nping-{i}\r\n"), Some(LONG))
             .unwrap();
-        assert!(m.match_start >= at);
+        assert_eq!(m.match_start, at);
     }
 }
 
@@ -111,15 +119,23 @@ fn exit_before_a_match_is_a_typed_error_with_the_tail() {
     };
     s.send("\n").unwrap();
     match waiter.join().unwrap() {
-        Err(Error::ExitedBeforeMatch { status, tail, id, .. }) => {
+        Err(Error::ExitedBeforeMatch {
+            status,
+            tail,
+            id,
+            patterns,
+            ..
+        }) => {
             assert_eq!(status, ExitStatus::Exited(5));
             assert_eq!(id, s.id());
-            assert!(tail.ends_with("the end\r\n"), "{tail:?}");
+            assert_eq!(patterns, Patterns::from("never printed").to_string());
+            // All the output since `at`: the echo of the input, the line.
+            assert_eq!(tail, "\r\nthe end\r\n");
         }
         other => panic!("{other:?}"),
     }
-    // The output is still readable.
-    assert!(s.read().unwrap().text.contains("the end"));
+    // The output is still readable, none of it consumed.
+    assert_eq!(s.read().unwrap().text, "\r\nthe end\r\n");
 }
 
 #[test]
@@ -150,11 +166,11 @@ fn invalid_regex_and_unknown_session_are_typed() {
     let ghost = SessionId::from_u64(u64::MAX - 1);
     assert!(matches!(
         registry.subscribe(ghost),
-        Err(Error::UnknownSession { .. })
+        Err(Error::UnknownSession { id }) if id == ghost
     ));
     assert!(matches!(
         registry.run(ghost, "true", None),
-        Err(Error::UnknownSession { .. })
+        Err(Error::UnknownSession { id }) if id == ghost
     ));
 }
 
@@ -163,10 +179,13 @@ fn close_wakes_a_text_waiter() {
     let s = Session::start(["sleep", "300"]).unwrap();
     let waiter = {
         let s = s.clone();
-        std::thread::spawn(move || s.wait_for("x", None))
+        common::spawn_bounded(move || s.wait_for("x", None))
     };
     s.close().unwrap();
-    assert!(matches!(waiter.join().unwrap(), Err(Error::SessionClosed { .. })));
+    match waiter.join(LONG) {
+        Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -189,255 +208,97 @@ fn split_multibyte_match_across_chunks() {
     assert_eq!(m.text, "café!");
 }
 
-// ---- run --------------------------------------------------------------------
-
-fn check_run(shell: &[&str]) {
-    let s = Session::start(shell.to_vec()).unwrap();
-    let t = Some(LONG);
-    for (cmd, out, code) in [
-        ("echo hello", "hello\n", 0),
-        ("false", "", 1),
-        ("(exit 17)", "", 17),
-        ("printf 'no newline'", "no newline", 0),
-        ("printf 'two\\nlines\\n'; sh -c 'exit 3'", "two\nlines\n", 3),
-        ("echo \"it's quoted\" # and a comment", "it's quoted\n", 0),
-        ("for i in 1 2\ndo echo line$i\ndone", "line1\nline2\n", 0),
-    ] {
-        let r = s.run(cmd, t).unwrap();
-        assert_eq!(
-            (r.output.as_str(), r.exit_code),
-            (out, code),
-            "{shell:?}: {cmd:?}"
-        );
-    }
-    // State persists between commands: it is the same shell.
-    s.run("cd /tmp && X=kept", t).unwrap();
-    assert_eq!(s.run("echo $PWD $X", t).unwrap().output, "/tmp kept\n");
-    // A long-running command times out and can be interrupted.
-    let err = s.run("sleep 30", Some(SHORT)).unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
-    s.send_bytes(b"\x03").unwrap();
-    assert_eq!(s.run("echo recovered", t).unwrap().output, "recovered\n");
-}
-
+/// `wait_for` matches text in the session's encoding, as `poll` shows it,
+/// not the pattern's UTF-8 bytes.
 #[test]
-fn run_in_sh() {
-    check_run(&["sh"]);
-}
-
-#[test]
-fn run_in_interactive_bash() {
-    if !has("bash") {
-        eprintln!("skipped: bash not installed");
-        return;
-    }
-    // Interactive bash with readline, a prompt and bracketed paste.
-    check_run(&["bash", "--norc", "--noprofile", "-i"]);
-}
-
-#[test]
-fn run_reports_a_shell_that_exits() {
-    let s = Session::start(["sh"]).unwrap();
-    match s.run("exit 3", Some(LONG)) {
-        Err(Error::ExitedBeforeMatch { status, .. }) => assert_eq!(status, ExitStatus::Exited(3)),
-        other => panic!("{other:?}"),
-    }
-}
-
-// ---- quiet-period poll ----------------------------------------------------
-
-#[test]
-fn quiet_poll_returns_a_multi_part_burst_in_one_result() {
-    let script = "read go; for i in 1 2 3 4; do echo part$i; sleep 0.2; done; echo end; read stop";
-    let s = Session::start(script).unwrap();
-    s.send("\n").unwrap();
-    let out = s.poll_quiet(LONG, Duration::from_secs(2)).unwrap();
-    for part in ["part1", "part2", "part3", "part4", "end"] {
-        assert!(out.text.contains(part), "{part} missing from {:?}", out.text);
-    }
-    // A plain poll on the same output would have returned the first piece
-    // alone: check by replaying the burst.
-    let s = Session::start(script).unwrap();
-    s.send("\n").unwrap();
-    let first = s.poll(LONG).unwrap();
-    assert!(!first.text.contains("end"), "{:?}", first.text);
-}
-
-#[test]
-fn quiet_poll_waits_its_full_time_when_nothing_comes() {
-    let s = Session::start(["sleep", "300"]).unwrap();
-    let t = Instant::now();
-    let out = s.poll_quiet(SHORT, Duration::from_millis(50)).unwrap();
-    assert_eq!(out.text, "");
-    assert!(t.elapsed() >= SHORT);
-}
-
-// ---- event streams -------------------------------------------------------
-
-#[test]
-fn subscribers_select_over_several_sessions() {
-    let sessions: Vec<Session> = (0..3)
-        .map(|i| Session::start(format!("read x; echo s{i}-$x; exit {i}")).unwrap())
-        .collect();
-    let mut rx: Vec<_> = sessions.iter().map(|s| s.subscribe().unwrap()).collect();
-    for s in &sessions {
-        s.send("go\n").unwrap();
-    }
-    let mut text = vec![String::new(); 3];
-    let mut next_offset = [0u64; 3];
-    let mut statuses = [None; 3];
-    let deadline = Instant::now() + LONG;
-    while statuses.iter().any(Option::is_none) {
-        assert!(Instant::now() < deadline, "events stalled: {text:?}");
-        let (i, event) = select! {
-            recv(rx[0]) -> e => (0, e),
-            recv(rx[1]) -> e => (1, e),
-            recv(rx[2]) -> e => (2, e),
-            default(LONG) => panic!("no event within {LONG:?}"),
-        };
-        match event.unwrap() {
-            SessionEvent::Output {
-                session,
-                start,
-                end,
-                text: t,
-            } => {
-                assert_eq!(session, sessions[i].id());
-                assert_eq!(start, next_offset[i], "offsets are contiguous");
-                next_offset[i] = end;
-                text[i] += &t;
-            }
-            SessionEvent::Exited { status, .. } => {
-                statuses[i] = Some(status);
-                rx[i] = never();
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    for i in 0..3 {
-        assert!(text[i].contains(&format!("s{i}-go")), "{:?}", text[i]);
-        assert_eq!(statuses[i], Some(ExitStatus::Exited(i as i32)));
-    }
-    // Subscribing consumed nothing: the readers still get everything.
-    assert!(sessions[0].read().unwrap().text.contains("s0-go"));
-}
-
-#[test]
-fn a_slow_subscriber_is_told_what_it_missed_and_blocks_nobody() {
-    // 300 kB: a PTY hands over at most 4 KiB per read, so this is at least
-    // 70 output events for a subscriber with room for 4.
-    let s = Session::start("read go; head -c 300000 /dev/zero | tr '\\0' z; echo; echo THE-END").unwrap();
-    let slow = s.subscribe_with_capacity(4).unwrap();
-    let at = s.output_offset().unwrap();
-    s.send("\n").unwrap();
-    // Nobody reads `slow`; the session and other waiters are unaffected.
-    s.wait_for_from(at, "THE-END", Some(LONG)).unwrap();
-    assert!(s.wait(Some(LONG)).unwrap().is_some());
-    let events: Vec<SessionEvent> = slow.try_iter().collect();
-    assert!(events.len() <= 4);
-    assert!(
-        matches!(events.last(), Some(SessionEvent::Exited { .. })),
-        "{events:?}"
-    );
-    let missed: u64 = events
-        .iter()
-        .map(|e| {
-            if let SessionEvent::Missed { output_bytes, .. } = e {
-                *output_bytes
-            } else {
-                0
-            }
-        })
-        .sum();
-    let delivered: u64 = events
-        .iter()
-        .map(|e| {
-            if let SessionEvent::Output { start, end, .. } = e {
-                end - start
-            } else {
-                0
-            }
-        })
-        .sum();
-    assert!(missed > 0, "nothing missed in {} events", events.len());
-    // Every output byte is either delivered or counted as missed.
-    assert_eq!(delivered + missed, s.output_offset().unwrap());
-    // The stream then ends.
-    assert!(slow.recv_timeout(LONG).is_err());
-}
-
-#[test]
-fn subscribing_after_exit_yields_the_exit_and_ends() {
-    let s = Session::start("exit 9").unwrap();
-    s.wait(Some(LONG)).unwrap();
-    let rx = s.subscribe().unwrap();
-    assert_eq!(
-        rx.recv_timeout(LONG).unwrap(),
-        SessionEvent::Exited {
-            session: s.id(),
-            status: ExitStatus::Exited(9)
-        }
-    );
-    assert!(rx.recv_timeout(LONG).is_err());
-}
-
-#[test]
-fn resize_is_an_event() {
-    let s = Session::start(["sleep", "300"]).unwrap();
-    let rx = s.subscribe().unwrap();
-    s.resize(10, 20).unwrap();
-    assert_eq!(
-        rx.recv_timeout(LONG).unwrap(),
-        SessionEvent::Resized {
-            session: s.id(),
-            rows: 10,
-            cols: 20
-        }
-    );
-}
-
-#[test]
-fn dropped_bytes_are_an_event() {
-    let s = bgterm::SessionBuilder::new("read x; head -c 5000 /dev/zero | tr '\\0' z")
-        .max_buffer_bytes(100)
+fn wait_for_matches_non_ascii_text_in_the_session_encoding() {
+    let s = SessionBuilder::new(r"stty -echo; echo READY; read go; printf '\223\372\226\173\n'; read stop")
+        .encoding(bgterm::encoding_rs::SHIFT_JIS)
         .spawn()
         .unwrap();
-    let rx = s.subscribe().unwrap();
+    // Echo is off once READY is out: nothing but the printf follows.
+    expect(&s, "READY\r\n");
+    let at = s.output_offset().unwrap();
     s.send("\n").unwrap();
-    s.wait(Some(LONG)).unwrap();
-    let dropped: u64 = rx
-        .try_iter()
-        .map(|e| {
-            if let SessionEvent::Dropped { bytes, .. } = e {
-                bytes
-            } else {
-                0
-            }
-        })
-        .sum();
-    assert_eq!(dropped, s.read().unwrap().dropped_bytes);
-    assert!(dropped > 0);
+    match s.wait_for_from(at, "日本", Some(LONG)) {
+        Ok(m) => {
+            assert_eq!((m.text.as_str(), m.before.as_str()), ("日本", ""));
+            // Offsets count the session's bytes: two per character here.
+            assert_eq!((m.match_start, m.match_end), (at, at + 4));
+        }
+        Err(e) => panic!("{e:?}; the output was {:?}", s.read().unwrap().text),
+    }
 }
 
-// ---- the wait family --------------------------------------------------------
-
+/// A text waiter blocked when the session is closed ends with
+/// `SessionClosed`, never with the exit that the close's kill caused.
 #[test]
-fn wait_in_every_blocking_form() {
-    let s = Session::start(["sleep", "300"]).unwrap();
-    assert_eq!(s.try_wait().unwrap(), None);
-    assert_eq!(s.wait(Some(Duration::ZERO)).unwrap(), None);
+fn a_text_waiter_blocked_at_close_gets_session_closed_not_the_kill() {
+    for _ in 0..5 {
+        let s = Session::start(["sleep", "300"]).unwrap();
+        let at = s.output_offset().unwrap();
+        let (tx, rx) = bgterm::crossbeam_channel::bounded(1);
+        let waiter = {
+            let s = s.clone();
+            common::spawn_bounded(move || {
+                tx.send(()).unwrap();
+                s.wait_for_from(at, "x", None)
+            })
+        };
+        rx.recv().unwrap();
+        s.close().unwrap();
+        match waiter.join(LONG) {
+            Err(Error::SessionClosed { id }) => assert_eq!(id, s.id()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Peak memory (VmHWM) of this process, in KiB.
+fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The window `wait_for` searches is bounded by what the ring retains: a
+/// wait over 64 MiB of output through a 1 MiB ring raises the process's
+/// peak memory by far less than the output.
+#[test]
+fn wait_for_over_a_flood_keeps_memory_bounded_by_the_ring() {
+    const TOTAL: u64 = 64 << 20;
+    let s = SessionBuilder::new(format!(
+        "stty -echo; echo READY; read go; head -c {TOTAL} /dev/zero | tr '\\0' a; echo; read stop"
+    ))
+    .max_buffer_bytes(1 << 20)
+    .spawn()
+    .unwrap();
+    // Echo is off once READY is out: only the 'a's and a line end follow.
+    expect(&s, "READY\r\n");
+    let at = s.output_offset().unwrap();
+    let before = vm_hwm_kib();
+    s.send("\n").unwrap();
+    // Waits until the whole flood has gone by (the `echo` ends it).
+    let m = s
+        .wait_for_from(at, "a\r\n", Some(Duration::from_secs(120)))
+        .unwrap();
     assert_eq!(
-        s.wait_deadline(Some(Instant::now() + Duration::from_millis(20)))
-            .unwrap(),
-        None
+        (m.text.as_str(), m.match_start, m.match_end),
+        ("a\r\n", at + TOTAL - 1, at + TOTAL + 2),
+        "the match (its `before` is megabytes long)"
     );
-    let killer = {
-        let s = s.clone();
-        std::thread::spawn(move || s.kill())
-    };
-    assert_eq!(s.wait(None).unwrap(), Some(ExitStatus::Signaled(9)));
-    killer.join().unwrap().unwrap();
-    assert_eq!(s.wait_deadline(None).unwrap(), Some(ExitStatus::Signaled(9)));
+    let grown_mib = (vm_hwm_kib() - before) / 1024;
+    assert!(
+        grown_mib < 32,
+        "peak memory grew by {grown_mib} MiB during a wait on a 1 MiB ring"
+    );
 }
 
 #[test]
@@ -488,4 +349,277 @@ fn a_match_is_found_even_after_the_ring_evicted_it() {
             .unwrap();
         assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001);
     }
+}
+
+// ---- run --------------------------------------------------------------------
+
+fn check_run(shell: &[&str]) {
+    let s = Session::start(shell.to_vec()).unwrap();
+    let t = Some(LONG);
+    for (cmd, out, code) in [
+        ("echo hello", "hello\n", 0),
+        ("false", "", 1),
+        ("(exit 17)", "", 17),
+        ("printf 'no newline'", "no newline", 0),
+        ("printf 'two\\nlines\\n'; sh -c 'exit 3'", "two\nlines\n", 3),
+        ("echo \"it's quoted\" # and a comment", "it's quoted\n", 0),
+        ("for i in 1 2\ndo echo line$i\ndone", "line1\nline2\n", 0),
+    ] {
+        let r = s.run(cmd, t).unwrap();
+        assert_eq!(
+            (r.output.as_str(), r.exit_code),
+            (out, code),
+            "{shell:?}: {cmd:?}"
+        );
+    }
+    // State persists between commands: it is the same shell.
+    s.run("cd /tmp && X=kept", t).unwrap();
+    assert_eq!(s.run("echo $PWD $X", t).unwrap().output, "/tmp kept\n");
+    // A long-running command times out and can be interrupted.
+    let err = s.run("sleep 30", Some(SHORT)).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    s.send_bytes(b"\x03").unwrap();
+    assert_eq!(s.run("echo recovered", t).unwrap().output, "recovered\n");
+}
+
+#[test]
+fn run_in_sh() {
+    check_run(&["sh"]);
+}
+
+#[test]
+fn run_in_interactive_bash() {
+    if !common::require("bash") {
+        return;
+    }
+    // Interactive bash with readline, a prompt and bracketed paste.
+    check_run(&["bash", "--norc", "--noprofile", "-i"]);
+}
+
+#[test]
+fn run_reports_a_shell_that_exits() {
+    let s = Session::start(["sh"]).unwrap();
+    match s.run("exit 3", Some(LONG)) {
+        Err(Error::ExitedBeforeMatch { id, status, .. }) => {
+            assert_eq!((id, status), (s.id(), ExitStatus::Exited(3)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// When the command prints more than the ring holds, `run` says how much
+/// of the head was dropped: the output it returns plus the dropped bytes
+/// is everything the command printed.
+#[test]
+fn run_counts_the_output_the_ring_dropped() {
+    let s = SessionBuilder::new(["sh"])
+        .max_buffer_bytes(4096)
+        .spawn()
+        .unwrap();
+    let r = s
+        .run("head -c 100000 /dev/zero | tr '\\0' x", Some(LONG))
+        .unwrap();
+    assert_eq!(r.exit_code, 0);
+    assert!(r.dropped_bytes > 0, "a 4 KiB ring dropped some of 100000 bytes");
+    assert!(r.output.bytes().all(|b| b == b'x'), "{:?}", r.output);
+    assert_eq!(
+        r.output.len() as u64 + r.dropped_bytes,
+        100_000,
+        "run returned {} of 100000 bytes, {} reported dropped (offsets {}..{})",
+        r.output.len(),
+        r.dropped_bytes,
+        r.start_offset,
+        r.end_offset
+    );
+}
+
+/// `run` finds its markers whether or not the terminal turns "\n" into
+/// "\r\n" (ONLCR off: `stty -onlcr`, or a program that left it raw).
+#[test]
+fn run_completes_with_onlcr_off() {
+    let s = Session::start(["sh"]).unwrap();
+    let r = s.run("stty -onlcr", Some(LONG)).unwrap();
+    assert_eq!((r.output.as_str(), r.exit_code), ("", 0));
+    let r = s.run("echo hi", Some(LONG)).unwrap();
+    assert_eq!((r.output.as_str(), r.exit_code), ("hi\n", 0));
+}
+
+// ---- quiet-period poll ----------------------------------------------------
+
+#[test]
+fn quiet_poll_returns_a_multi_part_burst_in_one_result() {
+    let script = "read go; for i in 1 2 3 4; do echo part$i; sleep 0.2; done; echo end; read stop";
+    let s = Session::start(script).unwrap();
+    s.send("\n").unwrap();
+    let out = s.poll_quiet(LONG, Duration::from_secs(2)).unwrap();
+    // The echo of the input, then every part, in one result.
+    assert_eq!(out.text, "\r\npart1\r\npart2\r\npart3\r\npart4\r\nend\r\n");
+    // A plain poll on the same output would have returned the first piece
+    // alone: check by replaying the burst.
+    let s = Session::start(script).unwrap();
+    s.send("\n").unwrap();
+    let first = s.poll(LONG).unwrap();
+    assert!(!first.text.contains("end"), "{:?}", first.text);
+}
+
+#[test]
+fn quiet_poll_waits_its_full_time_when_nothing_comes() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let t = Instant::now();
+    let out = s.poll_quiet(SHORT, Duration::from_millis(50)).unwrap();
+    assert_eq!(out.text, "");
+    assert!(out.running);
+    assert!(t.elapsed() >= SHORT);
+}
+
+// ---- event streams -------------------------------------------------------
+
+#[test]
+fn subscribers_select_over_several_sessions() {
+    let sessions: Vec<Session> = (0..3)
+        .map(|i| Session::start(format!("read x; echo s{i}-$x; exit {i}")).unwrap())
+        .collect();
+    let mut rx: Vec<_> = sessions.iter().map(|s| s.subscribe().unwrap()).collect();
+    for s in &sessions {
+        s.send("go\n").unwrap();
+    }
+    let mut text = vec![String::new(); 3];
+    let mut next_offset = [0u64; 3];
+    let mut statuses = [None; 3];
+    let deadline = Instant::now() + LONG;
+    while statuses.iter().any(Option::is_none) {
+        assert!(Instant::now() < deadline, "events stalled: {text:?}");
+        let (i, event) = select! {
+            recv(rx[0]) -> e => (0, e),
+            recv(rx[1]) -> e => (1, e),
+            recv(rx[2]) -> e => (2, e),
+            default(LONG) => panic!("no event within {LONG:?}"),
+        };
+        match event.unwrap() {
+            SessionEvent::Output {
+                session,
+                start,
+                end,
+                text: t,
+            } => {
+                assert_eq!(session, sessions[i].id());
+                assert_eq!(start, next_offset[i], "offsets are contiguous");
+                next_offset[i] = end;
+                text[i] += &t;
+            }
+            SessionEvent::Exited { status, .. } => {
+                statuses[i] = Some(status);
+                rx[i] = never();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for i in 0..3 {
+        // The echo of the input, then the answer: every byte, once.
+        assert_eq!(text[i], format!("go\r\ns{i}-go\r\n"));
+        assert_eq!(statuses[i], Some(ExitStatus::Exited(i as i32)));
+    }
+    // Subscribing consumed nothing: the readers still get everything.
+    assert_eq!(sessions[0].read().unwrap().text, "go\r\ns0-go\r\n");
+}
+
+#[test]
+fn a_slow_subscriber_is_told_what_it_missed_and_blocks_nobody() {
+    // 300 kB: a PTY hands over at most 4 KiB per read, so this is at least
+    // 70 output events for a subscriber with room for 4.
+    let s = Session::start("read go; head -c 300000 /dev/zero | tr '\\0' z; echo; echo THE-END").unwrap();
+    let slow = s.subscribe_with_capacity(4).unwrap();
+    let at = s.output_offset().unwrap();
+    s.send("\n").unwrap();
+    // Nobody reads `slow`; the session and other waiters are unaffected.
+    s.wait_for_from(at, "THE-END", Some(LONG)).unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let events: Vec<SessionEvent> = slow.try_iter().collect();
+    assert!(events.len() <= 4);
+    assert_eq!(
+        events.last(),
+        Some(&SessionEvent::Exited {
+            session: s.id(),
+            status: ExitStatus::Exited(0)
+        }),
+        "{events:?}"
+    );
+    let missed: u64 = events
+        .iter()
+        .map(|e| {
+            if let SessionEvent::Missed { output_bytes, .. } = e {
+                *output_bytes
+            } else {
+                0
+            }
+        })
+        .sum();
+    let delivered: u64 = events
+        .iter()
+        .map(|e| {
+            if let SessionEvent::Output { start, end, .. } = e {
+                end - start
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert!(missed > 0, "nothing missed in {} events", events.len());
+    // Every output byte is either delivered or counted as missed.
+    assert_eq!(delivered + missed, s.output_offset().unwrap());
+    // The stream then ends (disconnects; it does not just go quiet).
+    assert_eq!(slow.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
+}
+
+#[test]
+fn subscribing_after_exit_yields_the_exit_and_ends() {
+    let s = Session::start("exit 9").unwrap();
+    s.wait(Some(LONG)).unwrap();
+    let rx = s.subscribe().unwrap();
+    assert_eq!(
+        rx.recv_timeout(LONG).unwrap(),
+        SessionEvent::Exited {
+            session: s.id(),
+            status: ExitStatus::Exited(9)
+        }
+    );
+    assert_eq!(rx.recv_timeout(LONG), Err(RecvTimeoutError::Disconnected));
+}
+
+#[test]
+fn resize_is_an_event() {
+    let s = Session::start(["sleep", "300"]).unwrap();
+    let rx = s.subscribe().unwrap();
+    s.resize(10, 20).unwrap();
+    assert_eq!(
+        rx.recv_timeout(LONG).unwrap(),
+        SessionEvent::Resized {
+            session: s.id(),
+            rows: 10,
+            cols: 20
+        }
+    );
+}
+
+#[test]
+fn dropped_bytes_are_an_event() {
+    let s = bgterm::SessionBuilder::new("read x; head -c 5000 /dev/zero | tr '\\0' z")
+        .max_buffer_bytes(100)
+        .spawn()
+        .unwrap();
+    let rx = s.subscribe().unwrap();
+    s.send("\n").unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let dropped: u64 = rx
+        .try_iter()
+        .map(|e| {
+            if let SessionEvent::Dropped { bytes, .. } = e {
+                bytes
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert_eq!(dropped, s.read().unwrap().dropped_bytes);
+    assert!(dropped > 0);
 }
