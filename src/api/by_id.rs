@@ -38,7 +38,7 @@ macro_rules! by_id {
     )*) => {
         impl Registry {
             $(
-                #[doc = concat!("[`Session::", stringify!($name), "`] on session `id`.")]
+                #[doc = concat!("[`Session::", stringify!($name), "`](crate::Session::", stringify!($name), ") on session `id`.")]
                 #[doc = ""]
                 #[doc = "# Errors"]
                 #[doc = ""]

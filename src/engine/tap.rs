@@ -32,11 +32,11 @@ pub(crate) trait Tap: Send {
     fn event(&mut self, event: &Event<'_>) -> bool;
 
     /// Whether this tap cannot take more output for now. While any tap is
-    /// backlogged the pump stops reading the child's output (the child
-    /// blocks on its writes, as on a slow terminal) and keeps serving
-    /// input, exit and close; a tap that stops being backlogged must wake
-    /// the pump through the session's eventfd. This is how a lossless
-    /// consumer pushes back without blocking under the state lock.
+    /// backlogged the pump stops reading output (and keeps serving input,
+    /// exit and close); a tap that stops being backlogged must wake the
+    /// pump. This is how a lossless consumer pushes back without blocking
+    /// under the state lock: see [`crate::record::sink`] for the whole
+    /// story.
     ///
     /// By default, never.
     fn backlogged(&self) -> bool {
