@@ -3,7 +3,7 @@
 //! ```text
 //!   sys (PTY, pidfd, eventfd)
 //!        │
-//!   pump ──publish_output / write_input / publish_exit──▶ state ──▶ taps
+//!   reactor ─▶ pump ──publish_output / write_input / publish_exit──▶ state ──▶ taps
 //!        ▲                                                 │  (features)
 //!        └──── wake (eventfd) ──── core (lock + condvar) ◀─┘
 //! ```
@@ -14,7 +14,9 @@
 //!   that keep its invariants. Pure: tested without a PTY.
 //! - [`core`]: the state under its mutex, the condvar waiters block on, the
 //!   descriptors; what the session handle and the features call.
-//! - [`pump`]: the thread that moves bytes between the PTY and the state.
+//! - [`pump`]: moves bytes between the PTY and the state, step by step,
+//!   owning no thread.
+//! - [`reactor`]: one thread and one epoll serving every session's pump.
 //! - [`tap`]: the one interface features attach through: they see every
 //!   event in order, may hold output back, and may answer queries.
 //! - [`result`]: what a read returns.
@@ -22,6 +24,7 @@
 pub(crate) mod core;
 pub(crate) mod decode;
 pub(crate) mod pump;
+pub(crate) mod reactor;
 pub(crate) mod result;
 pub(crate) mod ring;
 pub(crate) mod state;

@@ -1,26 +1,27 @@
-//! The one thread each session runs: it moves output into the state, input
-//! the caller could not write at once into the PTY, and notices the
-//! child's exit.
+//! One session's pump: it moves output into the state, input the caller
+//! could not write at once into the PTY, and notices the child's exit.
 //!
-//! Why one thread doing all three with `poll(2)`, rather than a blocking
-//! reader, a writer and a waiter: a blocking read cannot be interrupted when
-//! a grandchild keeps the PTY open, a blocking write cannot be interrupted
-//! when the child stops reading, and three threads per session triple the
-//! cost of holding many sessions. Here every blocking point is a `poll` that
-//! the session's eventfd can wake, so close never waits on the child.
+//! A pump owns no thread: the [reactor](crate::engine::reactor) waits on
+//! every session's descriptors at once and hands each pump what became
+//! ready. Why nothing blocks here: a blocking read cannot be interrupted
+//! when a grandchild keeps the PTY open, a blocking write cannot be
+//! interrupted when the child stops reading. Every step is non-blocking, so
+//! close never waits on the child, and one stalled session never holds up
+//! another.
 //!
-//! Each turn of [`Pump::run`] is: [`refresh`](Pump::refresh) what it needs
-//! from the state (only after a wake-up), [`wait`](Pump::wait) in `poll`,
+//! [`Pump::handle`] takes one report and runs the steps in a fixed order:
+//! the wake-up ([`refresh`](Pump::refresh) what it needs from the state),
 //! then the [`read`](Pump::read_step), [`write`](Pump::write_step) and
 //! [`exit`](Pump::exit_step) steps. When to publish the exit is decided by
-//! [`ExitDrain`], a small pure state machine.
+//! [`ExitDrain`], a small pure state machine; [`Pump::interest`] says what
+//! to watch next.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::core::Core;
 use crate::status::ExitStatus;
-use crate::sys::fd::{self, Io, PollFd};
+use crate::sys::fd::{self, Io};
 use crate::sys::process;
 
 /// How long output may keep arriving after the child exits before the exit
@@ -33,7 +34,7 @@ pub(crate) const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(50);
 /// Most bytes gathered from the PTY before they are published. Linux PTYs
 /// hand over at most 4 KiB per `read(2)`; streaming output fills a few of
 /// those per wake-up (see [`STREAMING_READ`]), more would only cost memory.
-const READ_CHUNK: usize = 16 * 1024;
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 
 /// A read at least this long means output is streaming (the Linux line
 /// discipline hands over at most 4 KiB per read), so more is likely
@@ -90,28 +91,41 @@ impl ExitDrain {
     }
 
     /// Whether the pidfd still needs watching.
-    fn watching(&self) -> bool {
+    pub(crate) fn watching(&self) -> bool {
         *self == ExitDrain::Running
     }
 }
 
-/// What one `poll` reported.
-#[derive(Debug, Default)]
-struct Ready {
-    woken: bool,
-    readable: bool,
-    writable: bool,
-    exited: bool,
+/// What the reactor reported for one session.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ready {
+    /// The session's wake fd: a caller or a sink changed something.
+    pub(crate) woken: bool,
+    /// The PTY master has output (or hung up).
+    pub(crate) readable: bool,
+    /// The PTY master takes input.
+    pub(crate) writable: bool,
+    /// The pidfd: the child exited.
+    pub(crate) exited: bool,
+}
+
+/// What a pump wants watched right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Interest {
+    /// The PTY master, and whether for writing too; `None`: not at all
+    /// (every holder is gone, or a sink holds output back).
+    pub(crate) master: Option<bool>,
+    /// The pidfd, until the exit is seen.
+    pub(crate) pidfd: bool,
 }
 
 /// A session's pump. See the module docs.
 pub(crate) struct Pump {
     core: Arc<Core>,
-    buf: Vec<u8>,
     /// The PTY still has a holder: output may come, input may be taken.
     pty_open: bool,
     exit: ExitDrain,
-    /// What the pump needs from the state (stop, queued input, sink
+    /// What the pump needs from the state (close, queued input, sink
     /// backpressure) changes only when a caller or a sink signals the wake
     /// fd, or under the pump's own lock when it publishes output or writes
     /// input; it re-reads it only then, so moving output takes one lock per
@@ -126,7 +140,6 @@ impl Pump {
     pub(crate) fn new(core: Arc<Core>) -> Pump {
         Pump {
             core,
-            buf: vec![0u8; READ_CHUNK],
             pty_open: true,
             exit: ExitDrain::Running,
             stale: true,
@@ -135,26 +148,55 @@ impl Pump {
         }
     }
 
-    /// Runs until the session is closed.
-    pub(crate) fn run(mut self) {
-        let mut fds: Vec<PollFd> = Vec::with_capacity(3);
-        while self.refresh() {
-            let ready = self.wait(&mut fds);
-            if ready.woken {
-                self.core.wake_fd().clear();
-                self.stale = true;
-            }
-            if ready.readable {
-                self.read_step();
-            }
-            if ready.writable {
-                self.write_step();
-            }
-            if ready.exited {
-                self.notice_exit();
-            }
-            self.exit_step();
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Reads what it needs from the state before the first wait. Returns
+    /// false if the session is already closed.
+    pub(crate) fn start(&mut self) -> bool {
+        self.refresh()
+    }
+
+    /// What to watch until the next event.
+    pub(crate) fn interest(&self) -> Interest {
+        Interest {
+            master: (self.pty_open && !self.held).then_some(self.want_write),
+            pidfd: self.exit.watching(),
         }
+    }
+
+    /// How long the reactor may wait before [`tick`](Self::tick) is due
+    /// (the exit drain's grace); `None`: until an event.
+    pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
+        self.exit.timeout(now, self.held)
+    }
+
+    /// Handles what the reactor saw for this session, in the order a turn
+    /// of the loop always takes: wake-up, read, write, exit. Returns false
+    /// once the session is closed (the pump is then done).
+    pub(crate) fn handle(&mut self, ready: Ready, buf: &mut [u8]) -> bool {
+        if ready.woken {
+            self.core.wake_fd().clear();
+            self.stale = true;
+        }
+        if ready.readable {
+            self.read_step(buf);
+        }
+        if ready.writable && self.want_write {
+            self.write_step();
+        }
+        if ready.exited {
+            self.notice_exit();
+        }
+        self.tick()
+    }
+
+    /// Publishes the exit if its grace has passed; returns false once the
+    /// session is closed.
+    pub(crate) fn tick(&mut self) -> bool {
+        self.exit_step();
+        self.refresh()
     }
 
     /// Re-reads what the pump needs from the state after a wake-up.
@@ -172,9 +214,9 @@ impl Pump {
         self.want_write = st.wants_write();
         // Backpressure from a sink whose writer is behind: leave the PTY
         // alone (the child blocks on its writes, as on a slow terminal)
-        // until the sink wakes us. We wait in `poll`, never under the state
-        // lock. Input waits too: polling the master for writing alone would
-        // spin on a hangup.
+        // until the sink wakes us. We wait in the reactor, never under the
+        // state lock. Input waits too: watching the master for writing
+        // alone would spin on a hangup.
         let was_held = self.held;
         self.held = st.backlogged();
         if was_held && !self.held {
@@ -184,44 +226,17 @@ impl Pump {
         true
     }
 
-    /// Blocks in `poll` until something needs doing.
-    fn wait(&mut self, fds: &mut Vec<PollFd>) -> Ready {
-        let write = self.want_write && self.pty_open;
-        fds.clear();
-        fds.push(PollFd::new(self.core.wake_fd().fd(), false));
-        let master_at = (self.pty_open && !self.held).then(|| {
-            fds.push(PollFd::new(self.core.master(), write));
-            fds.len() - 1
-        });
-        let pid_at = self.exit.watching().then(|| {
-            fds.push(PollFd::new(self.core.pidfd(), false));
-            fds.len() - 1
-        });
-        if fd::poll(fds, self.exit.timeout(Instant::now(), self.held)).is_err() {
-            // poll only fails for resource exhaustion; treat the PTY as gone
-            // rather than spin, and keep serving exit and close.
-            self.pty_open = false;
-            return Ready::default();
-        }
-        Ready {
-            woken: fds[0].readable(),
-            readable: master_at.is_some_and(|i| fds[i].readable()),
-            writable: write && master_at.is_some_and(|i| fds[i].writable()),
-            exited: pid_at.is_some_and(|i| fds[i].readable()),
-        }
-    }
-
     /// Moves the output the PTY has into the state.
     ///
     /// While output streams, it reads on until the buffer is full or the
     /// PTY has nothing more, then publishes it all under one lock and one
     /// notification: fewer wake-ups of waiters. A short read (interactive
     /// output) is published at once.
-    fn read_step(&mut self) {
+    fn read_step(&mut self, buf: &mut [u8]) {
         let mut filled = 0;
         let mut ended = false;
-        while filled < self.buf.len() {
-            match fd::read(self.core.master(), &mut self.buf[filled..]) {
+        while filled < buf.len() {
+            match fd::read(self.core.master(), &mut buf[filled..]) {
                 Ok(Io::Done(n)) => {
                     filled += n;
                     if n < STREAMING_READ {
@@ -240,7 +255,7 @@ impl Pump {
         }
         let mut st = self.core.lock_state();
         if filled > 0 {
-            st.publish_output(&self.buf[..filled]);
+            st.publish_output(&buf[..filled]);
             self.want_write = st.wants_write();
             // The taps just saw output: a sink may be behind now.
             self.held = st.backlogged();

@@ -5,7 +5,6 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
@@ -13,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::engine::core::{Core, Guard};
 use crate::engine::decode;
 use crate::engine::pump::Pump;
+use crate::engine::reactor::{self, Served};
 use crate::engine::result::PollResult;
 use crate::engine::state::Config;
 use crate::error::{Error, Result};
@@ -69,7 +69,8 @@ struct Inner {
     /// close (which takes it for writing) can never reap the child, freeing
     /// its pid for reuse, while a signal to that pid is in flight.
     core: RwLock<Option<Arc<Core>>>,
-    pump: Mutex<Option<JoinHandle<()>>>,
+    /// The reactor serving this session's pump, once started.
+    served: Mutex<Option<Served>>,
     /// What features keep per session (see [`Session::extension`]).
     extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
@@ -91,15 +92,11 @@ impl Starting {
     /// Starts the pump and hands the session over.
     pub(crate) fn run(self) -> Result<Session> {
         let Starting { session, pump } = self;
-        let handle = std::thread::Builder::new()
-            .name(format!("bgterm-{}", session.id()))
-            .stack_size(256 * 1024)
-            .spawn(move || pump.run())
-            .map_err(|source| Error::Spawn {
-                program: session.command().to_string(),
-                source,
-            })?;
-        *session.inner.pump.lock() = Some(handle);
+        let served = reactor::serve(pump).map_err(|source| Error::Spawn {
+            program: session.command().to_string(),
+            source,
+        })?;
+        *session.inner.served.lock() = Some(served);
         Ok(session)
     }
 }
@@ -143,7 +140,7 @@ impl Session {
                 term: spawned.term,
                 encoding: b.encoding,
                 core: RwLock::new(Some(Arc::clone(&core))),
-                pump: Mutex::new(None),
+                served: Mutex::new(None),
                 extensions: Mutex::new(Vec::new()),
             }),
         };
@@ -496,9 +493,9 @@ impl Inner {
         let _ = core.signal_groups(libc::SIGKILL);
         // Background jobs of a job-control shell are in groups of their own.
         core.kill_session();
-        if let Some(pump) = self.pump.lock().take() {
-            // The pump only ever blocks in poll, which the close woke.
-            let _ = pump.join();
+        if let Some(served) = self.served.lock().take() {
+            // The reactor lets go of the pump at the close's wake-up.
+            served.finish();
         }
         core.reap()
     }

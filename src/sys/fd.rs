@@ -1,5 +1,5 @@
-//! Descriptors the pump waits on: non-blocking reads and writes,
-//! `poll(2)`, and the eventfd that wakes it.
+//! Descriptors the reactor waits on: non-blocking reads and writes,
+//! `epoll(7)`, and the eventfds that wake it.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -57,62 +57,6 @@ fn transfer(mut call: impl FnMut() -> isize) -> io::Result<Io> {
     }
 }
 
-/// One descriptor to watch in [`poll`]; laid out as a `libc::pollfd`, so a
-/// slice of them is passed to the kernel as is.
-#[repr(transparent)]
-pub(crate) struct PollFd {
-    raw: libc::pollfd,
-}
-
-impl PollFd {
-    /// Watches `fd` for readability, and for writability too if `write`.
-    pub(crate) fn new(fd: BorrowedFd<'_>, write: bool) -> PollFd {
-        let mut events = libc::POLLIN;
-        if write {
-            events |= libc::POLLOUT;
-        }
-        PollFd {
-            raw: libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events,
-                revents: 0,
-            },
-        }
-    }
-
-    /// Readable, or hung up / in error (a read will tell which).
-    pub(crate) fn readable(&self) -> bool {
-        self.raw.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
-    }
-
-    /// Writable (or in error: a write will tell).
-    pub(crate) fn writable(&self) -> bool {
-        self.raw.revents & (libc::POLLOUT | libc::POLLERR) != 0
-    }
-}
-
-/// Waits until one of `fds` is ready or `timeout` passes (`None` = forever).
-/// Retries `EINTR`. The descriptors must stay open for the call.
-pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<()> {
-    let ms: libc::c_int = match timeout {
-        None => -1,
-        // Round up so a short remaining grace does not become a busy loop.
-        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
-    };
-    loop {
-        // SAFETY: `PollFd` is a transparent `libc::pollfd`, so `fds` is a
-        // valid array of `fds.len()` pollfd structs for the kernel to fill.
-        let r = unsafe { libc::poll(fds.as_mut_ptr().cast(), fds.len() as libc::nfds_t, ms) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err);
-        }
-    }
-}
-
 /// A wake-up counter another thread can signal (`eventfd(2)`).
 #[derive(Debug)]
 pub(crate) struct EventFd(OwnedFd);
@@ -142,5 +86,96 @@ impl EventFd {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64; EAGAIN (already zero) is fine.
         unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+}
+
+/// An epoll instance: one wait over every session's descriptors.
+#[derive(Debug)]
+pub(crate) struct Epoll(OwnedFd);
+
+/// One readiness report from [`Epoll::wait`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Readiness {
+    /// The token the descriptor was registered with.
+    pub(crate) token: u64,
+    /// Readable, hung up, or in error (a read will say which).
+    pub(crate) readable: bool,
+    /// Writable, or in error.
+    pub(crate) writable: bool,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 returns a new descriptor that we own.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: freshly created, owned by nobody else.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
+        let mut events = libc::EPOLLIN as u32;
+        if write {
+            events |= libc::EPOLLOUT as u32;
+        }
+        let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `ev` is a valid epoll_event; both descriptors are open.
+        check(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) })?;
+        Ok(())
+    }
+
+    /// Watches `fd` for reading (and writing, if `write`), level-triggered.
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token, write)
+    }
+
+    /// Changes what `fd` is watched for.
+    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, token, write)
+    }
+
+    /// Stops watching `fd`.
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        // SAFETY: a null event is allowed for EPOLL_CTL_DEL since Linux 2.6.9.
+        check(unsafe {
+            libc::epoll_ctl(
+                self.0.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Waits until a watched descriptor is ready or `timeout` passes
+    /// (`None`: no limit), retrying `EINTR`; appends what is ready to `out`.
+    pub(crate) fn wait(&self, out: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
+        const BATCH: usize = 256;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        let ms: libc::c_int = match timeout {
+            None => -1,
+            Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+        };
+        let n = loop {
+            // SAFETY: `events` is a valid buffer of BATCH epoll_events.
+            let r = unsafe {
+                libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), BATCH as libc::c_int, ms)
+            };
+            if r >= 0 {
+                break r as usize;
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err);
+            }
+        };
+        let read_bits = (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        let write_bits = (libc::EPOLLOUT | libc::EPOLLERR) as u32;
+        out.extend(events[..n].iter().map(|e| Readiness {
+            token: e.u64,
+            readable: e.events & read_bits != 0,
+            writable: e.events & write_bits != 0,
+        }));
+        Ok(())
     }
 }

@@ -1,0 +1,366 @@
+//! The reactor: one thread, one epoll, serving every session's pump.
+//!
+//! Why one thread for all sessions rather than one each: a thread per
+//! session costs a stack mapping and a scheduler entry, counts against a
+//! container's `pids.max`, and makes every spawn slower (the host forks a
+//! process holding them all). Here 1000 idle sessions cost one thread and
+//! no CPU: the reactor sleeps in `epoll_wait` until a descriptor is ready
+//! or an exit's drain grace runs out.
+//!
+//! Fairness: a pump reads at most [`READ_CHUNK`] bytes per report and
+//! epoll is level-triggered, so a session that streams output is served
+//! once per turn like every other ready session; input and wake-ups of the
+//! others are never starved.
+//!
+//! Lifetime: the thread starts with the first session and ends, joined,
+//! when the last one closes, so nothing of ours outlives the sessions.
+//! [`serve`] hands a pump over; [`Served::finish`] (after the core is
+//! closed) waits until the reactor has let go of it.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::engine::pump::{Interest, Pump, READ_CHUNK, Ready};
+use crate::sys::fd::{Epoll, EventFd, Readiness};
+
+/// The reactor while any session is served.
+struct Running {
+    shared: Arc<Shared>,
+    thread: JoinHandle<()>,
+    sessions: usize,
+}
+
+/// What the reactor thread shares with [`serve`] and [`Served::finish`].
+struct Shared {
+    epoll: Epoll,
+    /// Wakes the reactor: pumps arrived, or it should stop.
+    ctl: EventFd,
+    inbox: Mutex<Inbox>,
+}
+
+#[derive(Default)]
+struct Inbox {
+    pumps: Vec<(Pump, Arc<Done>)>,
+    stop: bool,
+}
+
+/// Set by the reactor once it has dropped a pump.
+#[derive(Default)]
+struct Done {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+static REACTOR: Mutex<Option<Running>> = Mutex::new(None);
+
+/// A pump the reactor serves; [`finish`](Self::finish) it after closing
+/// its core.
+pub(crate) struct Served {
+    done: Arc<Done>,
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Served")
+    }
+}
+
+/// Hands `pump` to the reactor (starting the reactor thread if this is the
+/// only session).
+pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
+    let mut reactor = REACTOR.lock();
+    let mut carried = 0;
+    if reactor.as_ref().is_some_and(|r| r.thread.is_finished())
+        && let Some(dead) = reactor.take()
+    {
+        // Only after a bug unwound the reactor (its sessions were told):
+        // start afresh, still counting the sessions not yet finished.
+        carried = dead.sessions;
+        let _ = dead.thread.join();
+    }
+    if reactor.is_none() {
+        let shared = Arc::new(Shared {
+            epoll: Epoll::new()?,
+            ctl: EventFd::new()?,
+            inbox: Mutex::new(Inbox::default()),
+        });
+        shared.epoll.add(shared.ctl.fd(), CTL, false)?;
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("bgterm-reactor".into())
+            .stack_size(256 * 1024)
+            .spawn(move || run(&for_thread))?;
+        *reactor = Some(Running {
+            shared,
+            thread,
+            sessions: carried,
+        });
+    }
+    let running = reactor.as_mut().unwrap_or_else(|| unreachable!("started above"));
+    let done = Arc::new(Done::default());
+    running.shared.inbox.lock().pumps.push((pump, Arc::clone(&done)));
+    running.sessions += 1;
+    running.shared.ctl.signal();
+    Ok(Served { done })
+}
+
+impl Served {
+    /// Waits until the reactor has dropped the pump (its core must be
+    /// closed, and its wake fd signalled, first), then stops and joins the
+    /// reactor thread if no session is left.
+    pub(crate) fn finish(self) {
+        let mut done = self.done.done.lock();
+        while !*done {
+            // The reactor never blocks on anything but epoll, which the
+            // close's wake-up interrupts: this wait is short.
+            self.done.cv.wait(&mut done);
+        }
+        drop(done);
+        let mut reactor = REACTOR.lock();
+        let last = reactor.as_mut().is_some_and(|r| {
+            r.sessions -= 1;
+            r.sessions == 0
+        });
+        if last && let Some(running) = reactor.take() {
+            running.shared.inbox.lock().stop = true;
+            running.shared.ctl.signal();
+            // Joined under the lock, so a session started meanwhile gets a
+            // fresh reactor rather than this ending one.
+            let _ = running.thread.join();
+        }
+    }
+}
+
+/// The token of the reactor's own wake fd.
+const CTL: u64 = u64::MAX;
+
+/// Which of a session's descriptors a token names (its low two bits).
+const WAKE: u64 = 0;
+const MASTER: u64 = 1;
+const PIDFD: u64 = 2;
+
+fn token(slot: usize, which: u64) -> u64 {
+    ((slot as u64) << 2) | which
+}
+
+/// A served pump and what it is registered for.
+struct Entry {
+    pump: Pump,
+    done: Arc<Done>,
+    /// The master's registration: `None` not registered, `Some(write)`.
+    master: Option<bool>,
+    pidfd: bool,
+    /// Listed in [`Sessions::draining`].
+    draining: bool,
+}
+
+impl Entry {
+    /// Brings the epoll registration in line with what the pump wants.
+    /// Registration cannot fail for open descriptors; if it did, the
+    /// descriptor would simply not be watched.
+    fn register(&mut self, epoll: &Epoll, slot: usize) {
+        let want: Interest = self.pump.interest();
+        let core = Arc::clone(self.pump.core());
+        if want.master != self.master {
+            let fd = core.master();
+            let _ = match (self.master, want.master) {
+                (None, Some(w)) => epoll.add(fd, token(slot, MASTER), w),
+                (Some(_), Some(w)) => epoll.modify(fd, token(slot, MASTER), w),
+                (Some(_), None) => epoll.delete(fd),
+                (None, None) => Ok(()),
+            };
+            self.master = want.master;
+        }
+        if want.pidfd != self.pidfd {
+            let fd = core.pidfd();
+            let _ = if want.pidfd {
+                epoll.add(fd, token(slot, PIDFD), false)
+            } else {
+                epoll.delete(fd)
+            };
+            self.pidfd = want.pidfd;
+        }
+    }
+
+    /// Removes every registration, drops the pump and tells the closer.
+    fn release(self, epoll: &Epoll) {
+        let core = Arc::clone(self.pump.core());
+        let _ = epoll.delete(core.wake_fd().fd());
+        if self.master.is_some() {
+            let _ = epoll.delete(core.master());
+        }
+        if self.pidfd {
+            let _ = epoll.delete(core.pidfd());
+        }
+        drop(self.pump);
+        drop(core);
+        self.done.set();
+    }
+}
+
+impl Done {
+    fn set(&self) {
+        *self.done.lock() = true;
+        self.cv.notify_all();
+    }
+}
+
+/// The sessions the reactor serves.
+struct Sessions<'a> {
+    shared: &'a Shared,
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    /// Slots whose pump may be draining an exit (few at any time): the
+    /// only ones whose timers are looked at.
+    draining: Vec<usize>,
+}
+
+impl Sessions<'_> {
+    /// Takes the pumps handed over. Returns false when the reactor should
+    /// stop (asked to, and serving nothing).
+    fn admit(&mut self) -> bool {
+        self.shared.ctl.clear();
+        let mut inbox = self.shared.inbox.lock();
+        for (mut pump, done) in inbox.pumps.drain(..) {
+            if !pump.start() {
+                // Closed before it was ever served.
+                drop(pump);
+                done.set();
+                continue;
+            }
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.slots.push(None);
+                self.slots.len() - 1
+            });
+            let wake = self
+                .shared
+                .epoll
+                .add(pump.core().wake_fd().fd(), token(slot, WAKE), false);
+            let mut entry = Entry {
+                pump,
+                done,
+                master: None,
+                pidfd: false,
+                draining: false,
+            };
+            if wake.is_err() {
+                // Unwatchable: end it (its closer is told) rather than
+                // leave a session nobody serves.
+                let _ = self.shared.epoll.delete(entry.pump.core().wake_fd().fd());
+                drop(entry.pump);
+                entry.done.set();
+                self.free.push(slot);
+                continue;
+            }
+            entry.register(&self.shared.epoll, slot);
+            self.slots[slot] = Some(entry);
+        }
+        !(inbox.stop && self.slots.iter().all(Option::is_none))
+    }
+
+    /// After a pump ran: re-register it, note a drain, or release it.
+    fn settle(&mut self, slot: usize, alive: bool, now: Instant) {
+        if !alive {
+            if let Some(entry) = self.slots[slot].take() {
+                entry.release(&self.shared.epoll);
+                self.free.push(slot);
+            }
+            return;
+        }
+        if let Some(entry) = self.slots[slot].as_mut() {
+            entry.register(&self.shared.epoll, slot);
+            if !entry.draining && entry.pump.timeout(now).is_some() {
+                entry.draining = true;
+                self.draining.push(slot);
+            }
+        }
+    }
+
+    /// Ticks the pumps whose exit drain is due; returns how long until the
+    /// next one is (`None`: none is draining).
+    fn tick_due(&mut self, now: Instant) -> Option<std::time::Duration> {
+        let mut next = None;
+        let mut i = 0;
+        while i < self.draining.len() {
+            let slot = self.draining[i];
+            let timeout = self.slots[slot].as_ref().and_then(|e| e.pump.timeout(now));
+            match timeout {
+                Some(t) if t.is_zero() => {
+                    let alive = self.slots[slot].as_mut().is_some_and(|e| e.pump.tick());
+                    self.settle(slot, alive, now);
+                    // Re-examined on the next pass (it may drain no more).
+                    i += 1;
+                }
+                Some(t) => {
+                    next = Some(next.map_or(t, |n: std::time::Duration| n.min(t)));
+                    i += 1;
+                }
+                None => {
+                    if let Some(e) = self.slots[slot].as_mut() {
+                        e.draining = false;
+                    }
+                    self.draining.swap_remove(i);
+                }
+            }
+        }
+        next
+    }
+}
+
+impl Drop for Sessions<'_> {
+    /// Only if the reactor thread unwinds (a bug): tell every closer, so
+    /// that no `close` waits forever for a reactor that is gone.
+    fn drop(&mut self) {
+        for entry in self.slots.drain(..).flatten() {
+            entry.done.set();
+        }
+        for (_, done) in self.shared.inbox.lock().pumps.drain(..) {
+            done.set();
+        }
+    }
+}
+
+/// The reactor thread.
+fn run(shared: &Shared) {
+    let mut sessions = Sessions {
+        shared,
+        slots: Vec::new(),
+        free: Vec::new(),
+        draining: Vec::new(),
+    };
+    let mut ready: Vec<Readiness> = Vec::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut timeout = None;
+    loop {
+        ready.clear();
+        if shared.epoll.wait(&mut ready, timeout).is_err() {
+            // Only resource exhaustion can make epoll_wait fail here.
+            continue;
+        }
+        for r in &ready {
+            if r.token == CTL {
+                if !sessions.admit() {
+                    return;
+                }
+                continue;
+            }
+            let slot = (r.token >> 2) as usize;
+            let Some(entry) = sessions.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue; // released earlier in this batch
+            };
+            let which = r.token & 3;
+            let report = Ready {
+                woken: which == WAKE,
+                readable: which == MASTER && r.readable,
+                writable: which == MASTER && r.writable,
+                exited: which == PIDFD,
+            };
+            let alive = entry.pump.handle(report, &mut buf);
+            sessions.settle(slot, alive, Instant::now());
+        }
+        timeout = sessions.tick_due(Instant::now());
+    }
+}
