@@ -266,6 +266,7 @@ mod screen;
 mod session;
 mod status;
 mod sys;
+mod turn;
 mod wait;
 
 pub use api::global::{
@@ -296,6 +297,8 @@ pub use session::manage::{RunState, SessionSummary, list_details, logs, summary}
 pub use session::name::{MAX_NAME_LEN, resolve};
 pub use session::stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
 pub use status::ExitStatus;
+pub use turn::clean::{TextCleaner, clean_text};
+pub use turn::repl::{DEFAULT_REPL_START_TIMEOUT, Repl, ReplBuilder, Reply};
 pub use wait::events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
 pub use wait::pattern::{Pattern, Patterns};
 pub use wait::run::{RunOutput, run};
