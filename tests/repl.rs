@@ -260,6 +260,9 @@ fn timeout_keeps_the_partial_reply_and_resume_finishes_the_turn() {
 fn resume_after_input_typed_during_the_turn() {
     // The turn waits for a line of input that the caller types through
     // the session meanwhile; the reply has it all, in order.
+    if !have("python3", "resume_after_input_typed_during_the_turn") {
+        return;
+    }
     let mut py = Repl::python().expect("python3");
     let err = py
         .eval("print('start', flush=True); input()", Duration::from_millis(500))
@@ -297,15 +300,14 @@ fn interrupt_python_bash_node() {
         );
         assert_eq!(py.eval("1", T).expect("eval").text, "1\n");
     }
-    let mut bash = Repl::bash().expect("bash");
-    assert!(
-        bash.eval("sleep 600", Duration::from_millis(300))
-            .unwrap_err()
-            .is_timeout()
-    );
-    let r = bash.interrupt(T).expect("interrupt");
-    assert_eq!(r.text, "^C\n");
-    assert_eq!(bash.eval("echo $?", T).expect("status").text, "130\n");
+    if have("bash", "interrupt_python_bash_node (bash)") {
+        let mut bash = Repl::bash().expect("bash");
+        let err = bash.eval("sleep 600", Duration::from_millis(300)).unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        let r = bash.interrupt(T).expect("interrupt");
+        assert_eq!(r.text, "^C\n");
+        assert_eq!(bash.eval("echo $?", T).expect("status").text, "130\n");
+    }
     if have("node", "interrupt_python_bash_node (node)") {
         let mut node = Repl::node().expect("node");
         assert!(
@@ -325,6 +327,19 @@ fn interrupt_python_bash_node() {
 
 #[test]
 fn exit_during_a_turn_is_a_typed_error_with_output_and_status() {
+    // sh is always there (POSIX); `exit` in dash prints nothing.
+    let mut sh = Repl::sh().expect("sh");
+    let err = sh.eval("echo bye; exit 3", T).unwrap_err();
+    match &err {
+        Error::ReplExited { status, output, .. } => {
+            assert_eq!(status.code(), Some(3));
+            assert!(output.starts_with("bye\n"), "{output:?}");
+        }
+        other => panic!("expected ReplExited, got {other:?}"),
+    }
+    if !have("bash", "exit_during_a_turn (bash)") {
+        return;
+    }
     let mut bash = Repl::bash().expect("bash");
     let err = bash.eval("echo bye; exit 3", T).unwrap_err();
     match &err {
@@ -365,12 +380,12 @@ fn unfinished_input_is_cancelled_or_left_to_continue() {
         }
         assert_eq!(py.eval("3 + 4", T).expect("after").text, "7\n");
     }
-    let mut bash = Repl::bash().expect("bash");
+    let mut sh = Repl::sh().expect("sh");
     assert!(matches!(
-        bash.eval("if true; then", T),
+        sh.eval("if true; then", T),
         Err(Error::ReplIncomplete { cancelled: true, .. })
     ));
-    assert_eq!(bash.eval("echo fine", T).expect("after").text, "fine\n");
+    assert_eq!(sh.eval("echo fine", T).expect("after").text, "fine\n");
     if have("sqlite3", "unfinished_input (sqlite3)") {
         let mut db = Repl::sqlite3().expect("sqlite3");
         // sqlite3 ignores Ctrl-C here: the statement waits for its `;`.
