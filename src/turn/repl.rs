@@ -28,6 +28,10 @@ use crate::{Command, Error, Match, Pattern, Result, Session, SessionBuilder, cle
 /// otherwise ([`ReplBuilder::start_timeout`]).
 pub const DEFAULT_REPL_START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the Python presets wait before repeating a Ctrl-C that CPython
+/// may have missed (see [`ReplBuilder::interrupt_retry`]).
+const PYTHON_INTERRUPT_RETRY: Duration = Duration::from_millis(500);
+
 /// The answer to one [`Repl::eval`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,6 +131,9 @@ struct Spec {
     blank_line_ends_block: bool,
     cancel_incomplete: bool,
     echo: bool,
+    /// Send Ctrl-C once more if the prompt has not come this long after a
+    /// Ctrl-C sent at a prompt (see `ReplBuilder::interrupt_retry`).
+    interrupt_retry: Option<Duration>,
 }
 
 /// A turn that has not seen its final prompt yet.
@@ -140,6 +147,10 @@ struct Turn {
     blank_sent: bool,
     /// Ctrl-C was sent: only the primary prompt ends the turn now.
     interrupted: bool,
+    /// The program is at a prompt: no line is in flight.
+    at_prompt: bool,
+    /// When to send Ctrl-C again if the prompt has not come.
+    retry_at: Option<Instant>,
     /// The current segment starts with the echo of a line.
     echo_pending: bool,
     /// Where to look for the next prompt.
@@ -364,6 +375,8 @@ impl Repl {
             lines,
             blank_sent: false,
             interrupted: false,
+            at_prompt: false,
+            retry_at: None,
             echo_pending: true,
             from,
             seg: String::new(),
@@ -444,7 +457,9 @@ impl Repl {
                     input: String::new(),
                     lines: VecDeque::new(),
                     blank_sent: false,
-                    interrupted: true,
+                    interrupted: false,
+                    at_prompt: true,
+                    retry_at: None,
                     echo_pending: false,
                     from,
                     seg: String::new(),
@@ -459,8 +474,7 @@ impl Repl {
             }
         };
         turn.lines.clear();
-        turn.interrupted = true;
-        if let Err(e) = self.session.send_bytes(b"\x03") {
+        if let Err(e) = self.send_interrupt(&mut turn) {
             self.turn = Some(turn);
             return Err(e);
         }
@@ -493,10 +507,27 @@ impl Repl {
         Ok((stray, end))
     }
 
+    /// Sends Ctrl-C; from now on only the primary prompt ends the turn.
+    fn send_interrupt(&mut self, turn: &mut Turn) -> Result<()> {
+        self.session.send_bytes(b"\x03")?;
+        turn.interrupted = true;
+        // Why a retry: CPython's readline loop misses a SIGINT that lands
+        // after it printed its prompt and before it blocks in select()
+        // (the signal only sets a flag), and a Ctrl-C sent the moment a
+        // prompt appears can land there. A second Ctrl-C then finds it
+        // blocked. Only at a prompt: a running command gets the first.
+        turn.retry_at = match self.spec.interrupt_retry {
+            Some(d) if turn.at_prompt => Instant::now().checked_add(d),
+            _ => None,
+        };
+        Ok(())
+    }
+
     /// Sends one line; the next segment starts where the output is now.
     fn send_line(&mut self, turn: &mut Turn, line: &str) -> Result<()> {
         turn.from = self.session.output_offset()?.max(turn.from);
         turn.echo_pending = true;
+        turn.at_prompt = false;
         self.session.send(&format!("{line}\n"))
     }
 
@@ -508,9 +539,20 @@ impl Repl {
             if let Some(c) = &self.spec.continuation {
                 patterns.push(Pattern::literal(c.as_str()));
             }
-            let waited = self.session.wait_for_from_deadline(turn.from, patterns, deadline);
+            let until = match (turn.retry_at, deadline) {
+                (Some(r), Some(d)) => Some(r.min(d)),
+                (r, d) => r.or(d),
+            };
+            let waited = self.session.wait_for_from_deadline(turn.from, patterns, until);
             let m = match waited {
                 Ok(m) => m,
+                Err(Error::WaitTimeout { .. })
+                    if turn.retry_at.is_some() && deadline.is_none_or(|d| Instant::now() < d) =>
+                {
+                    turn.retry_at = None;
+                    self.session.send_bytes(b"\x03")?;
+                    continue;
+                }
                 Err(Error::WaitTimeout { .. }) => {
                     self.collect(&mut turn)?;
                     let err = Error::ReplTimeout {
@@ -557,6 +599,7 @@ impl Repl {
             // terminal showed.
             turn.raw += &m.text;
             turn.echo_pending = false;
+            turn.at_prompt = true;
             if turn.interrupted {
                 continue;
             }
@@ -573,8 +616,7 @@ impl Repl {
             let input = turn.input.clone();
             let cancelled = self.spec.cancel_incomplete;
             let output = if cancelled {
-                self.session.send_bytes(b"\x03")?;
-                turn.interrupted = true;
+                self.send_interrupt(&mut turn)?;
                 match self.drive(turn, deadline) {
                     Ok(r) => r.text,
                     Err(Error::ReplTimeout { partial, .. }) => {
@@ -715,6 +757,7 @@ impl ReplBuilder {
                 blank_line_ends_block: false,
                 cancel_incomplete: true,
                 echo: true,
+                interrupt_retry: None,
             },
             setup: None,
             configure: Vec::new(),
@@ -758,6 +801,7 @@ impl ReplBuilder {
         .env("PYTHON_COLORS", "0")
         .env_remove("PYTHONSTARTUP")
         .blank_line_ends_block(true)
+        .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
     }
 
     /// IPython: `ipython --simple-prompt --colors=NoColor --no-banner`, no
@@ -795,7 +839,9 @@ impl ReplBuilder {
         ];
         let mut argv: Vec<String> = argv.iter().map(|s| (*s).to_string()).collect();
         argv.push(code);
-        ReplBuilder::preset(argv, p, c).blank_line_ends_block(true)
+        ReplBuilder::preset(argv, p, c)
+            .blank_line_ends_block(true)
+            .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
     }
 
     /// Node.js: `node -e` starting `repl.start` with the unique prompt, no
@@ -900,6 +946,19 @@ impl ReplBuilder {
     /// `false` for a program that turned echo off).
     pub fn echo(mut self, yes: bool) -> ReplBuilder {
         self.spec.echo = yes;
+        self
+    }
+
+    /// If the primary prompt has not come `after` a Ctrl-C that was sent
+    /// while the program sat at a prompt (an idle
+    /// [`Repl::interrupt`], or cancelling an unfinished input), send one
+    /// more (default `None`; 500 ms for the Python presets). CPython's
+    /// readline loop misses a SIGINT that arrives between printing its
+    /// prompt and waiting for input, which is exactly when an automated
+    /// Ctrl-C tends to arrive. Leave it off for programs where a second
+    /// Ctrl-C does something else (Node.js exits).
+    pub fn interrupt_retry(mut self, after: Option<Duration>) -> ReplBuilder {
+        self.spec.interrupt_retry = after;
         self
     }
 
@@ -1034,6 +1093,8 @@ mod tests {
             lines: VecDeque::new(),
             blank_sent: false,
             interrupted: false,
+            at_prompt: false,
+            retry_at: None,
             echo_pending: true,
             from: 0,
             seg: String::new(),
@@ -1090,6 +1151,7 @@ mod tests {
             blank_line_ends_block: false,
             cancel_incomplete: true,
             echo: true,
+            interrupt_retry: None,
         };
         assert_eq!(spec.segment_text("1+1\r\n\x1b[33m2\x1b[0m\r\n", true), "2\n");
         assert_eq!(spec.segment_text("no newline yet", true), "");
