@@ -408,6 +408,8 @@ fn custom_programs_by_prompt_and_by_setup() {
         );
     }
     assert_eq!(calc.continuation(), None);
+    // An empty input is one empty line: the program prompts again.
+    assert_eq!(calc.eval("", T).expect("empty").text, "0\n");
 
     // The setup input mentions the new prompt; its echo must be skipped.
     let mut sh = ReplBuilder::new(["sh", "-i"], "NEW> ")
@@ -478,4 +480,40 @@ fn bad_prompts_and_a_program_that_never_prompts() {
         .spawn()
         .unwrap_err();
     assert!(matches!(err, Error::ProgramNotFound { .. }), "{err:?}");
+}
+
+/// With a real terminal type the programs draw with control sequences
+/// (bash's bracketed-paste switches, node's cursor moves and colours): the
+/// replies are still exact and clean; the raw text keeps the sequences.
+#[test]
+fn replies_are_clean_with_a_colour_terminal_too() {
+    let mut bash = ReplBuilder::bash()
+        .env("TERM", "xterm-256color")
+        .spawn()
+        .expect("bash");
+    let mut saw_switches = false;
+    for i in 0..20 {
+        let (input, want) = shell_case(i / 8, i % 8);
+        let r = bash.eval(&input, T).expect("bash eval");
+        assert_eq!(r.text, want, "{input:?}; raw {:?}", r.raw);
+        assert_clean(&r, &input);
+        saw_switches |= r.raw.contains("\x1b[?2004");
+    }
+    assert!(
+        saw_switches,
+        "bash drew no bracketed-paste switches: nothing was cleaned"
+    );
+    if have("node", "replies_are_clean_with_a_colour_terminal_too (node)") {
+        let mut node = ReplBuilder::node()
+            .env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .spawn()
+            .expect("node");
+        for i in 0..20 {
+            let r = node.eval(&format!("{i} * 3"), T).expect("node eval");
+            assert_eq!(r.text, format!("{}\n", i * 3), "raw {:?}", r.raw);
+            assert_clean(&r, "node");
+            assert!(r.raw.contains('\x1b'), "node drew no sequences: {:?}", r.raw);
+        }
+    }
 }

@@ -325,8 +325,11 @@ impl Repl {
     ///
     /// `input` may have several lines (a trailing newline is optional):
     /// each is sent when the program prompts for it, exactly as typed, so
-    /// the program's own rules apply (in Python a blank line ends a block,
-    /// as when typing). When the last line leaves the program at its
+    /// the program's own rules apply. In Python that means a blank line
+    /// ends a block, as when typing: put one between a block and the
+    /// statement after it (`"def f():\n    return 1\n\nf()"`), and none
+    /// inside a block. An empty input sends one empty line. When the last
+    /// line leaves the program at its
     /// continuation prompt, a program whose blocks end with a blank line
     /// (Python, IPython) gets one; otherwise the input is unfinished:
     /// [`Error::ReplIncomplete`].
