@@ -368,14 +368,93 @@ pub enum Error {
         /// How long it waited after SIGKILL.
         waited: Duration,
     },
+
+    /// A [`Repl`](crate::Repl) turn did not reach the program's prompt in
+    /// time. The turn stays open: [`Repl::resume`](crate::Repl::resume)
+    /// keeps waiting for it, [`Repl::interrupt`](crate::Repl::interrupt)
+    /// sends Ctrl-C. Nothing of the reply is lost: the final reply starts
+    /// with `partial`.
+    #[error(
+        "session {id}: no prompt after {waited:?}; the turn is still open (resume or interrupt it); reply so far: {partial:?}"
+    )]
+    ReplTimeout {
+        /// The session.
+        id: SessionId,
+        /// How long the turn has waited in all.
+        waited: Duration,
+        /// The reply so far, cleaned like [`Reply::text`](crate::Reply::text).
+        partial: String,
+        /// The turn's raw text so far.
+        raw: String,
+    },
+
+    /// The program of a [`Repl`](crate::Repl) exited during a turn (the
+    /// input was `exit()`, say, or it crashed).
+    #[error("session {id} exited ({status}) during the turn; its output: {output:?}")]
+    ReplExited {
+        /// The session.
+        id: SessionId,
+        /// How the program ended.
+        status: ExitStatus,
+        /// The turn's output, cleaned like [`Reply::text`](crate::Reply::text).
+        output: String,
+        /// The turn's raw text.
+        raw: String,
+    },
+
+    /// A [`Repl`](crate::Repl) input left the program waiting for more
+    /// (an unclosed bracket or block, SQL without its `;`).
+    #[error(
+        "session {id}: the input is unfinished (the program shows its continuation prompt); {}: {input:?}",
+        if *cancelled { "cancelled with Ctrl-C" } else { "not cancelled, the program waits for the rest" }
+    )]
+    ReplIncomplete {
+        /// The session.
+        id: SessionId,
+        /// The input as given.
+        input: String,
+        /// What the program printed for it, cleaned.
+        output: String,
+        /// True if Ctrl-C brought the program back to its primary prompt;
+        /// false if the program still waits for the rest of the input (the
+        /// next eval continues it) or, when a turn is still open, has not
+        /// shown its prompt yet.
+        cancelled: bool,
+    },
+
+    /// [`Repl::eval`](crate::Repl::eval) while an earlier turn is still
+    /// open after a timeout. Nothing was sent.
+    #[error(
+        "session {id}: a turn is still open after a timeout; resume or interrupt it first; nothing was sent"
+    )]
+    ReplBusy {
+        /// The session.
+        id: SessionId,
+    },
+
+    /// [`Repl::resume`](crate::Repl::resume) with no open turn.
+    #[error("session {id}: no turn is open, nothing to resume")]
+    ReplIdle {
+        /// The session.
+        id: SessionId,
+    },
+
+    /// A [`ReplBuilder`](crate::ReplBuilder) prompt that cannot work.
+    #[error("invalid prompt {prompt:?}: {reason}")]
+    InvalidPrompt {
+        /// The prompt as given.
+        prompt: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
-    /// True for [`Error::WaitTimeout`]: the wait ran out of time, and
-    /// waiting again may succeed.
+    /// True for [`Error::WaitTimeout`] and [`Error::ReplTimeout`]: the
+    /// wait ran out of time, and waiting again may succeed.
     #[must_use]
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::WaitTimeout { .. })
+        matches!(self, Error::WaitTimeout { .. } | Error::ReplTimeout { .. })
     }
 
     /// The session this error is about, if it is about one: every variant
@@ -399,7 +478,12 @@ impl Error {
             | Error::NoSink { id, .. }
             | Error::SinkFailed { id, .. }
             | Error::DuplicateName { id, .. }
-            | Error::StopTimedOut { id, .. } => Some(*id),
+            | Error::StopTimedOut { id, .. }
+            | Error::ReplTimeout { id, .. }
+            | Error::ReplExited { id, .. }
+            | Error::ReplIncomplete { id, .. }
+            | Error::ReplBusy { id, .. }
+            | Error::ReplIdle { id, .. } => Some(*id),
             Error::EmptyCommand
             | Error::ProgramNotFound { .. }
             | Error::NotExecutable { .. }
@@ -416,7 +500,8 @@ impl Error {
             | Error::File { .. }
             | Error::NotACast { .. }
             | Error::InvalidName { .. }
-            | Error::UnknownName { .. } => None,
+            | Error::UnknownName { .. }
+            | Error::InvalidPrompt { .. } => None,
         }
     }
 }

@@ -9,6 +9,38 @@
 //! event-driven waiting, recording and named sessions. Typed errors, exact
 //! byte accounting, and no way to hang. Linux only.
 //!
+//! # One answer per input: `Repl`
+//!
+//! For REPL-driven tests and agent tools, start with [`Repl`]: it runs
+//! python3, ipython, node, sqlite3, bash, sh (or any program whose prompt
+//! you name, [`ReplBuilder`]) with a unique prompt, sends each input line
+//! by line, waits for the next prompt and returns a [`Reply`]: the answer
+//! with the echo, the prompts and the control sequences removed, plus the
+//! raw text. A timeout ([`Error::ReplTimeout`]) keeps the partial reply and
+//! the turn: [`Repl::resume`] or [`Repl::interrupt`] it. An eval costs one
+//! [`Session::send`] and one event-driven [`Session::wait_for_from`] per
+//! line of input.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bgterm::Repl;
+//!
+//! let t = Duration::from_secs(10);
+//! let mut py = Repl::python()?;
+//! assert_eq!(py.eval("sum(range(10))", t)?.text, "45\n");
+//! assert_eq!(py.eval("for c in 'ab':\n    print(c)", t)?.text, "a\nb\n");
+//! let mut sh = Repl::sh()?;
+//! assert_eq!(sh.eval("echo $((6 * 7)); false", t)?.text, "42\n");
+//! assert_eq!(sh.eval("echo $?", t)?.text, "1\n");
+//! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! [`clean_text`] (and [`TextCleaner`] for a stream, [`PollResult::clean_text`]
+//! for one read) removes terminal control sequences from any text; where a
+//! program redraws with cursor movement, the [screen](#the-screen)
+//! is the faithful view.
+//!
+//!
 //! # The model
 //!
 //! A *session* is a child process on its own PTY, with a pump thread that
@@ -158,6 +190,7 @@ mod session;
 mod wait;
 mod screen;
 mod record;
+mod turn;
 mod api;
 
 pub use api::by_id::{
@@ -187,6 +220,8 @@ pub use session::command::Command;
 pub use session::handle::Session;
 pub use session::manage::{RunState, SessionSummary, StopOutcome, Stopped};
 pub use status::ExitStatus;
+pub use turn::clean::{TextCleaner, clean_text};
+pub use turn::repl::{Repl, ReplBuilder, Reply};
 pub use wait::events::SessionEvent;
 pub use wait::pattern::{Pattern, Patterns};
 pub use wait::run::RunOutput;

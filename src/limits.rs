@@ -85,3 +85,10 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 1 << 20;
 /// so only a process stuck in the kernel, or output held back by a stalled
 /// [`Transcript`](crate::Transcript) writer, takes this long.
 pub const STOP_KILL_WAIT: Duration = Duration::from_secs(10);
+
+// Turns.
+
+/// How long [`ReplBuilder::spawn`](crate::ReplBuilder::spawn) waits for the
+/// first prompt unless told otherwise
+/// ([`ReplBuilder::start_timeout`](crate::ReplBuilder::start_timeout)).
+pub const DEFAULT_REPL_START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench --bench compare            # the full run (a few minutes)
 //! cargo bench --bench compare -- --quick # small sizes, for a smoke test
-//! cargo bench --bench compare -- echo    # only some workloads: drain echo spawn scale
+//! cargo bench --bench compare -- echo    # only some workloads: drain echo spawn scale repl
 //! ```
 //!
 //! Each workload runs a libc baseline and bgterm alternately, in the same
@@ -21,7 +21,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bgterm::{ExitStatus, Session, SessionBuilder};
+use bgterm::{ExitStatus, Repl, Session, SessionBuilder};
 
 use crate::cleanup::Slot;
 use crate::measure::{json_num, json_str, median, percentile};
@@ -40,6 +40,8 @@ struct Config {
     spawn_rounds: usize,
     sessions: usize,
     idle: Duration,
+    repl_trips: usize,
+    repl_rounds: usize,
 }
 
 impl Config {
@@ -54,6 +56,8 @@ impl Config {
             spawn_rounds: 2,
             sessions: 1000,
             idle: Duration::from_secs(10),
+            repl_trips: 2000,
+            repl_rounds: 2,
         }
     }
 
@@ -68,6 +72,8 @@ impl Config {
             spawn_rounds: 1,
             sessions: 50,
             idle: Duration::from_secs(1),
+            repl_trips: 300,
+            repl_rounds: 1,
         }
     }
 }
@@ -189,7 +195,7 @@ fn main() {
     } else {
         Config::full()
     };
-    let all = ["drain", "echo", "spawn", "scale"];
+    let all = ["drain", "echo", "spawn", "scale", "repl"];
     let picked: Vec<&str> = all.into_iter().filter(|w| args.iter().any(|a| a == w)).collect();
     let run = |w: &str| picked.is_empty() || picked.contains(&w);
 
@@ -249,6 +255,13 @@ fn main() {
         }
         if run("scale") {
             rows.extend(scale(&cfg)?);
+        }
+        if run("repl") {
+            if on_path("python3") {
+                rows.extend(repl(&cfg)?);
+            } else {
+                eprintln!("compare: `python3` is not on PATH; the repl workload was not measured");
+            }
         }
         Ok(())
     })();
@@ -716,6 +729,81 @@ fn scale(cfg: &Config) -> BoxResult<Vec<Row>> {
         )
         .target(Target::Below(1.0)),
         Row::new(&w, "close all, s", None, Some(close_all)),
+    ])
+}
+
+// ---------------------------------------------------------------- repl
+
+const REPL_WARMUP: usize = 50;
+
+/// One `Repl::python().eval("1")` turn against the same turn by hand: a
+/// python3 started the same way (unique prompt, `TERM=dumb`), `send` of
+/// the line and `wait_for_from` the offset taken before it for the next
+/// prompt. The difference is what `Repl` adds: splitting the input,
+/// draining stray output, cleaning and echo removal.
+fn repl(cfg: &Config) -> BoxResult<Vec<Row>> {
+    let (mut hand_us, mut repl_us) = (Vec::new(), Vec::new());
+    for round in 0..cfg.repl_rounds {
+        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+            if which == 0 {
+                let prompt = "[hand]> ";
+                let code = format!("import sys; sys.ps1 = {prompt:?}; sys.ps2 = '[hand]. '");
+                let s = Tracked::spawn(
+                    SessionBuilder::new(["python3", "-q", "-i", "-c", code.as_str()])
+                        .env("TERM", "dumb")
+                        .env("INPUTRC", "/dev/null"),
+                )?;
+                let mut at = s
+                    .session
+                    .wait_for_from(0, prompt, Some(Duration::from_secs(30)))?
+                    .match_end;
+                for i in 0..REPL_WARMUP + cfg.repl_trips {
+                    let t = Instant::now();
+                    s.session.send("1\n")?;
+                    let m = s
+                        .session
+                        .wait_for_from(at, prompt, Some(Duration::from_secs(10)))?;
+                    if i >= REPL_WARMUP {
+                        hand_us.push(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                    if m.before != "1\r\n1\r\n" {
+                        return Err(format!("repl by hand: got {:?}", m.before).into());
+                    }
+                    at = m.match_end;
+                }
+                s.close()?;
+            } else {
+                let mut py = Repl::python()?;
+                let mut slot = cleanup::register(py.session().pid() as i32);
+                for i in 0..REPL_WARMUP + cfg.repl_trips {
+                    let t = Instant::now();
+                    let r = py.eval("1", Duration::from_secs(10))?;
+                    if i >= REPL_WARMUP {
+                        repl_us.push(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                    if r.text != "1\n" {
+                        return Err(format!("Repl::eval: got {:?}", r.text).into());
+                    }
+                }
+                slot.release();
+                py.close()?;
+            }
+        }
+    }
+    let name = format!("repl: python3 `1` turn ({} each)", hand_us.len());
+    Ok(vec![
+        Row::new(
+            &name,
+            "p50 µs (raw: send + wait_for_from)",
+            Some(percentile(&mut hand_us, 50.0)),
+            Some(percentile(&mut repl_us, 50.0)),
+        ),
+        Row::new(
+            &name,
+            "p99 µs (raw: send + wait_for_from)",
+            Some(percentile(&mut hand_us, 99.0)),
+            Some(percentile(&mut repl_us, 99.0)),
+        ),
     ])
 }
 

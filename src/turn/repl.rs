@@ -1,0 +1,1180 @@
+//! `Repl`: a session that knows its prompt, one reply per input.
+//!
+//! How a turn works: the input is split into lines, and each line is sent
+//! only once the program has shown a prompt for it, as a person types. The
+//! output offset is taken before each line is sent and the next prompt is
+//! awaited with [`Session::wait_for_from_deadline`], so however fast the
+//! program answers, nothing is missed and no stale prompt is matched. The
+//! text between a line's echo and the next prompt is that line's reply;
+//! the turn's reply is those joined, cleaned with [`clean_text`]. Only the
+//! public API of [`Session`] is used.
+//!
+//! The prompts are made unique where the program allows it (as pexpect's
+//! `replwrap` does): each preset sets a primary and a continuation prompt
+//! that carry a random nonce, through the command line or the environment
+//! rather than typed input, so neither an echo nor ordinary output can be
+//! mistaken for a prompt.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::limits::DEFAULT_REPL_START_TIMEOUT;
+use crate::session::builder::SessionBuilder;
+use crate::session::command::Command;
+use crate::session::handle::Session;
+use crate::status::ExitStatus;
+use crate::turn::clean::clean_text;
+use crate::wait::pattern::Pattern;
+use crate::wait::wait_for::Match;
+
+/// How long the Python presets wait before repeating a Ctrl-C that CPython
+/// may have missed (see [`ReplBuilder::interrupt_retry`]).
+const PYTHON_INTERRUPT_RETRY: Duration = Duration::from_millis(500);
+
+/// The answer to one [`Repl::eval`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The reply as text: the echo of the input and every prompt removed,
+    /// control sequences removed (see [`clean_text`]), line ends `"\n"`.
+    /// A reply that does not end with a newline (Python's
+    /// `print("x", end="")`) does not get one.
+    pub text: String,
+    /// Everything the terminal showed during the turn, as it came: the
+    /// echo, continuation prompts, control sequences and `"\r\n"` line
+    /// ends; up to (not including) the final prompt.
+    pub raw: String,
+    /// Output that arrived after the previous turn's prompt and before
+    /// this input was sent (a background job's, say), raw. Usually empty;
+    /// never part of `text`.
+    pub stray: String,
+    /// Absolute output offset where the turn begins (see
+    /// [`Session::output_offset`]).
+    pub start_offset: u64,
+    /// Absolute offset of the final prompt, one past the reply.
+    pub end_offset: u64,
+    /// Output bytes the session's buffer dropped during the turn because
+    /// the program printed more than
+    /// [`max_buffer_bytes`](crate::SessionBuilder::max_buffer_bytes)
+    /// between two looks: `raw` and `text` then lack that many bytes.
+    /// Zero when the reply is complete.
+    pub dropped_bytes: u64,
+}
+
+/// A program with a prompt, driven one input at a time: a Python, IPython,
+/// Node.js or SQLite shell, bash or sh, or any program whose prompt you
+/// name.
+///
+/// [`eval`](Self::eval) sends one input (several lines are fine: a
+/// function definition, a loop, several statements) and returns the
+/// [`Reply`] once the program shows its prompt again: the answer with the
+/// echo, the prompts and the control sequences removed, plus the raw text.
+///
+/// ```
+/// use std::time::Duration;
+/// use bgterm::Repl;
+///
+/// let mut py = Repl::python()?;
+/// let t = Duration::from_secs(10);
+/// assert_eq!(py.eval("6 * 7", t)?.text, "42\n");
+/// assert_eq!(py.eval("def greet(name):\n    return 'hi ' + name", t)?.text, "");
+/// assert_eq!(py.eval("print(greet('bob'), end='')", t)?.text, "hi bob");
+/// assert_eq!(
+///     py.eval("1 / 0", t)?.text.lines().last(),
+///     Some("ZeroDivisionError: division by zero")
+/// );
+/// # Ok::<(), bgterm::Error>(())
+/// ```
+///
+/// # What an eval costs
+///
+/// For each line of input: one [`Session::send`] and one event-driven
+/// [`Session::wait_for_from_deadline`] for the next prompt (woken by the
+/// session's reader as output lands; nothing polls or sleeps), then a
+/// clean pass over the reply's text. A one-line eval is one round trip
+/// through the program, within a few tens of microseconds of doing the
+/// same by hand (the `repl` row of `cargo bench --bench compare`).
+///
+/// # When a turn does not end
+///
+/// A timeout is [`Error::ReplTimeout`] with the reply so far; the turn
+/// stays open: [`resume`](Self::resume) keeps waiting for the same turn,
+/// [`interrupt`](Self::interrupt) sends Ctrl-C and waits for the prompt.
+/// A program that exits during a turn is [`Error::ReplExited`] with its
+/// output and exit status. Input the program takes as unfinished (an
+/// unclosed bracket, a missing `;` in SQL) is [`Error::ReplIncomplete`].
+///
+/// # Ownership
+///
+/// A `Repl` owns its [`Session`]; [`session`](Self::session) lends it for
+/// everything else (the screen, [`Session::send_keys`], recording). Reading
+/// from that session during a turn takes output away from the reply.
+/// Dropping the `Repl` closes the session (the last clone, as usual).
+#[derive(Debug)]
+pub struct Repl {
+    session: Session,
+    spec: Spec,
+    /// Offset up to which output belongs to earlier turns (the end of the
+    /// last prompt matched).
+    mark: u64,
+    /// The turn in progress after a timeout.
+    turn: Option<Turn>,
+    banner: String,
+}
+
+/// What a `Repl` knows about its program.
+#[derive(Clone, Debug)]
+struct Spec {
+    prompt: String,
+    continuation: Option<String>,
+    blank_line_ends_block: bool,
+    cancel_incomplete: bool,
+    echo: bool,
+    /// Send Ctrl-C once more if the prompt has not come this long after a
+    /// Ctrl-C sent at a prompt (see `ReplBuilder::interrupt_retry`).
+    interrupt_retry: Option<Duration>,
+}
+
+/// A turn that has not seen its final prompt yet.
+#[derive(Debug)]
+struct Turn {
+    /// The input as given (for [`Error::ReplIncomplete`]).
+    input: String,
+    /// Lines not sent yet.
+    lines: VecDeque<String>,
+    /// The blank line that ends a Python block has been sent.
+    blank_sent: bool,
+    /// Ctrl-C was sent: only the primary prompt ends the turn now.
+    interrupted: bool,
+    /// The program is at a prompt: no line is in flight.
+    at_prompt: bool,
+    /// When to send Ctrl-C again if the prompt has not come.
+    retry_at: Option<Instant>,
+    /// The current segment starts with the echo of a line.
+    echo_pending: bool,
+    /// Where to look for the next prompt.
+    from: u64,
+    /// The current segment's raw text read so far (after a timeout).
+    seg: String,
+    /// How far reads after a timeout took the output.
+    consumed: Option<u64>,
+    raw: String,
+    text: String,
+    stray: String,
+    start_offset: u64,
+    dropped: u64,
+    started: Instant,
+}
+
+impl Turn {
+    /// The text so far, for a timeout's `partial`.
+    fn partial(&self, spec: &Spec) -> String {
+        self.text.clone() + &spec.segment_text(&self.seg, self.echo_pending)
+    }
+}
+
+impl Spec {
+    /// One segment's reply text: cleaned, the echo removed (everything up
+    /// to the first line end: the program reads a line only once Enter has
+    /// been echoed), and any prompt text removed.
+    fn segment_text(&self, raw: &str, echo: bool) -> String {
+        let mut text = clean_text(raw);
+        if echo && self.echo {
+            text = match text.find('\n') {
+                Some(i) => text[i + 1..].to_string(),
+                None => String::new(),
+            };
+        }
+        for p in [Some(&self.prompt), self.continuation.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let p = clean_text(p);
+            if !p.is_empty() && text.contains(&p) {
+                text = text.replace(&p, "");
+            }
+        }
+        text
+    }
+}
+
+impl Repl {
+    /// Python 3 (`python3`), through its plain interactive interpreter with
+    /// unique prompts. See [`ReplBuilder::python`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn python() -> Result<Repl> {
+        ReplBuilder::python().spawn()
+    }
+
+    /// IPython (`ipython`) with a simple prompt. See
+    /// [`ReplBuilder::ipython`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn ipython() -> Result<Repl> {
+        ReplBuilder::ipython().spawn()
+    }
+
+    /// The Node.js REPL (`node`). See [`ReplBuilder::node`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn node() -> Result<Repl> {
+        ReplBuilder::node().spawn()
+    }
+
+    /// The SQLite shell (`sqlite3`) on an in-memory database. See
+    /// [`ReplBuilder::sqlite3`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn sqlite3() -> Result<Repl> {
+        ReplBuilder::sqlite3().spawn()
+    }
+
+    /// An interactive bash without startup files. See
+    /// [`ReplBuilder::bash`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn bash() -> Result<Repl> {
+        ReplBuilder::bash().spawn()
+    }
+
+    /// An interactive POSIX `sh`. See [`ReplBuilder::sh`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn sh() -> Result<Repl> {
+        ReplBuilder::sh().spawn()
+    }
+
+    /// Any program that prints `prompt` when it is ready for input, and
+    /// `continuation` (if it has one) when it waits for the rest of an
+    /// unfinished input. Both are matched literally in the raw output, as
+    /// the program prints them. Pick a program setting that makes them
+    /// unusual (see [`ReplBuilder`]): a prompt that also appears in
+    /// ordinary output ends a turn early.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Repl;
+    ///
+    /// // A tiny line-oriented program with its own prompt.
+    /// let prog = "while printf 'calc> ' && read -r x; do echo $((x * 2)); done";
+    /// let mut calc = Repl::new(prog, "calc> ", None)?;
+    /// assert_eq!(calc.eval("21", Duration::from_secs(10))?.text, "42\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`ReplBuilder::spawn`].
+    pub fn new(command: impl Into<Command>, prompt: &str, continuation: Option<&str>) -> Result<Repl> {
+        let mut b = ReplBuilder::new(command, prompt);
+        if let Some(c) = continuation {
+            b = b.continuation(c);
+        }
+        b.spawn()
+    }
+
+    /// The session the program runs in, for everything else: its screen,
+    /// keys, recording, logs, signals.
+    #[must_use]
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The primary prompt this `Repl` waits for.
+    #[must_use]
+    pub fn prompt(&self) -> &str {
+        &self.spec.prompt
+    }
+
+    /// The continuation prompt, if the program has one.
+    #[must_use]
+    pub fn continuation(&self) -> Option<&str> {
+        self.spec.continuation.as_deref()
+    }
+
+    /// What the program printed before its first prompt (a version
+    /// banner), cleaned.
+    #[must_use]
+    pub fn banner(&self) -> &str {
+        &self.banner
+    }
+
+    /// Whether a turn is still open after a timeout (see
+    /// [`resume`](Self::resume)).
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        self.turn.is_some()
+    }
+
+    /// Sends `input` and returns the program's reply once it shows its
+    /// prompt again, waiting at most `timeout` for the whole turn.
+    ///
+    /// `input` may have several lines (a trailing newline is optional):
+    /// each is sent when the program prompts for it, exactly as typed, so
+    /// the program's own rules apply. In Python that means a blank line
+    /// ends a block, as when typing: put one between a block and the
+    /// statement after it (`"def f():\n    return 1\n\nf()"`), and none
+    /// inside a block. An empty input sends one empty line. When the last
+    /// line leaves the program at its
+    /// continuation prompt, a program whose blocks end with a blank line
+    /// (Python, IPython) gets one; otherwise the input is unfinished:
+    /// [`Error::ReplIncomplete`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Repl;
+    ///
+    /// let mut sh = Repl::sh()?;
+    /// let t = Duration::from_secs(10);
+    /// let r = sh.eval("for i in 1 2 3; do\n  echo \"line $i\"\ndone", t)?;
+    /// assert_eq!(r.text, "line 1\nline 2\nline 3\n");
+    /// assert!(r.raw.contains("\r\n")); // the terminal's text, as it came
+    /// assert_eq!(sh.eval("false", t)?.text, "");
+    /// assert_eq!(sh.eval("echo $?", t)?.text, "1\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReplTimeout`] when `timeout` passes first, with the reply
+    ///   so far; the turn stays open for [`resume`](Self::resume) or
+    ///   [`interrupt`](Self::interrupt).
+    /// - [`Error::ReplExited`] if the program exits during the turn, with
+    ///   its output and exit status.
+    /// - [`Error::ReplIncomplete`] if the program still waits for more
+    ///   input after the last line.
+    /// - [`Error::ReplBusy`] while an earlier turn is still open.
+    /// - The errors of [`Session::send`] ([`Error::SessionExited`] if the
+    ///   program had already exited, [`Error::LineTooLong`] for a line too
+    ///   long for a terminal in canonical mode, ...).
+    pub fn eval(&mut self, input: &str, timeout: Duration) -> Result<Reply> {
+        if self.turn.is_some() {
+            return Err(Error::ReplBusy {
+                id: self.session.id(),
+            });
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let (stray, from) = self.drain()?;
+        let normalized = input.replace("\r\n", "\n");
+        let body = normalized.strip_suffix('\n').unwrap_or(&normalized);
+        let mut lines: VecDeque<String> = body.split('\n').map(str::to_string).collect();
+        let first = lines.pop_front().unwrap_or_default();
+        let mut turn = Turn {
+            input: input.to_string(),
+            lines,
+            blank_sent: false,
+            interrupted: false,
+            at_prompt: false,
+            retry_at: None,
+            echo_pending: true,
+            from,
+            seg: String::new(),
+            consumed: None,
+            raw: String::new(),
+            text: String::new(),
+            stray,
+            start_offset: from,
+            dropped: 0,
+            started: Instant::now(),
+        };
+        self.send_line(&mut turn, &first)?;
+        self.drive(turn, deadline)
+    }
+
+    /// Keeps waiting, at most `timeout` more, for the turn that an earlier
+    /// call left open with [`Error::ReplTimeout`]; returns its whole reply
+    /// (from the start of the turn) once the prompt comes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Error, Repl};
+    ///
+    /// let mut sh = Repl::sh()?;
+    /// let err = sh.eval("echo start; sleep 0.5; echo end", Duration::from_millis(100)).unwrap_err();
+    /// assert!(matches!(&err, Error::ReplTimeout { .. }));
+    /// let r = sh.resume(Duration::from_secs(10))?;
+    /// assert_eq!(r.text, "start\nend\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReplIdle`] if no turn is open; otherwise as for
+    /// [`eval`](Self::eval).
+    pub fn resume(&mut self, timeout: Duration) -> Result<Reply> {
+        let turn = self.turn.take().ok_or(Error::ReplIdle {
+            id: self.session.id(),
+        })?;
+        self.drive(turn, Instant::now().checked_add(timeout))
+    }
+
+    /// Sends Ctrl-C (the terminal's interrupt character, which the
+    /// terminal turns into SIGINT for the running command, or which a line
+    /// editor takes as "cancel this line") and waits at most `timeout` for
+    /// the primary prompt. Returns the open turn's reply, including what
+    /// the interrupt printed (Python's `KeyboardInterrupt` traceback, the
+    /// terminal's `^C`); with no turn open, what the program printed for
+    /// the interrupt. Lines of the input not sent yet are dropped.
+    ///
+    /// Note that Node.js exits on a second Ctrl-C at an empty prompt, and
+    /// that sqlite3 ignores Ctrl-C at its continuation prompt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Repl;
+    ///
+    /// let mut py = Repl::python()?;
+    /// let err = py.eval("import time; time.sleep(60)", Duration::from_millis(200)).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// let r = py.interrupt(Duration::from_secs(10))?;
+    /// assert!(r.text.ends_with("KeyboardInterrupt\n"), "{:?}", r.text);
+    /// assert_eq!(py.eval("1 + 1", Duration::from_secs(10))?.text, "2\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`eval`](Self::eval) (a timeout leaves the interrupted turn
+    /// open for [`resume`](Self::resume)).
+    pub fn interrupt(&mut self, timeout: Duration) -> Result<Reply> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut turn = match self.turn.take() {
+            Some(t) => t,
+            None => {
+                let (stray, from) = self.drain()?;
+                Turn {
+                    input: String::new(),
+                    lines: VecDeque::new(),
+                    blank_sent: false,
+                    interrupted: false,
+                    at_prompt: true,
+                    retry_at: None,
+                    echo_pending: false,
+                    from,
+                    seg: String::new(),
+                    consumed: None,
+                    raw: String::new(),
+                    text: String::new(),
+                    stray,
+                    start_offset: from,
+                    dropped: 0,
+                    started: Instant::now(),
+                }
+            }
+        };
+        turn.lines.clear();
+        if let Err(e) = self.send_interrupt(&mut turn) {
+            self.turn = Some(turn);
+            return Err(e);
+        }
+        self.drive(turn, deadline)
+    }
+
+    /// Closes the session (see [`Session::close`]) and returns how the
+    /// program ended.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Session::close`].
+    pub fn close(self) -> Result<ExitStatus> {
+        self.session.close()
+    }
+
+    /// Takes any unread output before a turn: it is the turn's `stray`.
+    fn drain(&mut self) -> Result<(String, u64)> {
+        let mut stray = String::new();
+        let mut end = self.mark;
+        loop {
+            let r = self.session.read()?;
+            stray += &r.text;
+            end = end.max(r.end_offset);
+            if r.remaining_bytes == 0 {
+                break;
+            }
+        }
+        self.mark = end;
+        Ok((stray, end))
+    }
+
+    /// Sends Ctrl-C; from now on only the primary prompt ends the turn.
+    fn send_interrupt(&mut self, turn: &mut Turn) -> Result<()> {
+        self.session.send_bytes(b"\x03")?;
+        turn.interrupted = true;
+        // Why a retry: CPython's readline loop misses a SIGINT that lands
+        // after it printed its prompt and before it blocks in select()
+        // (the signal only sets a flag), and a Ctrl-C sent the moment a
+        // prompt appears can land there. A second Ctrl-C then finds it
+        // blocked. Only at a prompt: a running command gets the first.
+        turn.retry_at = match self.spec.interrupt_retry {
+            Some(d) if turn.at_prompt => Instant::now().checked_add(d),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// Sends one line; the next segment starts where the output is now.
+    fn send_line(&mut self, turn: &mut Turn, line: &str) -> Result<()> {
+        turn.from = self.session.output_offset()?.max(turn.from);
+        turn.echo_pending = true;
+        turn.at_prompt = false;
+        self.session.send(&format!("{line}\n"))
+    }
+
+    /// Runs the turn until its final prompt, a timeout or an exit.
+    fn drive(&mut self, mut turn: Turn, deadline: Option<Instant>) -> Result<Reply> {
+        let id = self.session.id();
+        loop {
+            let mut patterns = vec![Pattern::literal(self.spec.prompt.as_str())];
+            if let Some(c) = &self.spec.continuation {
+                patterns.push(Pattern::literal(c.as_str()));
+            }
+            let until = match (turn.retry_at, deadline) {
+                (Some(r), Some(d)) => Some(r.min(d)),
+                (r, d) => r.or(d),
+            };
+            let waited = self.session.wait_for_from_deadline(turn.from, patterns, until);
+            let m = match waited {
+                Ok(m) => m,
+                Err(Error::WaitTimeout { .. })
+                    if turn.retry_at.is_some() && deadline.is_none_or(|d| Instant::now() < d) =>
+                {
+                    turn.retry_at = None;
+                    self.session.send_bytes(b"\x03")?;
+                    continue;
+                }
+                Err(Error::WaitTimeout { .. }) => {
+                    self.collect(&mut turn)?;
+                    let err = Error::ReplTimeout {
+                        id,
+                        waited: turn.started.elapsed(),
+                        partial: turn.partial(&self.spec),
+                        raw: turn.raw.clone() + &turn.seg,
+                    };
+                    self.turn = Some(turn);
+                    return Err(err);
+                }
+                Err(Error::ExitedBeforeMatch { status, .. }) => {
+                    self.collect(&mut turn)?;
+                    return Err(Error::ReplExited {
+                        id,
+                        status,
+                        output: turn.partial(&self.spec),
+                        raw: turn.raw + &turn.seg,
+                    });
+                }
+                Err(e) => {
+                    self.turn = Some(turn);
+                    return Err(e);
+                }
+            };
+            let seg = segment(&mut turn, &m);
+            turn.dropped += m.dropped_bytes;
+            turn.text += &self.spec.segment_text(&seg, turn.echo_pending);
+            turn.raw += &seg;
+            turn.from = m.match_end;
+            self.mark = m.match_end;
+            let primary = m.index == 0;
+            if primary && (turn.lines.is_empty() || turn.interrupted) {
+                return Ok(Reply {
+                    text: turn.text,
+                    raw: turn.raw,
+                    stray: turn.stray,
+                    start_offset: turn.start_offset,
+                    end_offset: m.match_start,
+                    dropped_bytes: turn.dropped,
+                });
+            }
+            // A prompt in the middle of the turn is part of what the
+            // terminal showed.
+            turn.raw += &m.text;
+            turn.echo_pending = false;
+            turn.at_prompt = true;
+            if turn.interrupted {
+                continue;
+            }
+            if let Some(line) = turn.lines.pop_front() {
+                self.send_line(&mut turn, &line)?;
+                continue;
+            }
+            // The last line left the program waiting for more.
+            if self.spec.blank_line_ends_block && !turn.blank_sent {
+                turn.blank_sent = true;
+                self.send_line(&mut turn, "")?;
+                continue;
+            }
+            let input = turn.input.clone();
+            let cancelled = self.spec.cancel_incomplete;
+            let output = if cancelled {
+                self.send_interrupt(&mut turn)?;
+                match self.drive(turn, deadline) {
+                    Ok(r) => r.text,
+                    Err(Error::ReplTimeout { partial, .. }) => {
+                        // The prompt has not come back yet; the turn is
+                        // open (`resume` waits for it).
+                        return Err(Error::ReplIncomplete {
+                            id,
+                            input,
+                            output: partial,
+                            cancelled: false,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else {
+                turn.text
+            };
+            return Err(Error::ReplIncomplete {
+                id,
+                input,
+                output,
+                cancelled,
+            });
+        }
+    }
+
+    /// Reads what has arrived of the current segment (after a timeout or
+    /// an exit), so the partial reply can be shown.
+    fn collect(&mut self, turn: &mut Turn) -> Result<()> {
+        loop {
+            let r = self.session.read()?;
+            turn.seg += &r.text;
+            turn.dropped += r.dropped_bytes;
+            turn.consumed = Some(r.end_offset);
+            if r.remaining_bytes == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The raw text of the segment that `m`'s prompt ends: what reads after a
+/// timeout collected, plus the unread text up to the prompt.
+fn segment(turn: &mut Turn, m: &Match) -> String {
+    let mut seg = std::mem::take(&mut turn.seg);
+    match turn.consumed.take() {
+        // A read after a timeout took the prompt (or its start) too: cut
+        // it off. Prompts are ASCII, so its bytes are its characters.
+        Some(consumed) if consumed > m.match_start => {
+            let over = usize::try_from(consumed.min(m.match_end) - m.match_start).unwrap_or(usize::MAX);
+            let mut keep = seg.len().saturating_sub(over);
+            while !seg.is_char_boundary(keep) {
+                keep -= 1;
+            }
+            seg.truncate(keep);
+        }
+        _ => seg += &m.before,
+    }
+    seg
+}
+
+/// A fresh random nonce for a unique prompt (10 hex digits).
+fn nonce() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // `RandomState` is seeded randomly per process; the counter keeps two
+    // `Repl`s of one process apart.
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("{:010x}", h.finish() & 0xff_ffff_ffff)
+}
+
+/// A change to the session builder, applied at spawn.
+type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
+
+/// Configures and starts a [`Repl`]: the program, its prompts, and how it
+/// takes input.
+///
+/// The presets ([`python`](Self::python), [`ipython`](Self::ipython),
+/// [`node`](Self::node), [`sqlite3`](Self::sqlite3), [`bash`](Self::bash),
+/// [`sh`](Self::sh)) set a unique prompt and continuation prompt (each
+/// carries a random nonce, like `[bg:5f0c2a91d3]> `) through the
+/// command line or the environment, so nothing has to be typed to set it
+/// up and no echo can be mistaken for it; they start the program with
+/// `TERM=dumb` (no colours, no cursor movement, no bracketed paste) and
+/// without the user's startup files. Everything else can be added:
+/// [`arg`](Self::arg), [`env`](Self::env), and any [`SessionBuilder`]
+/// option through [`session`](Self::session).
+///
+/// For another program, give its prompt ([`new`](Self::new)); if it can
+/// be told to use a unique one with typed input (a shell's `PS1=...`), do
+/// so with [`setup`](Self::setup).
+///
+/// ```
+/// use std::time::Duration;
+/// use bgterm::ReplBuilder;
+///
+/// // sh with its usual prompt, switched to a unique one by typed input.
+/// let mut sh = ReplBuilder::new(["sh", "-i"], "MY-PROMPT> ")
+///     .env("PS1", "$ ")
+///     .setup("$ ", "PS1='MY-PROMPT> '")
+///     .spawn()?;
+/// assert_eq!(sh.eval("echo hi", Duration::from_secs(10))?.text, "hi\n");
+/// # Ok::<(), bgterm::Error>(())
+/// ```
+#[must_use = "a builder does nothing until spawn()"]
+pub struct ReplBuilder {
+    command: Command,
+    spec: Spec,
+    setup: Option<(String, String)>,
+    configure: Vec<Configure>,
+    start_timeout: Duration,
+}
+
+impl fmt::Debug for ReplBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplBuilder")
+            .field("command", &self.command)
+            .field("prompt", &self.spec.prompt)
+            .field("continuation", &self.spec.continuation)
+            .field("setup", &self.setup)
+            .field("start_timeout", &self.start_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplBuilder {
+    /// A REPL for `command` (a string runs through `/bin/sh -c`, a list is
+    /// an argv) that prints `prompt` when it is ready for input. Defaults:
+    /// no continuation prompt, input is echoed, an unfinished input is
+    /// cancelled with Ctrl-C, [`DEFAULT_REPL_START_TIMEOUT`].
+    pub fn new(command: impl Into<Command>, prompt: impl Into<String>) -> ReplBuilder {
+        ReplBuilder {
+            command: command.into(),
+            spec: Spec {
+                prompt: prompt.into(),
+                continuation: None,
+                blank_line_ends_block: false,
+                cancel_incomplete: true,
+                echo: true,
+                interrupt_retry: None,
+            },
+            setup: None,
+            configure: Vec::new(),
+            start_timeout: DEFAULT_REPL_START_TIMEOUT,
+        }
+    }
+
+    /// A preset: `program` with `args`, TERM=dumb, the unique prompts.
+    fn preset(argv: Vec<String>, prompt: String, continuation: String) -> ReplBuilder {
+        ReplBuilder::new(
+            Command::Argv(argv.into_iter().map(OsString::from).collect()),
+            prompt,
+        )
+        .continuation(continuation)
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        // GNU readline without the user's key bindings.
+        .env("INPUTRC", "/dev/null")
+    }
+
+    /// Fresh unique prompts.
+    fn unique() -> (String, String) {
+        // Short enough for sqlite3, which keeps 19 characters of a prompt.
+        let n = nonce();
+        (format!("[bg:{n}]> "), format!("[bg:{n}]. "))
+    }
+
+    /// Python 3: `python3 -q -i -c <set sys.ps1 and sys.ps2>`, the plain
+    /// interpreter (`PYTHON_BASIC_REPL=1` for Python 3.13's new one),
+    /// without `PYTHONSTARTUP`. A blank line ends a block, and is sent for
+    /// you when the input ends inside one.
+    pub fn python() -> ReplBuilder {
+        let (p, c) = ReplBuilder::unique();
+        let code = format!("import sys; sys.ps1 = {p:?}; sys.ps2 = {c:?}");
+        ReplBuilder::preset(
+            vec!["python3".into(), "-q".into(), "-i".into(), "-c".into(), code],
+            p,
+            c,
+        )
+        .env("PYTHON_BASIC_REPL", "1")
+        .env("PYTHON_COLORS", "0")
+        .env_remove("PYTHONSTARTUP")
+        .blank_line_ends_block(true)
+        .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
+    }
+
+    /// IPython: `ipython --simple-prompt --colors=NoColor --no-banner`, no
+    /// history file, no blank lines between cells, and a prompts class
+    /// (installed with `-i -c`) whose input and continuation prompts are
+    /// unique and whose output prompt is empty, so `1 + 1` replies `2`
+    /// rather than `Out[1]: 2`. A blank line ends a block, as in Python.
+    pub fn ipython() -> ReplBuilder {
+        let (p, c) = ReplBuilder::unique();
+        // In a function, so the session's namespace gets no new names.
+        let code = format!(
+            "def _bgterm_prompts():\n    \
+             from IPython.terminal.prompts import Prompts, Token\n    \
+             class P(Prompts):\n        \
+             def in_prompt_tokens(self, *a, **k): return [(Token.Prompt, {p:?})]\n        \
+             def continuation_prompt_tokens(self, *a, **k): return [(Token.Prompt, {c:?})]\n        \
+             def out_prompt_tokens(self, *a, **k): return []\n    \
+             get_ipython().prompts = P(get_ipython())\n\
+             _bgterm_prompts()\n\
+             del _bgterm_prompts\n"
+        );
+        let argv = [
+            "ipython",
+            "--simple-prompt",
+            "--colors=NoColor",
+            "--no-banner",
+            "--no-confirm-exit",
+            "--no-autoindent",
+            "--HistoryManager.enabled=False",
+            "--InteractiveShell.separate_in=",
+            "--InteractiveShell.separate_out=",
+            "--InteractiveShell.separate_out2=",
+            "-i",
+            "-c",
+        ];
+        let mut argv: Vec<String> = argv.iter().map(|s| (*s).to_string()).collect();
+        argv.push(code);
+        ReplBuilder::preset(argv, p, c)
+            .blank_line_ends_block(true)
+            .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
+    }
+
+    /// Node.js: `node -e` starting `repl.start` with the unique prompt, no
+    /// colours, `undefined` results not printed (so `let x = 1` replies
+    /// nothing), and Ctrl-C able to stop running code
+    /// (`breakEvalOnSigint`). Node's continuation prompt (`... `) is
+    /// replaced by the unique one.
+    pub fn node() -> ReplBuilder {
+        let (p, c) = ReplBuilder::unique();
+        let js = format!(
+            "const repl = require('repl');\n\
+             const P = {p:?}, C = {c:?};\n\
+             const r = repl.start({{ prompt: P, useColors: false, ignoreUndefined: true, breakEvalOnSigint: true }});\n\
+             const setRaw = Object.getPrototypeOf(repl.REPLServer.prototype).setPrompt;\n\
+             const show = r.prompt;\n\
+             r.prompt = function (preserveCursor) {{\n  \
+               if (this.getPrompt() !== P) setRaw.call(this, C);\n  \
+               return show.call(this, preserveCursor);\n\
+             }};\n"
+        );
+        ReplBuilder::preset(vec!["node".into(), "-e".into(), js], p, c)
+            .env_remove("NODE_REPL_EXTERNAL_MODULE")
+    }
+
+    /// The SQLite shell: `sqlite3 -interactive -cmd ".prompt ..."` on an
+    /// in-memory database (add a file name with [`arg`](Self::arg)).
+    /// sqlite3 ignores Ctrl-C while a statement is unfinished, so an
+    /// unfinished statement (no `;`) is not cancelled: the next eval
+    /// continues it ([`Error::ReplIncomplete`] says `cancelled: false`).
+    pub fn sqlite3() -> ReplBuilder {
+        let (p, c) = ReplBuilder::unique();
+        let cmd = format!(".prompt '{p}' '{c}'");
+        ReplBuilder::preset(
+            vec!["sqlite3".into(), "-interactive".into(), "-cmd".into(), cmd],
+            p,
+            c,
+        )
+        .cancel_incomplete(false)
+    }
+
+    /// bash: `bash --norc --noprofile -i` with `PS1`/`PS2` set to the
+    /// unique prompts, no `PROMPT_COMMAND`, no history file.
+    pub fn bash() -> ReplBuilder {
+        let (p, c) = ReplBuilder::unique();
+        let argv = ["bash", "--norc", "--noprofile", "-i"];
+        ReplBuilder::shell(argv.iter().map(|s| (*s).to_string()).collect(), p, c)
+    }
+
+    /// `sh -i` (whatever `/bin/sh` is: dash, bash, busybox) with `PS1`/`PS2`
+    /// set to the unique prompts and no `ENV` startup file.
+    pub fn sh() -> ReplBuilder {
+        let (p, c) = ReplBuilder::unique();
+        ReplBuilder::shell(vec!["sh".into(), "-i".into()], p, c)
+    }
+
+    fn shell(argv: Vec<String>, p: String, c: String) -> ReplBuilder {
+        ReplBuilder::preset(argv, p.clone(), c.clone())
+            .env("PS1", p)
+            .env("PS2", c)
+            .env("HISTFILE", "")
+            .env_remove("PROMPT_COMMAND")
+            .env_remove("PS0")
+            .env_remove("ENV")
+    }
+
+    /// The prompt the program prints when it waits for the rest of an
+    /// unfinished input (Python's `... `). Without one, every line of a
+    /// multi-line input must get a primary prompt.
+    pub fn continuation(mut self, prompt: impl Into<String>) -> ReplBuilder {
+        self.spec.continuation = Some(prompt.into());
+        self
+    }
+
+    /// Input typed once at start to make the program use the unique
+    /// prompt: the builder waits for `initial_prompt` (the program's own),
+    /// sends `input` and a newline, then waits for the [`prompt`](Self::new)
+    /// after the echo (the echo may contain the prompt's text: those
+    /// occurrences are skipped).
+    pub fn setup(mut self, initial_prompt: impl Into<String>, input: impl Into<String>) -> ReplBuilder {
+        self.setup = Some((initial_prompt.into(), input.into()));
+        self
+    }
+
+    /// Whether a blank line ends a block, as in Python: when the last line
+    /// of an input leaves the program at its continuation prompt, a blank
+    /// line is sent once (default `false`; `true` for the Python presets).
+    pub fn blank_line_ends_block(mut self, yes: bool) -> ReplBuilder {
+        self.spec.blank_line_ends_block = yes;
+        self
+    }
+
+    /// Whether an unfinished input is cancelled with Ctrl-C, back to the
+    /// primary prompt (default `true`; `false` for sqlite3, which ignores
+    /// it). Either way the eval fails with [`Error::ReplIncomplete`].
+    pub fn cancel_incomplete(mut self, yes: bool) -> ReplBuilder {
+        self.spec.cancel_incomplete = yes;
+        self
+    }
+
+    /// Whether the program echoes input, so that each line's reply starts
+    /// after the first line end (default `true`, as on any terminal;
+    /// `false` for a program that turned echo off).
+    pub fn echo(mut self, yes: bool) -> ReplBuilder {
+        self.spec.echo = yes;
+        self
+    }
+
+    /// If the primary prompt has not come `after` a Ctrl-C that was sent
+    /// while the program sat at a prompt (an idle
+    /// [`Repl::interrupt`], or cancelling an unfinished input), send one
+    /// more (default `None`; 500 ms for the Python presets). CPython's
+    /// readline loop misses a SIGINT that arrives between printing its
+    /// prompt and waiting for input, which is exactly when an automated
+    /// Ctrl-C tends to arrive. Leave it off for programs where a second
+    /// Ctrl-C does something else (Node.js exits).
+    pub fn interrupt_retry(mut self, after: Option<Duration>) -> ReplBuilder {
+        self.spec.interrupt_retry = after;
+        self
+    }
+
+    /// Appends an argument: to the argv, or, for a shell command line, a
+    /// space and `arg` as typed.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> ReplBuilder {
+        let arg = arg.into();
+        self.command = match self.command {
+            Command::Argv(mut v) => {
+                v.push(arg);
+                Command::Argv(v)
+            }
+            Command::Shell(line) => Command::Shell(format!("{line} {}", arg.to_string_lossy())),
+        };
+        self
+    }
+
+    /// Sets an environment variable for the program (see
+    /// [`SessionBuilder::env`]).
+    pub fn env(self, key: impl Into<OsString>, value: impl Into<OsString>) -> ReplBuilder {
+        let (key, value) = (key.into(), value.into());
+        self.session(move |b| b.env(key, value))
+    }
+
+    /// Removes an environment variable (see [`SessionBuilder::env_remove`]).
+    pub fn env_remove(self, key: impl Into<OsString>) -> ReplBuilder {
+        let key = key.into();
+        self.session(move |b| b.env_remove(key))
+    }
+
+    /// Any other session option: `f` gets the [`SessionBuilder`] (after the
+    /// preset's own settings and earlier calls) and returns it changed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::ReplBuilder;
+    ///
+    /// let mut sh = ReplBuilder::sh().session(|b| b.cwd("/").size(40, 120)).spawn()?;
+    /// assert_eq!(sh.eval("pwd", Duration::from_secs(10))?.text, "/\n");
+    /// assert_eq!(sh.session().size()?, (40, 120));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    pub fn session(
+        mut self,
+        f: impl FnOnce(SessionBuilder) -> SessionBuilder + Send + 'static,
+    ) -> ReplBuilder {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    /// How long [`spawn`](Self::spawn) waits for the first prompt (default
+    /// [`DEFAULT_REPL_START_TIMEOUT`]).
+    pub fn start_timeout(mut self, timeout: Duration) -> ReplBuilder {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Starts the program and waits for its first prompt (after the setup
+    /// input, if any). What came before it is [`Repl::banner`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPrompt`] for an empty prompt or a continuation
+    /// prompt equal to the prompt; the errors of [`SessionBuilder::spawn`]
+    /// (say [`Error::ProgramNotFound`]); [`Error::WaitTimeout`] if the
+    /// prompt does not come within the start timeout and
+    /// [`Error::ExitedBeforeMatch`] if the program exits first (both with
+    /// the output's tail); the session is closed then.
+    pub fn spawn(self) -> Result<Repl> {
+        let spec = self.spec;
+        if spec.prompt.is_empty() {
+            return Err(Error::InvalidPrompt {
+                prompt: spec.prompt,
+                reason: "a prompt cannot be empty",
+            });
+        }
+        if let Some(c) = &spec.continuation {
+            if c.is_empty() {
+                return Err(Error::InvalidPrompt {
+                    prompt: c.clone(),
+                    reason: "a continuation prompt cannot be empty",
+                });
+            }
+            if c.contains(&spec.prompt) || spec.prompt.contains(c.as_str()) {
+                return Err(Error::InvalidPrompt {
+                    prompt: c.clone(),
+                    reason: "the continuation prompt and the prompt must not contain one another",
+                });
+            }
+        }
+        let mut b = SessionBuilder::new(self.command);
+        for f in self.configure {
+            b = f(b);
+        }
+        let session = b.spawn()?;
+        let deadline = Instant::now().checked_add(self.start_timeout);
+        let mut banner = String::new();
+        let mut from = 0;
+        if let Some((initial, input)) = &self.setup {
+            let m = session.wait_for_from_deadline(from, initial.as_str(), deadline)?;
+            banner += &m.before;
+            from = session.output_offset()?;
+            session.send(&format!("{input}\n"))?;
+            // The echo shows the input: skip the prompt's text in it.
+            for _ in 0..input.matches(spec.prompt.as_str()).count() {
+                from = session
+                    .wait_for_from_deadline(from, spec.prompt.as_str(), deadline)?
+                    .match_end;
+            }
+        }
+        let m = session.wait_for_from_deadline(from, spec.prompt.as_str(), deadline)?;
+        if self.setup.is_none() {
+            banner += &m.before;
+        }
+        Ok(Repl {
+            session,
+            spec,
+            mark: m.match_end,
+            turn: None,
+            banner: clean_text(&banner),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn() -> Turn {
+        Turn {
+            input: String::new(),
+            lines: VecDeque::new(),
+            blank_sent: false,
+            interrupted: false,
+            at_prompt: false,
+            retry_at: None,
+            echo_pending: true,
+            from: 0,
+            seg: String::new(),
+            consumed: None,
+            raw: String::new(),
+            text: String::new(),
+            stray: String::new(),
+            start_offset: 0,
+            dropped: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn prompt_match(start: u64, before: &str) -> Match {
+        Match {
+            index: 0,
+            text: "P> ".into(),
+            before: before.into(),
+            start_offset: 0,
+            match_start: start,
+            match_end: start + 3,
+            dropped_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn segment_joins_what_a_timeout_read_with_the_rest() {
+        let mut t = turn();
+        t.seg = "echo é\r\n".into(); // 9 bytes, offsets 0..9
+        t.consumed = Some(9);
+        assert_eq!(segment(&mut t, &prompt_match(12, "out")), "echo é\r\nout");
+        assert!(t.seg.is_empty() && t.consumed.is_none());
+    }
+
+    #[test]
+    fn segment_cuts_a_prompt_the_timeout_read_took() {
+        // The read after the timeout took the output and the whole prompt.
+        let mut t = turn();
+        t.seg = "echo é\r\nout\nP> ".into(); // output 0..13, prompt 13..16
+        t.consumed = Some(16);
+        assert_eq!(segment(&mut t, &prompt_match(13, "")), "echo é\r\nout\n");
+        // ... or only the prompt's first byte.
+        let mut t = turn();
+        t.seg = "out\nP".into();
+        t.consumed = Some(5);
+        assert_eq!(segment(&mut t, &prompt_match(4, "")), "out\n");
+    }
+
+    #[test]
+    fn segment_text_strips_echo_and_prompts() {
+        let spec = Spec {
+            prompt: "P> ".into(),
+            continuation: Some("C> ".into()),
+            blank_line_ends_block: false,
+            cancel_incomplete: true,
+            echo: true,
+            interrupt_retry: None,
+        };
+        assert_eq!(spec.segment_text("1+1\r\n\x1b[33m2\x1b[0m\r\n", true), "2\n");
+        assert_eq!(spec.segment_text("no newline yet", true), "");
+        assert_eq!(
+            spec.segment_text("KeyboardInterrupt\r\nC> ", false),
+            "KeyboardInterrupt\n"
+        );
+        let quiet = Spec { echo: false, ..spec };
+        assert_eq!(quiet.segment_text("2\r\n", true), "2\n");
+    }
+
+    #[test]
+    fn nonces_differ() {
+        let (a, b) = (nonce(), nonce());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 10);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,519 @@
+//! `Repl` against the real programs: python3, ipython, node, sqlite3, bash
+//! and sh. Each gets 100 consecutive evals, every one checked for exactly
+//! the expected reply; a program that is not installed is reported on
+//! stderr as SKIPPED (`.ci/run` installs what it can).
+//!
+//! No test sleeps: every wait is a bounded, event-driven `eval`, `resume`
+//! or `interrupt` (a timeout is only provoked where the timeout itself is
+//! under test).
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use bgterm::{Error, Repl, ReplBuilder, Reply, SessionEvent};
+
+/// Generous bound for one turn on a loaded 2-core machine.
+const T: Duration = Duration::from_secs(30);
+
+/// Whether `program` is on PATH; if not, says so on stderr.
+fn have(program: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
+    if !found {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {test}: `{program}` is not installed (.ci/run installs it)"
+        );
+    }
+    found
+}
+
+/// The reply has no control sequence and no control character but `\n`
+/// and `\t`.
+fn assert_clean(r: &Reply, input: &str) {
+    assert!(
+        r.text.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'),
+        "control character in the reply to {input:?}: {:?}",
+        r.text
+    );
+}
+
+/// Runs `cases` round-robin for 100 evals; case `k` of round `i` is built
+/// by `case(i, k)` as (input, expected reply).
+fn hundred(repl: &mut Repl, kinds: usize, case: impl Fn(usize, usize) -> (String, String)) {
+    for n in 0..100 {
+        let (i, k) = (n / kinds, n % kinds);
+        let (input, want) = case(i, k);
+        let r = repl
+            .eval(&input, T)
+            .unwrap_or_else(|e| panic!("eval {n} ({input:?}) failed: {e}"));
+        assert_eq!(r.text, want, "eval {n}: {input:?}; raw {:?}", r.raw);
+        assert_clean(&r, &input);
+        assert!(r.end_offset >= r.start_offset);
+        assert_eq!(r.dropped_bytes, 0);
+    }
+}
+
+#[test]
+fn python_hundred_evals() {
+    if !have("python3", "python_hundred_evals") {
+        return;
+    }
+    let mut py = Repl::python().expect("python3");
+    assert!(py.prompt().starts_with("[bg:") && py.prompt().len() <= 19);
+    hundred(&mut py, 8, |i, k| match k {
+        0 => (format!("{i} * 7 + 3"), format!("{}\n", i * 7 + 3)),
+        1 => (
+            format!("def f{i}(x):\n    y = x + {i}\n    return y * 2"),
+            String::new(),
+        ),
+        2 => (format!("f{i}(1)"), format!("{}\n", (1 + i) * 2)),
+        3 => (
+            format!("raise ValueError('bad {i}')"),
+            format!(
+                "Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\nValueError: bad {i}\n"
+            ),
+        ),
+        4 => (format!("x{i} = {i}"), String::new()),
+        5 => (format!("print('no-nl-{i}', end='')"), format!("no-nl-{i}")),
+        6 => (
+            format!("print('héllo 日本 {i} 🎉')"),
+            format!("héllo 日本 {i} 🎉\n"),
+        ),
+        // Several statements and a class with a blank line at the end.
+        _ => (
+            format!("class C{i}:\n    def m(self):\n        return {i}\n\nc = C{i}()\nc.m() + x{i}\n"),
+            format!("{}\n", 2 * i),
+        ),
+    });
+}
+
+#[test]
+fn ipython_hundred_evals() {
+    if !have("ipython", "ipython_hundred_evals") {
+        return;
+    }
+    let mut ip = Repl::ipython().expect("ipython");
+    hundred(&mut ip, 7, |i, k| {
+        // IPython numbers the cells it runs: eval n is cell n + 1.
+        let cell = i * 7 + k + 1;
+        match k {
+            0 => (format!("{i} * 7 + 3"), format!("{}\n", i * 7 + 3)),
+            1 => (
+                format!("def f{i}(x):\n    y = x + {i}\n    return y * 2"),
+                String::new(),
+            ),
+            2 => (format!("f{i}(1)"), format!("{}\n", (1 + i) * 2)),
+            3 => (
+                format!("raise ValueError('bad {i}')"),
+                format!(
+                    "{dashes}\nValueError{pad}Traceback (most recent call last)\nCell In[{cell}], line 1\n----> 1 raise ValueError('bad {i}')\n\nValueError: bad {i}\n",
+                    dashes = "-".repeat(75),
+                    pad = " ".repeat(32),
+                ),
+            ),
+            4 => (format!("x{i} = {i}"), String::new()),
+            5 => (format!("print('no-nl-{i}', end='')"), format!("no-nl-{i}")),
+            _ => (
+                format!("print('héllo 日本 {i} 🎉')"),
+                format!("héllo 日本 {i} 🎉\n"),
+            ),
+        }
+    });
+}
+
+#[test]
+fn node_hundred_evals() {
+    if !have("node", "node_hundred_evals") {
+        return;
+    }
+    let mut node = Repl::node().expect("node");
+    hundred(&mut node, 8, |i, k| match k {
+        0 => (format!("{i} * 7 + 3"), format!("{}\n", i * 7 + 3)),
+        1 => (
+            format!(
+                "function f{i}(x) {{\n  const y = x + {i};\n  if (y > 0) {{\n    return y * 2;\n  }}\n  return 0;\n}}"
+            ),
+            String::new(),
+        ),
+        2 => (format!("f{i}(1)"), format!("{}\n", (1 + i) * 2)),
+        3 => (
+            format!("throw new Error('bad {i}')"),
+            format!("Uncaught Error: bad {i}\n"),
+        ),
+        4 => (format!("let x{i} = {i}"), String::new()),
+        5 => (
+            format!("process.stdout.write('no-nl-{i}'); undefined"),
+            format!("no-nl-{i}"),
+        ),
+        6 => (
+            format!("console.log('héllo 日本 {i} 🎉')"),
+            format!("héllo 日本 {i} 🎉\n"),
+        ),
+        _ => (format!("'s' + 'é{i}'"), format!("'sé{i}'\n")),
+    });
+}
+
+#[test]
+fn sqlite3_hundred_evals() {
+    if !have("sqlite3", "sqlite3_hundred_evals") {
+        return;
+    }
+    let mut db = Repl::sqlite3().expect("sqlite3");
+    assert!(db.banner().starts_with("SQLite version"), "{:?}", db.banner());
+    hundred(&mut db, 6, |i, k| match k {
+        0 => (format!("select {i} * 7 + 3;"), format!("{}\n", i * 7 + 3)),
+        1 => (
+            format!(
+                "create table t{i}(a, b);\ninsert into t{i} values ({i}, 'x');\nselect a, b\n  from t{i};"
+            ),
+            format!("{i}|x\n"),
+        ),
+        2 => (
+            format!("selec {i};"),
+            format!("Parse error: near \"selec\": syntax error\n  selec {i};\n  ^--- error here\n"),
+        ),
+        3 => (format!("create table u{i}(a);"), String::new()),
+        4 => (format!(".system printf no-nl-{i}"), format!("no-nl-{i}")),
+        _ => (
+            format!("select 'héllo 日本 {i} 🎉';"),
+            format!("héllo 日本 {i} 🎉\n"),
+        ),
+    });
+}
+
+/// The cases for a POSIX shell.
+fn shell_case(i: usize, k: usize) -> (String, String) {
+    match k {
+        0 => (format!("echo $(( {i} * 7 + 3 ))"), format!("{}\n", i * 7 + 3)),
+        1 => (format!("f{i}() {{\n  echo \"f $1 {i}\"\n}}"), String::new()),
+        2 => (format!("f{i} x"), format!("f x {i}\n")),
+        3 => (
+            format!("LC_ALL=C ls /nonexistent-{i}"),
+            format!("ls: cannot access '/nonexistent-{i}': No such file or directory\n"),
+        ),
+        4 => (format!("x{i}={i}"), String::new()),
+        5 => (format!("printf 'no-nl-%s' $x{i}"), format!("no-nl-{i}")),
+        6 => (
+            format!("echo 'héllo 日本 {i} 🎉'"),
+            format!("héllo 日本 {i} 🎉\n"),
+        ),
+        // `$?` is the previous command's status: nothing is injected.
+        _ => ("false\necho \"status $?\"".to_string(), "status 1\n".to_string()),
+    }
+}
+
+#[test]
+fn bash_hundred_evals() {
+    if !have("bash", "bash_hundred_evals") {
+        return;
+    }
+    let mut bash = Repl::bash().expect("bash");
+    hundred(&mut bash, 8, shell_case);
+}
+
+#[test]
+fn sh_hundred_evals() {
+    if !have("sh", "sh_hundred_evals") {
+        return;
+    }
+    let mut sh = Repl::sh().expect("sh");
+    hundred(&mut sh, 8, shell_case);
+}
+
+#[test]
+fn timeout_keeps_the_partial_reply_and_resume_finishes_the_turn() {
+    let mut sh = Repl::sh().expect("sh");
+    // The turn prints, then blocks on `read` until we let it go.
+    let err = sh
+        .eval(
+            "echo before; read go; echo \"after $go\"",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+    let Error::ReplTimeout { partial, raw, id, .. } = &err else {
+        panic!("expected ReplTimeout, got {err:?}");
+    };
+    assert_eq!(partial, "before\n");
+    assert!(raw.contains("before"), "{raw:?}");
+    assert_eq!(*id, sh.session().id());
+    assert_eq!(err.session(), Some(sh.session().id()));
+    assert!(err.is_timeout() && sh.is_busy());
+    // While the turn is open, a new eval is refused and sends nothing.
+    assert!(matches!(sh.eval("echo no", T), Err(Error::ReplBusy { .. })));
+    // Still not finished: a second timeout, same turn, same partial.
+    match sh.resume(Duration::from_millis(100)) {
+        Err(Error::ReplTimeout { partial, .. }) => assert_eq!(partial, "before\n"),
+        other => panic!("expected a second timeout, got {other:?}"),
+    }
+    sh.session().send("yes\n").expect("send");
+    let r = sh.resume(T).expect("resume");
+    // The whole turn's reply: what came before the timeout, the input
+    // typed meanwhile (echoed by the terminal), and the rest.
+    assert_eq!(r.text, "before\nyes\nafter yes\n");
+    assert!(!sh.is_busy());
+    assert!(matches!(sh.resume(T), Err(Error::ReplIdle { .. })));
+    assert_eq!(sh.eval("echo next", T).expect("next").text, "next\n");
+}
+
+#[test]
+fn resume_after_input_typed_during_the_turn() {
+    // The turn waits for a line of input that the caller types through
+    // the session meanwhile; the reply has it all, in order.
+    if !have("python3", "resume_after_input_typed_during_the_turn") {
+        return;
+    }
+    let mut py = Repl::python().expect("python3");
+    let err = py
+        .eval("print('start', flush=True); input()", Duration::from_millis(500))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ReplTimeout { partial, .. } if partial == "start\n"),
+        "{err:?}"
+    );
+    py.session().send("typed\n").expect("send");
+    let r = py.resume(T).expect("resume");
+    assert_eq!(r.text, "start\ntyped\n'typed'\n");
+    assert_eq!(py.eval("2 + 2", T).expect("eval").text, "4\n");
+}
+
+#[test]
+fn interrupt_python_bash_node() {
+    if have("python3", "interrupt_python_bash_node (python3)") {
+        let mut py = Repl::python().expect("python3");
+        let err = py
+            .eval("import time; time.sleep(600)", Duration::from_millis(300))
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        let r = py.interrupt(T).expect("interrupt");
+        assert!(
+            r.text.starts_with("^CTraceback (most recent call last):\n")
+                && r.text.ends_with("KeyboardInterrupt\n"),
+            "{:?}",
+            r.text
+        );
+        assert_eq!(py.eval("'still here'", T).expect("eval").text, "'still here'\n");
+        // With no turn open: the program's answer to Ctrl-C at its prompt.
+        assert_eq!(
+            py.interrupt(T).expect("idle interrupt").text,
+            "\nKeyboardInterrupt\n"
+        );
+        assert_eq!(py.eval("1", T).expect("eval").text, "1\n");
+    }
+    if have("bash", "interrupt_python_bash_node (bash)") {
+        let mut bash = Repl::bash().expect("bash");
+        let err = bash.eval("sleep 600", Duration::from_millis(300)).unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        let r = bash.interrupt(T).expect("interrupt");
+        assert_eq!(r.text, "^C\n");
+        assert_eq!(bash.eval("echo $?", T).expect("status").text, "130\n");
+    }
+    if have("node", "interrupt_python_bash_node (node)") {
+        let mut node = Repl::node().expect("node");
+        assert!(
+            node.eval("while (true) {}", Duration::from_millis(300))
+                .unwrap_err()
+                .is_timeout()
+        );
+        let r = node.interrupt(T).expect("interrupt");
+        assert!(
+            r.text.contains("Script execution was interrupted by `SIGINT`"),
+            "{:?}",
+            r.text
+        );
+        assert_eq!(node.eval("1 + 1", T).expect("eval").text, "2\n");
+    }
+}
+
+#[test]
+fn exit_during_a_turn_is_a_typed_error_with_output_and_status() {
+    // sh is always there (POSIX); `exit` in dash prints nothing.
+    let mut sh = Repl::sh().expect("sh");
+    let err = sh.eval("echo bye; exit 3", T).unwrap_err();
+    match &err {
+        Error::ReplExited { status, output, .. } => {
+            assert_eq!(status.code(), Some(3));
+            assert!(output.starts_with("bye\n"), "{output:?}");
+        }
+        other => panic!("expected ReplExited, got {other:?}"),
+    }
+    if !have("bash", "exit_during_a_turn (bash)") {
+        return;
+    }
+    let mut bash = Repl::bash().expect("bash");
+    let err = bash.eval("echo bye; exit 3", T).unwrap_err();
+    match &err {
+        Error::ReplExited {
+            status, output, id, ..
+        } => {
+            assert_eq!(status.code(), Some(3));
+            assert_eq!(output, "bye\nexit\n");
+            assert_eq!(*id, bash.session().id());
+        }
+        other => panic!("expected ReplExited, got {other:?}"),
+    }
+    assert_eq!(err.session(), Some(bash.session().id()));
+    // The program is gone: the next eval cannot send.
+    assert!(matches!(bash.eval("echo", T), Err(Error::SessionExited { .. })));
+    if have("python3", "exit_during_a_turn (python3)") {
+        let mut py = Repl::python().expect("python3");
+        match py.eval("print('last words'); raise SystemExit(7)", T) {
+            Err(Error::ReplExited { status, output, .. }) => {
+                assert_eq!(status.code(), Some(7));
+                assert_eq!(output, "last words\n");
+            }
+            other => panic!("expected ReplExited, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unfinished_input_is_cancelled_or_left_to_continue() {
+    if have("python3", "unfinished_input (python3)") {
+        let mut py = Repl::python().expect("python3");
+        match py.eval("print((1 +", T) {
+            Err(Error::ReplIncomplete { input, cancelled, .. }) => {
+                assert_eq!(input, "print((1 +");
+                assert!(cancelled);
+            }
+            other => panic!("expected ReplIncomplete, got {other:?}"),
+        }
+        assert_eq!(py.eval("3 + 4", T).expect("after").text, "7\n");
+    }
+    let mut sh = Repl::sh().expect("sh");
+    assert!(matches!(
+        sh.eval("if true; then", T),
+        Err(Error::ReplIncomplete { cancelled: true, .. })
+    ));
+    assert_eq!(sh.eval("echo fine", T).expect("after").text, "fine\n");
+    if have("sqlite3", "unfinished_input (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        // sqlite3 ignores Ctrl-C here: the statement waits for its `;`.
+        assert!(matches!(
+            db.eval("select 40 + 2", T),
+            Err(Error::ReplIncomplete { cancelled: false, .. })
+        ));
+        assert_eq!(db.eval(";", T).expect("rest").text, "42\n");
+    }
+}
+
+#[test]
+fn custom_programs_by_prompt_and_by_setup() {
+    let prog = "while printf 'calc> ' && read -r x; do echo $((x * 2)); done";
+    let mut calc = Repl::new(prog, "calc> ", None).expect("calc");
+    for n in 0..20 {
+        assert_eq!(
+            calc.eval(&n.to_string(), T).expect("calc").text,
+            format!("{}\n", n * 2)
+        );
+    }
+    assert_eq!(calc.continuation(), None);
+    // An empty input is one empty line: the program prompts again.
+    assert_eq!(calc.eval("", T).expect("empty").text, "0\n");
+
+    // The setup input mentions the new prompt; its echo must be skipped.
+    let mut sh = ReplBuilder::new(["sh", "-i"], "NEW> ")
+        .env("PS1", "old$ ")
+        .env_remove("ENV")
+        .setup("old$ ", "PS1='NEW> '; PS2='MORE> '")
+        .continuation("MORE> ")
+        .spawn()
+        .expect("setup");
+    assert_eq!(sh.eval("echo a\necho b", T).expect("two lines").text, "a\nb\n");
+    assert_eq!(
+        sh.eval("if true; then\necho c\nfi", T).expect("block").text,
+        "c\n"
+    );
+}
+
+#[test]
+fn stray_output_between_turns_is_kept_apart() {
+    let mut sh = Repl::sh().expect("sh");
+    // Bypass the Repl: a command whose output arrives between turns. Wait
+    // for it (and the prompt after it) on an event stream, which does not
+    // move the unread cursor.
+    let events = sh.session().subscribe().expect("subscribe");
+    sh.session().send("echo between\n").expect("send");
+    let mut seen = String::new();
+    while !seen.contains(&format!("between\r\n{}", sh.prompt())) {
+        match events.recv_timeout(T).expect("event") {
+            SessionEvent::Output { text, .. } => seen += &text,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let r = sh.eval("echo mine", T).expect("eval");
+    assert_eq!(r.text, "mine\n");
+    assert!(r.stray.contains("between"), "{:?}", r.stray);
+}
+
+#[test]
+fn bad_prompts_and_a_program_that_never_prompts() {
+    let err = ReplBuilder::new(["cat"], "").spawn().unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidPrompt { prompt, .. } if prompt.is_empty()),
+        "{err:?}"
+    );
+    let err = ReplBuilder::new(["cat"], "> ")
+        .continuation(">")
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidPrompt { prompt, .. } if prompt == ">"),
+        "{err:?}"
+    );
+    let err = ReplBuilder::new(["cat"], "never> ")
+        .start_timeout(Duration::from_millis(200))
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::WaitTimeout { patterns, .. } if patterns.contains("never> ")),
+        "{err:?}"
+    );
+    let err = ReplBuilder::new("echo no prompt here", "never> ")
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ExitedBeforeMatch { tail, .. } if tail.contains("no prompt here")),
+        "{err:?}"
+    );
+    let err = ReplBuilder::new(["no-such-program-bgterm"], "> ")
+        .spawn()
+        .unwrap_err();
+    assert!(matches!(err, Error::ProgramNotFound { .. }), "{err:?}");
+}
+
+/// With a real terminal type the programs draw with control sequences
+/// (bash's bracketed-paste switches, node's cursor moves and colours): the
+/// replies are still exact and clean; the raw text keeps the sequences.
+#[test]
+fn replies_are_clean_with_a_colour_terminal_too() {
+    let mut bash = ReplBuilder::bash()
+        .env("TERM", "xterm-256color")
+        .spawn()
+        .expect("bash");
+    let mut saw_switches = false;
+    for i in 0..20 {
+        let (input, want) = shell_case(i / 8, i % 8);
+        let r = bash.eval(&input, T).expect("bash eval");
+        assert_eq!(r.text, want, "{input:?}; raw {:?}", r.raw);
+        assert_clean(&r, &input);
+        saw_switches |= r.raw.contains("\x1b[?2004");
+    }
+    assert!(
+        saw_switches,
+        "bash drew no bracketed-paste switches: nothing was cleaned"
+    );
+    if have("node", "replies_are_clean_with_a_colour_terminal_too (node)") {
+        let mut node = ReplBuilder::node()
+            .env("TERM", "xterm-256color")
+            .env_remove("NO_COLOR")
+            .spawn()
+            .expect("node");
+        for i in 0..20 {
+            let r = node.eval(&format!("{i} * 3"), T).expect("node eval");
+            assert_eq!(r.text, format!("{}\n", i * 3), "raw {:?}", r.raw);
+            assert_clean(&r, "node");
+            assert!(r.raw.contains('\x1b'), "node drew no sequences: {:?}", r.raw);
+        }
+    }
+}
