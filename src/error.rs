@@ -188,7 +188,9 @@ pub enum Error {
     /// [`Session::wait_for`](crate::Session::wait_for) (or `run`) saw no
     /// match before its deadline. The session is unaffected; nothing was
     /// consumed.
-    #[error("session {id}: no match for {patterns} after {waited:?}; last output: {tail:?}")]
+    #[error(
+        "session {id}: no match for {patterns} after {waited:?} ({arrived} bytes arrived meanwhile); last output: {tail:?}"
+    )]
     WaitTimeout {
         /// The session.
         id: SessionId,
@@ -199,6 +201,9 @@ pub enum Error {
         /// The end of the output searched (at most [`TAIL_CHARS`](crate::TAIL_CHARS)
         /// characters).
         tail: String,
+        /// Output bytes that arrived during the wait (0: the program said
+        /// nothing at all).
+        arrived: u64,
     },
 
     /// The child exited before any pattern matched. Its output is still

@@ -200,7 +200,8 @@ pub use api::by_id::{
     send, send_bytes, send_keys, signal, size, start_recording, start_session, start_transcript, stop,
     stop_recording, stop_transcript, stop_with_signal, subscribe, subscribe_with_capacity, summary,
     sync_screen, terminate, transcript_status, try_wait, view, wait, wait_deadline, wait_for,
-    wait_for_deadline, wait_for_from, wait_for_from_deadline, write_stdin, write_stdin_with_limit,
+    wait_for_deadline, wait_for_from, wait_for_from_deadline, wait_for_new, wait_for_new_deadline,
+    write_stdin, write_stdin_with_limit,
 };
 pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;

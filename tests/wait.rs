@@ -23,11 +23,12 @@ fn output_already_there_is_not_matched_again() {
     let s = Session::start(["cat"]).unwrap();
     s.send("MARK\n").unwrap();
     expect(&s, "MARK\r\nMARK\r\n");
-    // Also unread-but-old output must not match: send, let it arrive, then wait.
+    // Output read before the wait does not match again (nor, with
+    // `wait_for_new`, anything buffered before it).
     s.send("OLD\n").unwrap();
     expect(&s, "OLD\r\nOLD\r\n");
     let t = Instant::now();
-    let err = s.wait_for("MARK", Some(SHORT)).unwrap_err();
+    let err = s.wait_for_new("MARK", Some(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     match err {
         Error::WaitTimeout {
@@ -622,4 +623,39 @@ fn dropped_bytes_are_an_event() {
         .sum();
     assert_eq!(dropped, s.read().unwrap().dropped_bytes);
     assert!(dropped > 0);
+}
+
+/// The race in start-then-wait: the banner is printed (and buffered,
+/// unread) before the wait starts. `wait_for` matches it; `wait_for_new`
+/// does not, and its timeout says that nothing arrived meanwhile.
+#[test]
+fn wait_for_matches_buffered_output_and_wait_for_new_only_what_comes_after() {
+    let s = Session::start(["cat"]).unwrap();
+    let events = s.subscribe().unwrap();
+    s.send("banner\n").unwrap();
+    // Until both the echo and cat's copy are buffered, without reading them.
+    let mut seen = String::new();
+    while !seen.contains("banner\r\nbanner\r\n") {
+        match events.recv_timeout(LONG) {
+            Ok(bgterm::SessionEvent::Output { text, .. }) => seen += &text,
+            other => panic!("{other:?}"),
+        }
+    }
+    match s.wait_for_new("banner", Some(SHORT)).unwrap_err() {
+        Error::WaitTimeout { arrived, id, .. } => assert_eq!((arrived, id), (0, s.id())),
+        other => panic!("{other:?}"),
+    }
+    let m = s.wait_for("banner", Some(Duration::ZERO)).unwrap();
+    assert_eq!((m.match_start, m.match_end, m.before.as_str()), (0, 6, ""));
+    // The cursor moved past the first match only: the second is next.
+    let m = s.wait_for("banner", Some(Duration::ZERO)).unwrap();
+    assert_eq!((m.match_start, m.before.as_str()), (8, "\r\n"));
+    // A timeout while output keeps coming says how much came.
+    let ticker = Session::start("while :; do echo tick; sleep 0.01; done").unwrap();
+    match ticker.wait_for_new("never", Some(Duration::from_secs(1))).unwrap_err() {
+        Error::WaitTimeout { arrived, tail, .. } => {
+            assert!(arrived >= 6 && tail.contains("tick"), "{arrived} {tail:?}")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -122,7 +122,8 @@ by_id! {
 
     /// The absolute offset the next output byte will have.
     fn output_offset() -> u64;
-    /// Waits for text in output that arrives after the call starts.
+    /// Waits for text in the output from the unread cursor on (buffered
+    /// output counts).
     ///
     /// ```
     /// use std::time::Duration;
@@ -139,6 +140,10 @@ by_id! {
     fn wait_for(patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Match;
     /// [`wait_for`] until `deadline`.
     fn wait_for_deadline(patterns: impl Into<Patterns>, deadline: Option<Instant>) -> Match;
+    /// Waits for text in output that arrives after the call starts.
+    fn wait_for_new(patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Match;
+    /// [`wait_for_new`] until `deadline`.
+    fn wait_for_new_deadline(patterns: impl Into<Patterns>, deadline: Option<Instant>) -> Match;
     /// Waits for text in output from absolute offset `offset` on.
     fn wait_for_from(offset: u64, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Match;
     /// [`wait_for_from`] until `deadline`.

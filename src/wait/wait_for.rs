@@ -61,43 +61,42 @@ impl Session {
         self.with_state(|g| Ok(g.end()))
     }
 
-    /// Waits until one of `patterns` appears in output that arrives *after
-    /// this call starts* (so text already on screen, such as a stale prompt,
-    /// never matches), for at most `timeout` (`None`: no limit).
+    /// Waits until one of `patterns` appears in the output from the unread
+    /// cursor on — output already buffered but not yet read counts, so
+    /// start-then-wait has no race — for at most `timeout` (`None`: no
+    /// limit).
     ///
     /// On success the unread cursor moves past the match; the unread text
-    /// before it is in [`Match::before`].
+    /// before it is in [`Match::before`]. To ignore what is already there
+    /// (a stale prompt), use [`wait_for_new`](Self::wait_for_new).
     ///
     /// ```
     /// use std::time::Duration;
     /// use bgterm::{Pattern, Session};
     ///
-    /// // A program that prints on its own: wait for its next line.
-    /// let s = Session::start("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done")?;
-    /// let m = s.wait_for(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
-    /// assert!(m.text.starts_with("tick "));
+    /// // The banner may be printed before the wait starts: it still counts.
+    /// let s = Session::start("echo ready; read x; echo \"result: $((x * 2))\"")?;
+    /// let m = s.wait_for("ready", Some(Duration::from_secs(10)))?;
+    /// assert_eq!((m.text.as_str(), m.before.as_str()), ("ready", ""));
     ///
-    /// // To wait for the answer to your own input, take the offset first
-    /// // (see `wait_for_from`): the answer may come before a plain
-    /// // `wait_for` call starts. Several patterns report which matched.
-    /// let calc = Session::start("read x; echo \"result: $((x * 2))\"")?;
-    /// let at = calc.output_offset()?;
-    /// calc.send("21\n")?;
-    /// let m = calc.wait_for_from(at, ["error", "result: 42"], Some(Duration::from_secs(10)))?;
+    /// // Several patterns report which matched.
+    /// s.send("21\n")?;
+    /// let m = s.wait_for(["error", "result: 42"], Some(Duration::from_secs(10)))?;
     /// assert_eq!((m.index, m.text.as_str()), (1, "result: 42"));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::WaitTimeout`] (with the tail of what was seen and how long it
-    /// waited) when time runs out, [`Error::ExitedBeforeMatch`] if the child
-    /// exits first, [`Error::SessionClosed`], [`Error::Unencodable`] for a
-    /// literal the session's encoding cannot represent (it could never
-    /// match), and [`Error::Decode`] in strict mode. A timeout of zero
-    /// checks once and never blocks.
+    /// [`Error::WaitTimeout`] (with the tail of what was seen, how long it
+    /// waited and how much output arrived meanwhile) when time runs out,
+    /// [`Error::ExitedBeforeMatch`] if the child exits first,
+    /// [`Error::SessionClosed`], [`Error::Unencodable`] for a literal the
+    /// session's encoding cannot represent (it could never match), and
+    /// [`Error::Decode`] in strict mode. A timeout of zero checks once and
+    /// never blocks.
     pub fn wait_for(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
-        self.expect(None, patterns.into(), deadline_after(timeout))
+        self.expect(From::Cursor, patterns.into(), deadline_after(timeout))
     }
 
     /// [`wait_for`](Self::wait_for) until `deadline` (`None`: no limit).
@@ -110,7 +109,43 @@ impl Session {
         patterns: impl Into<Patterns>,
         deadline: Option<Instant>,
     ) -> Result<Match> {
-        self.expect(None, patterns.into(), deadline)
+        self.expect(From::Cursor, patterns.into(), deadline)
+    }
+
+    /// Like [`wait_for`](Self::wait_for), but matches only output that
+    /// arrives *after this call starts*, so text already buffered (a stale
+    /// prompt) never matches.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Pattern, Session};
+    ///
+    /// // A program that prints on its own: wait for its next line.
+    /// let s = Session::start("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done")?;
+    /// let first = s.wait_for(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
+    /// let next = s.wait_for_new(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
+    /// assert!(next.match_start > first.match_start);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_new(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
+        self.expect(From::End, patterns.into(), deadline_after(timeout))
+    }
+
+    /// [`wait_for_new`](Self::wait_for_new) until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_new_deadline(
+        &self,
+        patterns: impl Into<Patterns>,
+        deadline: Option<Instant>,
+    ) -> Result<Match> {
+        self.expect(From::End, patterns.into(), deadline)
     }
 
     /// Like [`wait_for`](Self::wait_for), but matches output from absolute
@@ -140,7 +175,7 @@ impl Session {
         patterns: impl Into<Patterns>,
         timeout: Option<Duration>,
     ) -> Result<Match> {
-        self.expect(Some(offset), patterns.into(), deadline_after(timeout))
+        self.expect(From::Offset(offset), patterns.into(), deadline_after(timeout))
     }
 
     /// [`wait_for_from`](Self::wait_for_from) until `deadline`.
@@ -154,10 +189,10 @@ impl Session {
         patterns: impl Into<Patterns>,
         deadline: Option<Instant>,
     ) -> Result<Match> {
-        self.expect(Some(offset), patterns.into(), deadline)
+        self.expect(From::Offset(offset), patterns.into(), deadline)
     }
 
-    fn expect(&self, from: Option<u64>, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
+    fn expect(&self, from: From, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
         let started = Instant::now();
         let id = self.id();
         let encoding = self.encoding();
@@ -174,7 +209,11 @@ impl Session {
         // attach a tap that sees every later byte, so nothing slips between
         // them and nothing the ring evicts later is missed.
         let end = g.end();
-        let (base, mut window) = g.retained_from(from.unwrap_or(end));
+        let (base, mut window) = g.retained_from(match from {
+            From::Cursor => g.cursor(),
+            From::End => end,
+            From::Offset(offset) => offset,
+        });
         let literal = patterns.overlap().is_some();
         let watch = Arc::new(Mutex::new(Watch {
             patterns: literal.then(|| patterns.clone()),
@@ -259,11 +298,23 @@ impl Session {
                     patterns: patterns.to_string(),
                     waited: started.elapsed(),
                     tail: tail(encoding, &window),
+                    arrived: g.end() - end,
                 });
             }
             g = g.wait_until(deadline, |s| s.end() != seen_end || s.exit().is_some())?;
         }
     }
+}
+
+/// Where a wait starts matching.
+#[derive(Clone, Copy, Debug)]
+enum From {
+    /// The unread cursor: buffered output counts.
+    Cursor,
+    /// The end of the output: only what arrives after the call.
+    End,
+    /// An absolute offset (clamped to what the buffer retains).
+    Offset(u64),
 }
 
 /// The smallest window a regex wait keeps, whatever the ring's size.
