@@ -195,13 +195,13 @@ mod api;
 
 pub use api::by_id::{
     capture_range, close, display, enable_screen, info, interrupt, is_running, kill, list_details,
-    list_sessions, logs, output_offset, poll, poll_quiet, poll_quiet_with_limit, poll_with_limit, read,
-    read_with_limit, recording_status, resize, resolve, run, scroll, scroll_to, search, search_sessions,
-    send, send_bytes, send_keys, signal, size, start_recording, start_session, start_transcript, stop,
-    stop_recording, stop_transcript, stop_with_signal, subscribe, subscribe_with_capacity, summary,
-    sync_screen, terminate, transcript_status, try_wait, view, wait, wait_deadline, wait_for,
-    wait_for_deadline, wait_for_from, wait_for_from_deadline, wait_for_new, wait_for_new_deadline,
-    write_stdin, write_stdin_with_limit,
+    list_sessions, logs, output_offset, poll, poll_quiet, poll_quiet_with_limit, poll_until, poll_with_limit,
+    read, read_with_limit, recording_status, resize, resolve, run, scroll, scroll_to, search,
+    search_sessions, send, send_bytes, send_keys, signal, size, start_recording, start_session,
+    start_transcript, stop, stop_recording, stop_transcript, stop_with_signal, subscribe,
+    subscribe_with_capacity, summary, sync_screen, terminate, transcript_status, try_wait, view, wait,
+    wait_deadline, wait_for, wait_for_deadline, wait_for_from, wait_for_from_deadline, wait_for_new,
+    wait_for_new_deadline, write_stdin, write_stdin_until, write_stdin_with_limit,
 };
 pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;
@@ -226,6 +226,7 @@ pub use turn::repl::{Repl, ReplBuilder, Reply};
 pub use wait::events::SessionEvent;
 pub use wait::pattern::{Pattern, Patterns};
 pub use wait::run::RunOutput;
+pub use wait::until::ReadUntil;
 pub use wait::wait_for::Match;
 
 /// Re-exported so callers can `select!` over event receivers.

@@ -652,10 +652,66 @@ fn wait_for_matches_buffered_output_and_wait_for_new_only_what_comes_after() {
     assert_eq!((m.match_start, m.before.as_str()), (8, "\r\n"));
     // A timeout while output keeps coming says how much came.
     let ticker = Session::start("while :; do echo tick; sleep 0.01; done").unwrap();
-    match ticker.wait_for_new("never", Some(Duration::from_secs(1))).unwrap_err() {
+    match ticker
+        .wait_for_new("never", Some(Duration::from_secs(1)))
+        .unwrap_err()
+    {
         Error::WaitTimeout { arrived, tail, .. } => {
             assert!(arrived >= 6 && tail.contains("tick"), "{arrived} {tail:?}")
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `poll_until` / `write_stdin_until` with a pattern: one call, one whole
+/// answer, whatever the fragments it arrived in.
+#[test]
+fn until_a_pattern_returns_the_whole_answer_in_one_call() {
+    let sh = bgterm::SessionBuilder::new(["sh"]).env("PS1", "$ ").spawn().unwrap();
+    let prompt = bgterm::ReadUntil::new().pattern("$ ");
+    let first = sh.poll_until(LONG, &prompt).unwrap();
+    assert_eq!((first.text.as_str(), first.matched), ("$ ", Some(0)));
+    let out = sh
+        .write_stdin_until("printf 'a'; sleep 0.1; printf 'b\\n'\n", LONG, &prompt)
+        .unwrap();
+    assert_eq!(out.text, "printf 'a'; sleep 0.1; printf 'b\\n'\r\nab\r\n$ ");
+    assert_eq!((out.matched, out.remaining_bytes), (Some(0), 0));
+    // Output already buffered counts: the answer is there before the call.
+    let events = sh.subscribe().unwrap();
+    sh.send("echo buffered\n").unwrap();
+    let mut seen = String::new();
+    while !seen.ends_with("$ ") {
+        match events.recv_timeout(LONG) {
+            Ok(SessionEvent::Output { text, .. }) => seen += &text,
+            other => panic!("{other:?}"),
+        }
+    }
+    let rest = sh.poll_until(Duration::ZERO, &prompt).unwrap();
+    assert_eq!((rest.text.as_str(), rest.matched), ("echo buffered\r\nbuffered\r\n$ ", Some(0)));
+}
+
+#[test]
+fn until_a_pattern_is_still_bounded_by_the_yield_time_and_the_exit() {
+    let s = Session::start("echo partial; read x; echo done").unwrap();
+    let never = bgterm::ReadUntil::new().pattern("never");
+    let t = Instant::now();
+    let out = s.poll_until(SHORT, &never).unwrap();
+    assert!(t.elapsed() >= SHORT);
+    assert_eq!((out.text.as_str(), out.matched, out.running), ("partial\r\n", None, true));
+    let out = s.write_stdin_until("\n", LONG, &never).unwrap();
+    assert!(!out.running && out.matched.is_none(), "{out:?}");
+    assert_eq!(out.text, "\r\ndone\r\n");
+}
+
+/// `settle`: a burst written in pieces comes back whole, and the call ends
+/// once the output has paused, long before the yield time.
+#[test]
+fn settle_collects_a_burst_until_the_output_pauses() {
+    let s = Session::start("read go; for i in 1 2 3; do echo part$i; sleep 0.05; done; read stop").unwrap();
+    let settle = bgterm::ReadUntil::new().settle(Duration::from_millis(400));
+    let t = Instant::now();
+    let out = s.write_stdin_until("\n", Duration::from_secs(30), &settle).unwrap();
+    assert_eq!(out.text, "\r\npart1\r\npart2\r\npart3\r\n");
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(out.matched, None);
 }

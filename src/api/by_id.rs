@@ -25,6 +25,7 @@ use crate::status::ExitStatus;
 use crate::wait::events::SessionEvent;
 use crate::wait::pattern::{Pattern, Patterns};
 use crate::wait::run::RunOutput;
+use crate::wait::until::ReadUntil;
 use crate::wait::wait_for::Match;
 
 /// Declares operations by id: for each `fn name(args) -> T;`, a
@@ -152,6 +153,10 @@ by_id! {
     fn poll_quiet(max_wait: Duration, idle: Duration) -> PollResult;
     /// [`poll_quiet`] returning at most `max_output_bytes` bytes.
     fn poll_quiet_with_limit(max_wait: Duration, idle: Duration, max_output_bytes: usize) -> PollResult;
+    /// Waits up to `yield_time`, returning early when `until` says so.
+    fn poll_until(yield_time: Duration, until: &ReadUntil) -> PollResult;
+    /// Sends input, then [`poll_until`].
+    fn write_stdin_until(chars: &str, yield_time: Duration, until: &ReadUntil) -> PollResult;
     /// Runs one command in a shell session: its output and exit code.
     fn run(command: &str, timeout: Option<Duration>) -> RunOutput;
     /// A receiver of the session's events from now on.

@@ -40,4 +40,8 @@ pub struct PollResult {
     pub start_offset: u64,
     /// Absolute offset one past the last byte this result covers.
     pub end_offset: u64,
+    /// Which `until` pattern was found, for a read that waited for one
+    /// ([`Session::poll_until`](crate::Session::poll_until)); `None` for
+    /// every other read, and when the wait ended some other way.
+    pub matched: Option<usize>,
 }

@@ -186,6 +186,7 @@ impl State {
             truncated: taken.dropped > 0 || remaining > 0,
             start_offset: taken.start,
             end_offset: self.ring.cursor(),
+            matched: None,
         })
     }
 

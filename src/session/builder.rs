@@ -131,6 +131,37 @@ impl SessionBuilder {
         self
     }
 
+    /// The environment preset for automation: plain output from the start,
+    /// for agents and tests that read text rather than watch a terminal.
+    /// Sets `TERM=dumb` (see [`term`](Self::term)), `NO_COLOR=1`,
+    /// `PAGER=cat` and `GIT_PAGER=cat` (no pager waiting for a key), and
+    /// `LANG=C.UTF-8` / `LC_ALL=C.UTF-8` (UTF-8 output whatever the host's
+    /// locale). What Codex sets for its non-interactive commands. Later
+    /// [`env`](Self::env) / [`term`](Self::term) calls override any of it.
+    ///
+    /// By default, off: the child inherits the environment, with
+    /// `TERM=xterm-256color`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let s = SessionBuilder::new("echo $TERM $NO_COLOR $PAGER $GIT_PAGER $LC_ALL")
+    ///     .automation_env()
+    ///     .spawn()?;
+    /// s.wait(Some(Duration::from_secs(10)))?;
+    /// assert_eq!(s.read()?.text, "dumb 1 cat cat C.UTF-8\r\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    pub fn automation_env(self) -> SessionBuilder {
+        self.term(Some("dumb"))
+            .env("NO_COLOR", "1")
+            .env("PAGER", "cat")
+            .env("GIT_PAGER", "cat")
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
+    }
+
     /// Terminal size in rows and columns: 1 to [`MAX_ROWS`] rows and 1 to
     /// [`MAX_COLS`] columns, else starting fails with
     /// [`Error::InvalidSize`](crate::Error::InvalidSize).

@@ -5,6 +5,7 @@
 //! - [`pattern`]: literal and regex patterns, several at once.
 //! - [`wait_for`]: wait until a pattern appears, with no race.
 //! - [`quiet`]: `poll_quiet`, a whole burst at once.
+//! - [`until`]: reads that end at a pattern or when the output settles.
 //! - [`run`]: one shell command to completion.
 //! - [`events`]: a channel of a session's events, for `select!`.
 
@@ -12,4 +13,5 @@ pub(crate) mod events;
 pub(crate) mod pattern;
 pub(crate) mod quiet;
 pub(crate) mod run;
+pub(crate) mod until;
 pub(crate) mod wait_for;
