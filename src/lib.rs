@@ -193,16 +193,9 @@ mod record;
 mod turn;
 mod api;
 
-pub use api::by_id::{
-    capture_range, close, display, enable_screen, info, interrupt, is_running, kill, list_details,
-    list_sessions, logs, output_offset, poll, poll_quiet, poll_quiet_with_limit, poll_until, poll_with_limit,
-    read, read_with_limit, recording_status, resize, resolve, run, scroll, scroll_to, search,
-    search_sessions, send, send_bytes, send_keys, signal, size, start_recording, start_session,
-    start_transcript, stop, stop_recording, stop_transcript, stop_with_signal, subscribe,
-    subscribe_with_capacity, summary, sync_screen, terminate, transcript_status, try_wait, view, wait,
-    wait_deadline, wait_for, wait_for_deadline, wait_for_from, wait_for_from_deadline, wait_for_new,
-    wait_for_new_deadline, write_stdin, write_stdin_until, write_stdin_with_limit,
-};
+// Python bgterm's functional API: every by-id operation as a free function
+// on the global registry (declared once, with its `Registry` method).
+pub use api::by_id::*;
 pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
@@ -215,7 +208,7 @@ pub use record::sink::SinkStatus;
 pub use record::transcript::Transcript;
 pub use screen::keys::{CursorKeys, encode_keys};
 pub use screen::search::SearchHit;
-pub use screen::view::{Capture, SessionInfo};
+pub use screen::view::{Capture, CaptureOptions, ScreenMatch, SessionInfo};
 pub use session::builder::SessionBuilder;
 pub use session::command::Command;
 pub use session::handle::Session;

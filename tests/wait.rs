@@ -667,7 +667,10 @@ fn wait_for_matches_buffered_output_and_wait_for_new_only_what_comes_after() {
 /// answer, whatever the fragments it arrived in.
 #[test]
 fn until_a_pattern_returns_the_whole_answer_in_one_call() {
-    let sh = bgterm::SessionBuilder::new(["sh"]).env("PS1", "$ ").spawn().unwrap();
+    let sh = bgterm::SessionBuilder::new(["sh"])
+        .env("PS1", "$ ")
+        .spawn()
+        .unwrap();
     let prompt = bgterm::ReadUntil::new().pattern("$ ");
     let first = sh.poll_until(LONG, &prompt).unwrap();
     assert_eq!((first.text.as_str(), first.matched), ("$ ", Some(0)));
@@ -687,7 +690,10 @@ fn until_a_pattern_returns_the_whole_answer_in_one_call() {
         }
     }
     let rest = sh.poll_until(Duration::ZERO, &prompt).unwrap();
-    assert_eq!((rest.text.as_str(), rest.matched), ("echo buffered\r\nbuffered\r\n$ ", Some(0)));
+    assert_eq!(
+        (rest.text.as_str(), rest.matched),
+        ("echo buffered\r\nbuffered\r\n$ ", Some(0))
+    );
 }
 
 #[test]
@@ -697,7 +703,10 @@ fn until_a_pattern_is_still_bounded_by_the_yield_time_and_the_exit() {
     let t = Instant::now();
     let out = s.poll_until(SHORT, &never).unwrap();
     assert!(t.elapsed() >= SHORT);
-    assert_eq!((out.text.as_str(), out.matched, out.running), ("partial\r\n", None, true));
+    assert_eq!(
+        (out.text.as_str(), out.matched, out.running),
+        ("partial\r\n", None, true)
+    );
     let out = s.write_stdin_until("\n", LONG, &never).unwrap();
     assert!(!out.running && out.matched.is_none(), "{out:?}");
     assert_eq!(out.text, "\r\ndone\r\n");
@@ -710,7 +719,9 @@ fn settle_collects_a_burst_until_the_output_pauses() {
     let s = Session::start("read go; for i in 1 2 3; do echo part$i; sleep 0.05; done; read stop").unwrap();
     let settle = bgterm::ReadUntil::new().settle(Duration::from_millis(400));
     let t = Instant::now();
-    let out = s.write_stdin_until("\n", Duration::from_secs(30), &settle).unwrap();
+    let out = s
+        .write_stdin_until("\n", Duration::from_secs(30), &settle)
+        .unwrap();
     assert_eq!(out.text, "\r\npart1\r\npart2\r\npart3\r\n");
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     assert_eq!(out.matched, None);

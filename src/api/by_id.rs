@@ -18,7 +18,7 @@ use crate::record::recording::Recording;
 use crate::record::sink::SinkStatus;
 use crate::record::transcript::Transcript;
 use crate::screen::search::SearchHit;
-use crate::screen::view::{Capture, SessionInfo};
+use crate::screen::view::{Capture, CaptureOptions, ScreenMatch, SessionInfo};
 use crate::session::command::Command;
 use crate::session::manage::{SessionSummary, Stopped};
 use crate::status::ExitStatus;
@@ -182,6 +182,11 @@ by_id! {
     fn display(lines: usize) -> Capture;
     /// Exactly the lines `start..end` (end exclusive, clamped).
     fn capture_range(start: usize, end: usize) -> Capture;
+    /// Lines `start..end` rendered as `options` say (wrapped rows joined,
+    /// colours as SGR).
+    fn capture_range_with(start: usize, end: usize, options: CaptureOptions) -> Capture;
+    /// Waits until the rendered screen shows one of `patterns`.
+    fn wait_for_screen(patterns: impl Into<Patterns>, timeout: Option<Duration>) -> ScreenMatch;
     /// The session's viewport.
     fn view() -> Capture;
     /// Pins the viewport at `start`.
