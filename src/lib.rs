@@ -266,6 +266,7 @@ mod screen;
 mod session;
 mod status;
 mod sys;
+mod turn;
 mod wait;
 
 pub use api::global::{
@@ -296,9 +297,9 @@ pub use session::manage::{RunState, SessionSummary, list_details, logs, summary}
 pub use session::name::{MAX_NAME_LEN, resolve};
 pub use session::stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
 pub use status::ExitStatus;
+pub use turn::run::{RunOutput, run};
 pub use wait::events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
 pub use wait::pattern::{Pattern, Patterns};
-pub use wait::run::{RunOutput, run};
 pub use wait::wait_for::{Match, TAIL_CHARS, output_offset, wait_for, wait_for_deadline, wait_for_from};
 
 /// Re-exported so callers can `select!` over event receivers.
