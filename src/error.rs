@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ExitStatus, SessionId, SinkKind};
+use crate::{ExitStatus, RunPartial, SessionId, SinkKind};
 
 /// Everything that can go wrong, each variant naming the offending value.
 ///
@@ -367,14 +367,122 @@ pub enum Error {
         /// How long it waited after SIGKILL.
         waited: Duration,
     },
+
+    /// [`Session::run`](crate::Session::run) was called while an earlier
+    /// `run` on the same session is still in flight (or another thread is
+    /// waiting for one). Nothing was sent: input is never typed ahead into a
+    /// busy shell. Finish the earlier command with
+    /// [`run_resume`](crate::Session::run_resume) or
+    /// [`run_interrupt`](crate::Session::run_interrupt).
+    #[error("session {id}: a run is still in flight ({command:?}); nothing was sent")]
+    RunBusy {
+        /// The session.
+        id: SessionId,
+        /// The command in flight.
+        command: String,
+    },
+
+    /// A `run` did not finish before its deadline. The command keeps
+    /// running; `partial` holds its output so far, and
+    /// [`run_resume`](crate::Session::run_resume) keeps waiting for the same
+    /// command (its result includes this output again: nothing is lost).
+    #[error(
+        "session {id}: {command:?} still running after {waited:?} ({} bytes of output so far); run_resume keeps waiting",
+        partial.total_bytes
+    )]
+    RunTimeout {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// How long this call waited.
+        waited: Duration,
+        /// The output so far.
+        partial: Box<RunPartial>,
+    },
+
+    /// The shell exited while running the command (say `exit 3`, or
+    /// `set -e; false`).
+    #[error("session {id}: the shell exited ({status}) while running {command:?}")]
+    RunShellExited {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// How the shell ended.
+        status: ExitStatus,
+        /// What the command printed before the shell ended.
+        output: Box<RunPartial>,
+    },
+
+    /// The prompt that ended a command reported an exit status that is not
+    /// a number, so none is made up.
+    #[error(
+        "session {id}: the prompt after {command:?} reported the exit status {status:?}, which is not a number"
+    )]
+    RunStatus {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// The status text as the prompt showed it.
+        status: String,
+        /// What the command printed.
+        output: Box<RunPartial>,
+    },
+
+    /// The command was incomplete (an unclosed quote or block: the shell
+    /// asked for more input after its last line). It was cancelled with
+    /// Ctrl-C, and the shell is back at its prompt.
+    #[error("session {id}: {command:?} is incomplete (the shell asked for more input); it was cancelled")]
+    RunIncomplete {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// What the shell printed (usually nothing).
+        output: Box<RunPartial>,
+    },
+
+    /// [`run_resume`](crate::Session::run_resume) or
+    /// [`run_interrupt`](crate::Session::run_interrupt) with no `run` left
+    /// to finish.
+    #[error("session {id}: no run is pending")]
+    NoPendingRun {
+        /// The session.
+        id: SessionId,
+    },
+
+    /// The session's program cannot be driven by `run`: not a POSIX shell,
+    /// not interactive, or a prompt that does not expand `$?`.
+    #[error("session {id}: run cannot use {program:?}: {reason}")]
+    UnsupportedShell {
+        /// The session.
+        id: SessionId,
+        /// The program (its process name).
+        program: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A command given to `run` that the terminal would not deliver as
+    /// typed: a control character other than tab and newline (Ctrl-C,
+    /// Ctrl-D, escape, ...). Nothing was sent.
+    #[error("invalid run command {command:?}: {reason}; nothing was sent")]
+    InvalidRunCommand {
+        /// The command as given.
+        command: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
-    /// True for [`Error::WaitTimeout`]: the wait ran out of time, and
-    /// waiting again may succeed.
+    /// True for [`Error::WaitTimeout`] and [`Error::RunTimeout`]: the wait
+    /// ran out of time, and waiting again may succeed.
     #[must_use]
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::WaitTimeout { .. })
+        matches!(self, Error::WaitTimeout { .. } | Error::RunTimeout { .. })
     }
 
     /// The session this error is about, if it is about one.
@@ -390,7 +498,20 @@ impl Error {
             | Error::Decode { id, .. }
             | Error::WaitTimeout { id, .. }
             | Error::ExitedBeforeMatch { id, .. }
-            | Error::Io { id, .. } => Some(*id),
+            | Error::Io { id, .. }
+            | Error::SinkActive { id, .. }
+            | Error::NoSink { id, .. }
+            | Error::SinkFailed { id, .. }
+            | Error::DuplicateName { id, .. }
+            | Error::StopTimedOut { id, .. }
+            | Error::RunBusy { id, .. }
+            | Error::RunTimeout { id, .. }
+            | Error::RunShellExited { id, .. }
+            | Error::RunStatus { id, .. }
+            | Error::RunIncomplete { id, .. }
+            | Error::NoPendingRun { id }
+            | Error::UnsupportedShell { id, .. }
+            | Error::InvalidRange { id, .. } => Some(*id),
             _ => None,
         }
     }

@@ -144,7 +144,11 @@
 //!   a typed error ([`Error::WaitTimeout`], [`Error::ExitedBeforeMatch`])
 //!   carrying the tail of what was seen.
 //! - [`Session::run`] runs one command in a shell session and returns its
-//!   output and exit code, using markers it injects and strips.
+//!   output and exit code: the shell's own (invisible) prompt reports the
+//!   status, so nothing is wrapped around the command, `$?` stays its
+//!   status, big output keeps its head and tail with an exact count of
+//!   what was left out, and a timeout can be resumed
+//!   ([`Session::run_resume`]).
 //! - [`Session::poll_quiet`] returns a whole burst: once output starts it
 //!   keeps collecting until the output has been quiet for a given time.
 //! - [`Session::subscribe`] returns a [`crossbeam_channel`] receiver of
@@ -161,10 +165,11 @@
 //! let r = sh.run("echo hello; exit_code_17() { return 17; }; exit_code_17", t)?;
 //! assert_eq!((r.output.as_str(), r.exit_code), ("hello\n", 17));
 //!
+//! // `run` turned the shell's echo off, so only the answer comes back.
 //! let at = sh.output_offset()?;
 //! sh.send("echo $((6 * 7))\n")?;
-//! let m = sh.wait_for_from(at, Pattern::regex(r"\n(\d+)\r")?, t)?;
-//! assert_eq!(m.text, "\n42\r");
+//! let m = sh.wait_for_from(at, Pattern::regex(r"\d+\r\n")?, t)?;
+//! assert_eq!(m.text, "42\r\n");
 //! # Ok::<(), bgterm::Error>(())
 //! ```
 //!
@@ -297,7 +302,10 @@ pub use session::manage::{RunState, SessionSummary, list_details, logs, summary}
 pub use session::name::{MAX_NAME_LEN, resolve};
 pub use session::stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
 pub use status::ExitStatus;
-pub use turn::run::{RunOutput, run};
+pub use turn::run::{
+    DEFAULT_RUN_HEAD_BYTES, DEFAULT_RUN_TAIL_BYTES, RunOptions, RunOutput, RunPartial, run, run_interrupt,
+    run_resume, run_with,
+};
 pub use wait::events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
 pub use wait::pattern::{Pattern, Patterns};
 pub use wait::wait_for::{Match, TAIL_CHARS, output_offset, wait_for, wait_for_deadline, wait_for_from};

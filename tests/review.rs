@@ -107,7 +107,8 @@ fn wait_for_memory_is_bounded_by_the_ring() {
 
 /// When the command prints more than the ring holds, `run` returned the
 /// tail as if it were the whole output: nothing in the result said that
-/// the head was dropped. (Fixed by `RunOutput::dropped_bytes`.)
+/// the head was dropped. (Fixed by `RunOutput::dropped_bytes`; now `run`
+/// keeps the head and the tail and counts what it elided between them.)
 #[test]
 fn run_does_not_silently_lose_the_head_of_its_output() {
     let s = SessionBuilder::new(["sh"])
@@ -117,11 +118,11 @@ fn run_does_not_silently_lose_the_head_of_its_output() {
     let r = s.run("head -c 100000 /dev/zero | tr '\\0' x", Some(LONG));
     match r {
         Ok(r) => assert_eq!(
-            r.output.len() as u64 + r.dropped_bytes,
-            100_000,
-            "run returned {} of 100000 bytes, {} reported dropped (offsets {}..{})",
+            (r.output.len() as u64 + r.elided_bytes, r.total_bytes),
+            (100_000, 100_000),
+            "run returned {} of 100000 bytes, {} reported elided (offsets {}..{})",
             r.output.len(),
-            r.dropped_bytes,
+            r.elided_bytes,
             r.start_offset,
             r.end_offset
         ),

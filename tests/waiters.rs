@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bgterm::crossbeam_channel::{never, select};
 use bgterm::{Error, ExitStatus, Pattern, Registry, Session, SessionBuilder, SessionEvent, SessionId};
-use common::{LONG, expect, has};
+use common::{LONG, expect};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -189,60 +189,7 @@ fn split_multibyte_match_across_chunks() {
     assert_eq!(m.text, "café!");
 }
 
-// ---- run --------------------------------------------------------------------
-
-fn check_run(shell: &[&str]) {
-    let s = Session::start(shell.to_vec()).unwrap();
-    let t = Some(LONG);
-    for (cmd, out, code) in [
-        ("echo hello", "hello\n", 0),
-        ("false", "", 1),
-        ("(exit 17)", "", 17),
-        ("printf 'no newline'", "no newline", 0),
-        ("printf 'two\\nlines\\n'; sh -c 'exit 3'", "two\nlines\n", 3),
-        ("echo \"it's quoted\" # and a comment", "it's quoted\n", 0),
-        ("for i in 1 2\ndo echo line$i\ndone", "line1\nline2\n", 0),
-    ] {
-        let r = s.run(cmd, t).unwrap();
-        assert_eq!(
-            (r.output.as_str(), r.exit_code),
-            (out, code),
-            "{shell:?}: {cmd:?}"
-        );
-    }
-    // State persists between commands: it is the same shell.
-    s.run("cd /tmp && X=kept", t).unwrap();
-    assert_eq!(s.run("echo $PWD $X", t).unwrap().output, "/tmp kept\n");
-    // A long-running command times out and can be interrupted.
-    let err = s.run("sleep 30", Some(SHORT)).unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
-    s.send_bytes(b"\x03").unwrap();
-    assert_eq!(s.run("echo recovered", t).unwrap().output, "recovered\n");
-}
-
-#[test]
-fn run_in_sh() {
-    check_run(&["sh"]);
-}
-
-#[test]
-fn run_in_interactive_bash() {
-    if !has("bash") {
-        eprintln!("skipped: bash not installed");
-        return;
-    }
-    // Interactive bash with readline, a prompt and bracketed paste.
-    check_run(&["bash", "--norc", "--noprofile", "-i"]);
-}
-
-#[test]
-fn run_reports_a_shell_that_exits() {
-    let s = Session::start(["sh"]).unwrap();
-    match s.run("exit 3", Some(LONG)) {
-        Err(Error::ExitedBeforeMatch { status, .. }) => assert_eq!(status, ExitStatus::Exited(3)),
-        other => panic!("{other:?}"),
-    }
-}
+// `run` is tested in tests/run.rs.
 
 // ---- quiet-period poll ----------------------------------------------------
 
@@ -478,7 +425,7 @@ fn a_match_is_found_even_after_the_ring_evicted_it() {
         burst_then_wait("MARK-1".into(), "MARK-1");
         burst_then_wait(Pattern::regex(r"NUM=\d+").unwrap(), "NUM=42");
         // And `run` on a flood through a tiny ring still completes, and says
-        // exactly how much of its output was lost.
+        // exactly how much of its output it left out.
         let sh = SessionBuilder::new(["sh"])
             .max_buffer_bytes(4096)
             .spawn()
@@ -486,6 +433,6 @@ fn a_match_is_found_even_after_the_ring_evicted_it() {
         let r = sh
             .run("head -c 200000 /dev/zero | tr '\\0' y; echo", Some(LONG))
             .unwrap();
-        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001);
+        assert_eq!(r.output.len() as u64 + r.elided_bytes, 200_001);
     }
 }

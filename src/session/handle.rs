@@ -74,6 +74,8 @@ struct Inner {
     /// its pid for reuse, while a signal to that pid is in flight.
     shared: RwLock<Option<Arc<Shared>>>,
     pump: Mutex<Option<JoinHandle<()>>>,
+    /// Shell integration and the command in flight for `run` (turn/run.rs).
+    run: crate::turn::run::RunSlot,
 }
 
 impl Session {
@@ -156,6 +158,7 @@ impl Session {
                 encoding: b.encoding,
                 shared: RwLock::new(Some(shared)),
                 pump: Mutex::new(Some(pump)),
+                run: Default::default(),
             }),
         })
     }
@@ -200,6 +203,11 @@ impl Session {
     /// The `TERM` the child was given, if any.
     pub(crate) fn term(&self) -> Option<&str> {
         self.inner.term.as_deref()
+    }
+
+    /// State of [`run`](Self::run) for this session.
+    pub(crate) fn run_slot(&self) -> &crate::turn::run::RunSlot {
+        &self.inner.run
     }
 
     /// The session's shared state, or [`Error::SessionClosed`].
