@@ -425,6 +425,23 @@ fn programs_that_are_not_shells_are_refused_before_anything_is_typed() {
 }
 
 #[test]
+fn a_shell_that_is_not_interactive_is_refused() {
+    // `dash +i` reads commands but prints no prompt.
+    if !has("dash") {
+        let _ = writeln!(std::io::stderr(), "SKIPPED: dash is not installed");
+        return;
+    }
+    let s = Session::start(["dash", "+i"]).unwrap();
+    match s.run("echo hi", T) {
+        Err(Error::UnsupportedShell { program, reason, .. }) => {
+            assert_eq!(program, "dash");
+            assert!(reason.contains("not interactive"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn control_characters_are_refused_and_nothing_is_sent() {
     let s = prepared(&["sh"]);
     for cmd in ["echo \x03", "echo \x1b[A", "echo a\rb", "\x04"] {
@@ -466,6 +483,20 @@ fn registry_and_global_forms() {
     let id = registry.start(["sh"]).unwrap();
     assert_eq!(registry.run(id, "echo $((6*7))", T).unwrap().output, "42\n");
     registry.close(id).unwrap();
+}
+
+#[test]
+fn closing_the_session_wakes_a_waiting_run() {
+    let s = prepared(&["sh"]);
+    let at = s.output_offset().unwrap();
+    let waiter = {
+        let s = s.clone();
+        std::thread::spawn(move || s.run("echo waiting; read x", None))
+    };
+    s.wait_for_from(at, "waiting", T).unwrap();
+    s.close().unwrap();
+    assert!(matches!(waiter.join().unwrap(), Err(Error::SessionClosed { .. })));
+    assert!(matches!(s.run_in_flight(), Err(Error::SessionClosed { .. })));
 }
 
 /// Names of this process's threads.

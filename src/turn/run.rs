@@ -21,7 +21,8 @@
 //! - The terminal's echo is switched off (`stty -echo`) and so is the line
 //!   editor (bash's readline, zsh's zle), so the bytes after the command is
 //!   sent are exactly its output: no echo to strip, no bracketed-paste
-//!   switches, no redraws. `PROMPT_COMMAND`/`PS0` (bash), `precmd`/
+//!   switches, no redraws. `PROMPT_COMMAND`, `PS0` and a `DEBUG` trap
+//!   (bash), `precmd`/
 //!   `preexec` hooks, `RPS1`, `PROMPT_SP` and `PROMPT_CR` (zsh) are
 //!   cleared because they would print into the output.
 //! - The setup line removes itself from the history (bash: `history -d`;
@@ -50,7 +51,9 @@
 //! `"\n"`), and counts what lies between. If it ever falls so far behind
 //! that the event channel overflows (a [`SessionEvent::Missed`]), the
 //! missed bytes are counted as elided too (`missed_bytes`), and the head
-//! and tail stay contiguous around the gap.
+//! and tail stay contiguous around the gap. Sizes are bytes of the decoded
+//! text (UTF-8); in a UTF-8 session (the default) they are the bytes the
+//! command wrote, with each `"\r\n"` of the terminal counted as its `"\n"`.
 //!
 //! # Supported shells
 //!
@@ -609,7 +612,7 @@ fn setup_line(nonce: &str) -> String {
     // (`set +o emacs` turns readline off; run through `eval` it would lose
     // the rest of this line, so it comes after, outside.)
     let bash = "case $(history 1) in *__bgterm_rc=*) history -d -1;; esac; \
-                unset PROMPT_COMMAND PS0; shopt -s promptvars";
+                unset PROMPT_COMMAND PS0; trap - DEBUG; shopt -s promptvars";
     format!(
         " __bgterm_rc=$?; stty -echo 2>/dev/null; __bgterm_st='$?'; \
          case $- in *i*) ;; *) printf '\\033]133;D;{NOT_INTERACTIVE};aid={nonce}\\007';; esac; \
@@ -860,8 +863,9 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// None so far; a `Result` so it can report a closed session later.
+    /// [`Error::SessionClosed`].
     pub fn run_in_flight(&self) -> Result<Option<String>> {
+        self.try_wait()?;
         let s = self.run_slot().0.lock();
         if let Some(w) = &s.waiting {
             return Ok(Some(w.clone()));
