@@ -27,6 +27,8 @@ fn shells() -> Vec<Vec<&'static str>> {
         vec!["dash"],
         vec!["bash", "--norc", "--noprofile"],
         vec!["zsh", "-f"],
+        vec!["mksh"],
+        vec!["busybox", "sh"],
     ] {
         if has(argv[0]) {
             out.push(argv);
@@ -206,6 +208,10 @@ fn a_plain_interactive_bash_keeps_the_setup_off_its_screen_and_history() {
         .env("HISTFILE", "/dev/null")
         .screen(true)
         .spawn()
+        .unwrap();
+    // As the docs say for a shell not started for `run`: wait for its first
+    // prompt, so the setup line is echoed once (by readline), not twice.
+    s.wait_for_from(0, bgterm::Pattern::regex(r"[#$] $").unwrap(), T)
         .unwrap();
     s.run("echo one", T).unwrap();
     let info = s.info().unwrap();

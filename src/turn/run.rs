@@ -57,11 +57,14 @@
 //!
 //! # Supported shells
 //!
-//! `sh`, `dash`, `bash` (5.0 or later), `zsh`, `ksh`/`mksh`, `ash`/
-//! `busybox` and `yash`, interactive, waiting at their prompt. Other
-//! programs (fish, csh/tcsh, REPLs) are refused before anything is typed
-//! with [`Error::UnsupportedShell`]; so is a shell that is not interactive
-//! or does not expand `$?` in its prompt (found by the setup line).
+//! Tested: `sh` and `dash` (dash 0.5), `bash` (5.0 or later: the setup
+//! uses `history -d -1`), `zsh`, `mksh` and `busybox sh`. Accepted but
+//! untested: `ksh`/`ksh93`, `lksh`, `pdksh`, `ash`, `yash`. The shell must be
+//! interactive and waiting at its prompt. Other programs (fish, which
+//! spells `$?` as `$status`; csh/tcsh; REPLs) are refused before anything
+//! is typed with [`Error::UnsupportedShell`]; so is a shell that turns out
+//! not to be interactive, or whose prompt does not expand `$?` (both found
+//! by the setup line).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -622,6 +625,7 @@ fn setup_line(nonce: &str) -> String {
          PS2=$(printf '\\033]133;P;k=s;aid={nonce}\\007'); \
          printf '\\033[H\\033[J'; \
          [ -n \"${{BASH_VERSION-}}\" ] && set +o emacs +o vi; \
+         [ -n \"${{KSH_VERSION-}}\" ] && set +o emacs +o gmacs +o vi 2>/dev/null; \
          eval \"unset __bgterm_rc __bgterm_st; (exit $__bgterm_rc)\"\n"
     )
 }
@@ -683,7 +687,10 @@ impl Session {
     /// The session must be an interactive POSIX shell at its prompt (see
     /// the supported shells below); start it with
     /// [`SessionBuilder::for_run`] so that nothing of the setup is ever
-    /// echoed. The command runs in the shell itself, so `cd`, variables and
+    /// echoed. (A shell started otherwise echoes the setup line once; wait
+    /// for its first prompt before the first `run`, or the line may be
+    /// echoed twice, by the terminal and by the line editor, and scroll
+    /// past the part of the screen the setup blanks.) The command runs in the shell itself, so `cd`, variables and
     /// `$?` persist from one `run` to the next; it may span several lines,
     /// and must not read from the terminal.
     ///
@@ -710,10 +717,10 @@ impl Session {
     /// # Ok::<(), bgterm::Error>(())
     /// ```
     ///
-    /// Supported shells: `sh`, `dash`, `bash` 5+, `zsh`, `ksh`/`mksh`,
-    /// `ash`/`busybox`, `yash`. Fish (which spells `$?` as `$status`),
-    /// csh/tcsh and non-shell programs are refused before anything is
-    /// typed ([`Error::UnsupportedShell`]).
+    /// Supported shells: `sh`, `dash`, `bash` 5+, `zsh`, `mksh` and
+    /// `busybox sh` (tested), `ksh93`, `ash`, `yash` (accepted, untested). Fish (which spells `$?` as `$status`), csh/tcsh and
+    /// non-shell programs are refused before anything is typed
+    /// ([`Error::UnsupportedShell`]).
     ///
     /// # Errors
     ///
@@ -988,6 +995,10 @@ impl Session {
         let partial = c_partial;
         match end {
             End::Closed => Err(Error::SessionClosed { id }),
+            End::Exited(_) if matches!(self.try_wait(), Err(Error::SessionClosed { .. })) => {
+                // The exit that a close's own SIGKILL caused.
+                Err(Error::SessionClosed { id })
+            }
             End::Exited(status) => {
                 // The shell is gone; another would need setting up.
                 self.run_slot().0.lock().nonce = None;
@@ -1040,7 +1051,14 @@ impl Session {
     /// Installs the prompt marks (first use), bounded by `deadline`.
     fn set_up(&self, deadline: Option<Instant>, started: Instant) -> Result<String> {
         let id = self.id();
-        let program = program_name(self.pid()).unwrap_or_default();
+        // The program as started (an argv's program; the process's name for
+        // a `sh -c` line), not only the process's current name: a wrapper
+        // script (say a version manager's `python3` shim) is a shell for a
+        // moment before it execs the real program.
+        let program = self
+            .started_program()
+            .or_else(|| program_name(self.pid()))
+            .unwrap_or_default();
         if !program.is_empty() && !SHELLS.contains(&program.as_str()) {
             return Err(Error::UnsupportedShell {
                 id,
@@ -1104,6 +1122,21 @@ impl Session {
 }
 
 impl Session {
+    /// The name of the program an argv session started (inside a
+    /// [`SessionBuilder::for_run`] wrapper, the wrapped one).
+    fn started_program(&self) -> Option<String> {
+        let Command::Argv(v) = self.command() else {
+            return None;
+        };
+        let program = v.get(if self.is_for_run() { 4 } else { 0 })?;
+        Some(
+            std::path::Path::new(program)
+                .file_name()?
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+
     /// Whether the session was started through [`SessionBuilder::for_run`].
     fn is_for_run(&self) -> bool {
         matches!(self.command(), Command::Argv(v) if v.get(3).is_some_and(|w| w == WRAPPER_NAME))
@@ -1121,7 +1154,8 @@ impl SessionBuilder {
     /// turned off before the program starts (by running it through
     /// `/bin/sh -c 'stty -echo; exec "$@"'`), so the setup line that the
     /// first `run` types is never echoed, and for `zsh` the line editor is
-    /// turned off (`+Z`), because zle echoes typed input itself. The
+    /// turned off (`+Z`), because zle echoes typed input itself (for the
+    /// ksh family: `+o emacs +o vi`). The
     /// session's [`command`](Session::command) shows that wrapper.
     ///
     /// Call it after [`shell`](Self::shell), if at all.
@@ -1152,14 +1186,21 @@ impl SessionBuilder {
         match command {
             Command::Shell(line) => argv.extend(["/bin/sh".into(), "-c".into(), line.into()]),
             Command::Argv(words) => {
-                let zsh = words
+                let name = words
                     .first()
                     .and_then(|p| std::path::Path::new(p).file_name())
-                    .is_some_and(|n| n == "zsh");
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let mut words = words.into_iter();
                 argv.extend(words.next());
-                if zsh {
-                    argv.push("+Z".into());
+                // Line editors that echo typed input themselves, whatever
+                // the terminal's echo flag says.
+                match name.as_str() {
+                    "zsh" => argv.push("+Z".into()),
+                    "ksh" | "ksh93" | "mksh" | "lksh" | "pdksh" => {
+                        argv.extend(["+o".into(), "emacs".into(), "+o".into(), "vi".into()]);
+                    }
+                    _ => {}
                 }
                 argv.extend(words);
             }
