@@ -303,8 +303,8 @@ pub use session::name::{MAX_NAME_LEN, resolve};
 pub use session::stop::{STOP_KILL_WAIT, StopOutcome, Stopped, stop};
 pub use status::ExitStatus;
 pub use turn::run::{
-    DEFAULT_RUN_HEAD_BYTES, DEFAULT_RUN_TAIL_BYTES, RunOptions, RunOutput, RunPartial, run, run_interrupt,
-    run_resume, run_with,
+    DEFAULT_RUN_HEAD_BYTES, DEFAULT_RUN_TAIL_BYTES, RunOptions, RunOutput, RunPartial, run, run_in_flight,
+    run_interrupt, run_resume, run_with,
 };
 pub use wait::events::{DEFAULT_EVENT_CAPACITY, SessionEvent, subscribe};
 pub use wait::pattern::{Pattern, Patterns};

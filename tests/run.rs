@@ -469,7 +469,9 @@ fn registry_and_global_forms() {
     let err = bgterm::run_with(sid, "sleep 30", &o).unwrap_err();
     assert_eq!(err.session(), Some(sid));
     assert!(err.is_timeout());
+    assert_eq!(bgterm::run_in_flight(sid).unwrap().as_deref(), Some("sleep 30"));
     assert_eq!(bgterm::run_interrupt(sid, T).unwrap().exit_code, 130);
+    assert_eq!(bgterm::run_in_flight(sid).unwrap(), None);
     assert!(matches!(
         bgterm::run_resume(sid, T),
         Err(Error::NoPendingRun { .. })

@@ -260,7 +260,7 @@ struct Flight {
     command: String,
     shared: Arc<FlightShared>,
     /// Dropping it stops the collector thread.
-    _cancel: Sender<()>,
+    cancel: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -269,7 +269,7 @@ impl Drop for Flight {
         // The thread wakes on the cancel channel's disconnection (or has
         // already ended), so this join is prompt.
         let (tx, _) = crossbeam_channel::bounded(0);
-        drop(std::mem::replace(&mut self._cancel, tx));
+        drop(std::mem::replace(&mut self.cancel, tx));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -690,9 +690,13 @@ impl Session {
     /// echoed. (A shell started otherwise echoes the setup line once; wait
     /// for its first prompt before the first `run`, or the line may be
     /// echoed twice, by the terminal and by the line editor, and scroll
-    /// past the part of the screen the setup blanks.) The command runs in the shell itself, so `cd`, variables and
-    /// `$?` persist from one `run` to the next; it may span several lines,
-    /// and must not read from the terminal.
+    /// past the part of the screen the setup blanks.)
+    ///
+    /// The command runs in the shell itself, so `cd`, variables and `$?`
+    /// persist from one `run` to the next. It may span several lines (all
+    /// are typed at once; the shell prompts once per line it reads, and the
+    /// prompt after the last line ends the run), and must not read from the
+    /// terminal: input it reads would be the command's own later lines.
     ///
     /// How it works: the first `run` sets the shell's prompts to invisible
     /// marks that carry `$?`, and turns off echo and line editing; then the
@@ -944,7 +948,7 @@ impl Session {
         Ok(Flight {
             command: command.to_string(),
             shared,
-            _cancel: cancel_tx,
+            cancel: cancel_tx,
             thread: Some(thread),
         })
     }
@@ -1247,6 +1251,15 @@ impl Registry {
     pub fn run_interrupt(&self, id: SessionId, timeout: Option<Duration>) -> Result<RunOutput> {
         self.get(id)?.run_interrupt(timeout)
     }
+
+    /// [`Session::run_in_flight`] on session `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownSession`], or as for [`Session::run_in_flight`].
+    pub fn run_in_flight(&self, id: SessionId) -> Result<Option<String>> {
+        self.get(id)?.run_in_flight()
+    }
 }
 
 /// [`Session::run`] on a session in the global registry.
@@ -1283,6 +1296,15 @@ pub fn run_resume(sid: SessionId, timeout: Option<Duration>) -> Result<RunOutput
 /// As for [`Registry::run_interrupt`].
 pub fn run_interrupt(sid: SessionId, timeout: Option<Duration>) -> Result<RunOutput> {
     Registry::global().run_interrupt(sid, timeout)
+}
+
+/// [`Session::run_in_flight`] on a session in the global registry.
+///
+/// # Errors
+///
+/// As for [`Registry::run_in_flight`].
+pub fn run_in_flight(sid: SessionId) -> Result<Option<String>> {
+    Registry::global().run_in_flight(sid)
 }
 
 #[cfg(test)]
