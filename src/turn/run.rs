@@ -89,8 +89,9 @@ const EVENT_CAPACITY: usize = 4096;
 const MARK: &str = "\x1b]133;";
 /// Longest mark body (between [`MARK`] and BEL) looked for.
 const MAX_MARK_BODY: usize = 96;
-/// What a [`SessionBuilder::for_run`] wrapper prints once echo is off.
-const READY: &str = "\x1b]6973;bgterm-run-ready\x07";
+/// What a [`SessionBuilder::for_run`] wrapper prints once echo is off: the
+/// OSC 133 "prompt start" mark, invisible, and naming nothing.
+const READY: &str = "\x1b]133;A\x07";
 /// The wrapper's `$0`, by which `run` recognises it.
 const WRAPPER_NAME: &str = "bgterm-run";
 /// The status the setup line reports for a shell that is not interactive.
@@ -1184,7 +1185,7 @@ impl SessionBuilder {
         let mut argv: Vec<std::ffi::OsString> = vec![
             "/bin/sh".into(),
             "-c".into(),
-            "stty -echo 2>/dev/null; printf '\\033]6973;bgterm-run-ready\\007'; exec \"$@\"".into(),
+            "stty -echo 2>/dev/null; printf '\\033]133;A\\007'; exec \"$@\"".into(),
             WRAPPER_NAME.into(),
         ];
         match command {
