@@ -472,6 +472,10 @@ fn control_characters_are_refused_and_nothing_is_sent() {
         }
     }
     assert_eq!(s.run("echo fine", T).unwrap().output, "fine\n");
+    // A line the terminal would cut is refused whole, before it is typed.
+    let long = format!("echo {}", "x".repeat(5000));
+    assert!(matches!(s.run(&long, T), Err(Error::LineTooLong { .. })));
+    assert_eq!(s.run("echo still fine", T).unwrap().output, "still fine\n");
 }
 
 // ---- registry and free functions; threads -----------------------------------

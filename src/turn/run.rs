@@ -51,7 +51,10 @@
 //! `"\n"`), and counts what lies between. If it ever falls so far behind
 //! that the event channel overflows (a [`SessionEvent::Missed`]), the
 //! missed bytes are counted as elided too (`missed_bytes`), and the head
-//! and tail stay contiguous around the gap. Sizes are bytes of the decoded
+//! and tail stay contiguous around the gap. (A prompt mark inside such a
+//! gap is missed too: the run then ends as a timeout, and
+//! [`Session::run_interrupt`] brings the shell back to a prompt that is
+//! seen.) Sizes are bytes of the decoded
 //! text (UTF-8); in a UTF-8 session (the default) they are the bytes the
 //! command wrote, with each `"\r\n"` of the terminal counted as its `"\n"`.
 //!
@@ -819,7 +822,10 @@ impl Session {
 
     /// Keeps waiting, for at most `timeout`, for the command of a `run`
     /// that timed out, and returns its whole result (its output includes
-    /// what the timeout's [`RunPartial`] held).
+    /// what the timeout's [`RunPartial`] held). The result waits here until
+    /// collected: a new [`run`](Self::run) after the command has finished
+    /// discards it (while it has not finished, `run` is
+    /// [`Error::RunBusy`]).
     ///
     /// ```
     /// use std::time::Duration;
