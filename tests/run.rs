@@ -446,6 +446,15 @@ fn programs_that_are_not_shells_are_refused_before_anything_is_typed() {
 }
 
 #[test]
+fn a_shell_started_through_env_is_accepted() {
+    let s = Session::start(["env", "X=1", "sh"]).unwrap();
+    // Wait until env has exec'd the shell (its first prompt).
+    s.wait_for_from(0, bgterm::Pattern::regex(r"[#$] $").unwrap(), T)
+        .unwrap();
+    assert_eq!(s.run("echo $X", T).unwrap().output, "1\n");
+}
+
+#[test]
 fn a_shell_that_is_not_interactive_is_refused() {
     // `dash +i` reads commands but prints no prompt.
     if !has("dash") {

@@ -92,6 +92,11 @@ const EVENT_CAPACITY: usize = 4096;
 const MARK: &str = "\x1b]133;";
 /// Longest mark body (between [`MARK`] and BEL) looked for.
 const MAX_MARK_BODY: usize = 96;
+/// Programs that exec their arguments, so the shell they start is judged by
+/// the process's current name.
+const EXEC_WRAPPERS: &[&str] = &[
+    "env", "nice", "nohup", "setsid", "stdbuf", "sudo", "doas", "unshare", "chroot",
+];
 /// What a [`SessionBuilder::for_run`] wrapper prints once echo is off: the
 /// OSC 133 "prompt start" mark, invisible, and naming nothing.
 const READY: &str = "\x1b]133;A\x07";
@@ -1066,10 +1071,13 @@ impl Session {
         // a `sh -c` line), not only the process's current name: a wrapper
         // script (say a version manager's `python3` shim) is a shell for a
         // moment before it execs the real program.
-        let program = self
-            .started_program()
-            .or_else(|| program_name(self.pid()))
-            .unwrap_or_default();
+        let current = program_name(self.pid());
+        let program = match self.started_program() {
+            // A program that execs its arguments: what runs now tells.
+            Some(p) if EXEC_WRAPPERS.contains(&p.as_str()) => current.unwrap_or(p),
+            Some(p) => p,
+            None => current.unwrap_or_default(),
+        };
         if !program.is_empty() && !SHELLS.contains(&program.as_str()) {
             return Err(Error::UnsupportedShell {
                 id,
