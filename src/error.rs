@@ -452,14 +452,126 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+
+    /// [`Session::run`](crate::Session::run) was called while an earlier
+    /// `run` on the same session is still in flight (or another thread is
+    /// waiting for one). Nothing was sent: input is never typed ahead into a
+    /// busy shell. Finish the earlier command with
+    /// [`run_resume`](crate::Session::run_resume) or
+    /// [`run_interrupt`](crate::Session::run_interrupt).
+    #[error("session {id}: a run is still in flight ({command:?}); nothing was sent")]
+    RunBusy {
+        /// The session.
+        id: SessionId,
+        /// The command in flight.
+        command: String,
+    },
+
+    /// A `run` did not finish before its deadline. The command keeps
+    /// running; `partial` holds its output so far, and
+    /// [`run_resume`](crate::Session::run_resume) keeps waiting for the same
+    /// command (its result includes this output again: nothing is lost).
+    #[error(
+        "session {id}: {command:?} still running after {waited:?} ({} bytes of output so far); run_resume keeps waiting",
+        partial.total_bytes
+    )]
+    RunTimeout {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// How long this call waited.
+        waited: Duration,
+        /// The output so far.
+        partial: Box<RunPartial>,
+    },
+
+    /// The shell exited while running the command (say `exit 3`, or
+    /// `set -e; false`).
+    #[error("session {id}: the shell exited ({status}) while running {command:?}")]
+    RunShellExited {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// How the shell ended.
+        status: ExitStatus,
+        /// What the command printed before the shell ended.
+        output: Box<RunPartial>,
+    },
+
+    /// The prompt that ended a command reported an exit status that is not
+    /// a number, so none is made up.
+    #[error(
+        "session {id}: the prompt after {command:?} reported the exit status {status:?}, which is not a number"
+    )]
+    RunStatus {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// The status text as the prompt showed it.
+        status: String,
+        /// What the command printed.
+        output: Box<RunPartial>,
+    },
+
+    /// The command was incomplete (an unclosed quote or block: the shell
+    /// asked for more input after its last line). It was cancelled with
+    /// Ctrl-C, and the shell is back at its prompt.
+    #[error("session {id}: {command:?} is incomplete (the shell asked for more input); it was cancelled")]
+    RunIncomplete {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// What the shell printed (usually nothing).
+        output: Box<RunPartial>,
+    },
+
+    /// [`run_resume`](crate::Session::run_resume) or
+    /// [`run_interrupt`](crate::Session::run_interrupt) with no `run` left
+    /// to finish.
+    #[error("session {id}: no run is pending")]
+    NoPendingRun {
+        /// The session.
+        id: SessionId,
+    },
+
+    /// The session's program cannot be driven by `run`: not a POSIX shell,
+    /// not interactive, or a prompt that does not expand `$?`.
+    #[error("session {id}: run cannot use {program:?}: {reason}")]
+    UnsupportedShell {
+        /// The session.
+        id: SessionId,
+        /// The program (its process name).
+        program: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A command given to `run` that the terminal would not deliver as
+    /// typed: a control character other than tab and newline (Ctrl-C,
+    /// Ctrl-D, escape, ...). Nothing was sent.
+    #[error("invalid run command {command:?}: {reason}; nothing was sent")]
+    InvalidRunCommand {
+        /// The command as given.
+        command: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
-    /// True for [`Error::WaitTimeout`] and [`Error::ReplTimeout`]: the
-    /// wait ran out of time, and waiting again may succeed.
+    /// True for [`Error::WaitTimeout`], [`Error::ReplTimeout`] and
+    /// [`Error::RunTimeout`]: the wait ran out of time, and waiting again
+    /// may succeed.
     #[must_use]
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::WaitTimeout { .. } | Error::ReplTimeout { .. })
+        matches!(
+            self,
+            Error::WaitTimeout { .. } | Error::ReplTimeout { .. } | Error::RunTimeout { .. }
+        )
     }
 
     /// The session this error is about, if it is about one: every variant
@@ -488,7 +600,14 @@ impl Error {
             | Error::ReplExited { id, .. }
             | Error::ReplIncomplete { id, .. }
             | Error::ReplBusy { id, .. }
-            | Error::ReplIdle { id, .. } => Some(*id),
+            | Error::ReplIdle { id, .. }
+            | Error::RunBusy { id, .. }
+            | Error::RunTimeout { id, .. }
+            | Error::RunShellExited { id, .. }
+            | Error::RunStatus { id, .. }
+            | Error::RunIncomplete { id, .. }
+            | Error::NoPendingRun { id, .. }
+            | Error::UnsupportedShell { id, .. } => Some(*id),
             Error::EmptyCommand
             | Error::ProgramNotFound { .. }
             | Error::NotExecutable { .. }
@@ -506,9 +625,28 @@ impl Error {
             | Error::NotACast { .. }
             | Error::InvalidName { .. }
             | Error::UnknownName { .. }
-            | Error::InvalidPrompt { .. } => None,
+            | Error::InvalidPrompt { .. }
+            | Error::InvalidRunCommand { .. } => None,
         }
     }
+}
+
+/// The output of a command that has not finished (or that ended its
+/// shell), as carried by [`Error::RunTimeout`] and its siblings; the fields
+/// mean what they mean in [`RunOutput`](crate::RunOutput).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunPartial {
+    /// The head and the tail of the output so far.
+    pub output: String,
+    /// Length of the head in `output`.
+    pub head_bytes: usize,
+    /// Bytes left out between the head and the tail.
+    pub elided_bytes: u64,
+    /// How many of `elided_bytes` were never seen.
+    pub missed_bytes: u64,
+    /// Bytes of output in all so far.
+    pub total_bytes: u64,
 }
 
 /// `Result` with this crate's [`Error`].

@@ -89,11 +89,13 @@
 //! let t = Some(Duration::from_secs(10));
 //! let r = sh.run("echo hello; f() { return 17; }; f", t)?;
 //! assert_eq!((r.output.as_str(), r.exit_code), ("hello\n", 17));
+//! assert_eq!(sh.run("echo $?", t)?.output, "17\n"); // `$?` is the command's
 //!
 //! let at = sh.output_offset()?; // take the offset before sending
 //! sh.send("echo $((6 * 7))\n")?;
-//! let m = sh.wait_for_from(at, Pattern::regex(r"\n(\d+)\r")?, t)?;
-//! assert_eq!(m.text, "\n42\r");
+//! // (`run` turned the shell's echo off, so only the answer comes back.)
+//! let m = sh.wait_for_from(at, Pattern::regex(r"\d+\r\n")?, t)?;
+//! assert_eq!(m.text, "42\r\n");
 //! # Ok::<(), bgterm::Error>(())
 //! ```
 //!
@@ -199,7 +201,7 @@ pub use api::by_id::*;
 pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
-pub use error::{Error, Result};
+pub use error::{Error, Result, RunPartial};
 pub use id::{SessionId, SinkKind};
 pub use limits::*;
 pub use record::cast::{RepairReport, repair_cast};
@@ -216,9 +218,9 @@ pub use session::manage::{RunState, SessionSummary, StopOutcome, Stopped};
 pub use status::ExitStatus;
 pub use turn::clean::{TextCleaner, clean_text};
 pub use turn::repl::{Repl, ReplBuilder, Reply};
+pub use turn::run::{RunOptions, RunOutput};
 pub use wait::events::SessionEvent;
 pub use wait::pattern::{Pattern, Patterns};
-pub use wait::run::RunOutput;
 pub use wait::until::ReadUntil;
 pub use wait::wait_for::Match;
 

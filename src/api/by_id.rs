@@ -22,9 +22,9 @@ use crate::screen::view::{Capture, CaptureOptions, ScreenMatch, SessionInfo};
 use crate::session::command::Command;
 use crate::session::manage::{SessionSummary, Stopped};
 use crate::status::ExitStatus;
+use crate::turn::run::{RunOptions, RunOutput};
 use crate::wait::events::SessionEvent;
 use crate::wait::pattern::{Pattern, Patterns};
-use crate::wait::run::RunOutput;
 use crate::wait::until::ReadUntil;
 use crate::wait::wait_for::Match;
 
@@ -159,6 +159,14 @@ by_id! {
     fn write_stdin_until(chars: &str, yield_time: Duration, until: &ReadUntil) -> PollResult;
     /// Runs one command in a shell session: its output and exit code.
     fn run(command: &str, timeout: Option<Duration>) -> RunOutput;
+    /// [`run`] with options (head and tail sizes, timeout).
+    fn run_with(command: &str, options: &RunOptions) -> RunOutput;
+    /// Keeps waiting for the command a timed-out `run` left running.
+    fn run_resume(timeout: Option<Duration>) -> RunOutput;
+    /// Interrupts the command in flight (Ctrl-C) and collects it.
+    fn run_interrupt(timeout: Option<Duration>) -> RunOutput;
+    /// The command `run` has in flight, if any.
+    fn run_in_flight() -> Option<String>;
     /// A receiver of the session's events from now on.
     fn subscribe() -> Receiver<SessionEvent>;
     /// [`subscribe`] with room for `capacity` undelivered events.

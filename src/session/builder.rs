@@ -291,7 +291,71 @@ impl SessionBuilder {
         self.scrollback_lines = lines;
         self
     }
+
+    /// Prepares the session for [`Session::run`](crate::Session::run): the terminal's echo is
+    /// turned off before the program starts (by running it through
+    /// `/bin/sh -c 'stty -echo; exec "$@"'`), so the setup line that the
+    /// first `run` types is never echoed, and for `zsh` the line editor is
+    /// turned off (`+Z`), because zle echoes typed input itself (for the
+    /// ksh family: `+o emacs +o vi`). The
+    /// session's [`command`](crate::Session::command) shows that wrapper.
+    ///
+    /// Call it after [`shell`](Self::shell), if at all.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let t = Some(Duration::from_secs(10));
+    /// // (No history file, so that the history is this session's alone.)
+    /// let bash = SessionBuilder::new(["bash", "--norc"]).env("HISTFILE", "/dev/null").for_run().spawn()?;
+    /// assert_eq!(bash.run("echo hi; false", t)?.exit_code, 1);
+    /// assert_eq!(bash.run("history", t)?.output, "    1  echo hi; false\n    2  history\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    pub fn for_run(mut self) -> SessionBuilder {
+        let command = match self.shell.take() {
+            Some(true) => self.command.clone().into_shell(),
+            Some(false) => self.command.clone().into_argv(),
+            None => self.command.clone(),
+        };
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "stty -echo 2>/dev/null; printf '\\033]133;A\\007'; exec \"$@\"".into(),
+            RUN_WRAPPER_NAME.into(),
+        ];
+        match command {
+            Command::Shell(line) => argv.extend(["/bin/sh".into(), "-c".into(), line.into()]),
+            Command::Argv(words) => {
+                let name = words
+                    .first()
+                    .and_then(|p| std::path::Path::new(p).file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut words = words.into_iter();
+                argv.extend(words.next());
+                // Line editors that echo typed input themselves, whatever
+                // the terminal's echo flag says.
+                match name.as_str() {
+                    "zsh" => argv.push("+Z".into()),
+                    "ksh" | "ksh93" | "mksh" | "lksh" | "pdksh" => {
+                        argv.extend(["+o".into(), "emacs".into(), "+o".into(), "vi".into()]);
+                    }
+                    _ => {}
+                }
+                argv.extend(words);
+            }
+        }
+        self.command = Command::Argv(argv);
+        self.shell = Some(false);
+        self
+    }
 }
+
+/// The `$0` of the wrapper [`SessionBuilder::for_run`] starts the shell
+/// through, by which `run` recognises it.
+pub(crate) const RUN_WRAPPER_NAME: &str = "bgterm-run";
 
 /// Whether `rows` x `cols` is a size a session may have.
 pub(crate) fn valid_size(rows: u16, cols: u16) -> bool {
