@@ -93,8 +93,8 @@ pub const STOP_KILL_WAIT: Duration = Duration::from_secs(10);
 /// ([`ReplBuilder::start_timeout`](crate::ReplBuilder::start_timeout)).
 pub const DEFAULT_REPL_START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Default [`RunOptions::head_bytes`]: 64 KiB.
+/// Default [`RunOptions::head_bytes`](crate::RunOptions::head_bytes): 64 KiB.
 pub const DEFAULT_RUN_HEAD_BYTES: usize = 64 * 1024;
 
-/// Default [`RunOptions::tail_bytes`]: 64 KiB.
+/// Default [`RunOptions::tail_bytes`](crate::RunOptions::tail_bytes): 64 KiB.
 pub const DEFAULT_RUN_TAIL_BYTES: usize = 64 * 1024;

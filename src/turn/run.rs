@@ -681,7 +681,7 @@ impl Session {
     ///
     /// The session must be an interactive POSIX shell at its prompt (see
     /// the supported shells below); start it with
-    /// [`SessionBuilder::for_run`] so that nothing of the setup is ever
+    /// [`SessionBuilder::for_run`](crate::SessionBuilder::for_run) so that nothing of the setup is ever
     /// echoed. (A shell started otherwise echoes the setup line once; wait
     /// for its first prompt before the first `run`, or the line may be
     /// echoed twice, by the terminal and by the line editor, and scroll
