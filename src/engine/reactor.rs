@@ -31,6 +31,9 @@ struct Running {
     shared: Arc<Shared>,
     thread: JoinHandle<()>,
     sessions: usize,
+    /// The process whose thread this is: a fork child has a copy of this
+    /// state but no reactor thread.
+    pid: u32,
 }
 
 /// What the reactor thread shares with [`serve`] and [`Served::finish`].
@@ -60,6 +63,8 @@ static REACTOR: Mutex<Option<Running>> = Mutex::new(None);
 /// its core.
 pub(crate) struct Served {
     done: Arc<Done>,
+    /// The process that handed the pump over.
+    pid: u32,
 }
 
 impl std::fmt::Debug for Served {
@@ -72,6 +77,15 @@ impl std::fmt::Debug for Served {
 /// only session).
 pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
     let mut reactor = REACTOR.lock();
+    let pid = std::process::id();
+    if reactor.as_ref().is_some_and(|r| r.pid != pid)
+        && let Some(inherited) = reactor.take()
+    {
+        // A fork child: the parent's reactor thread does not exist here,
+        // and its sessions are the parent's. Forget it (never join or
+        // signal it) and start this process's own.
+        std::mem::forget(inherited);
+    }
     let mut carried = 0;
     if reactor.as_ref().is_some_and(|r| r.thread.is_finished())
         && let Some(dead) = reactor.take()
@@ -97,6 +111,7 @@ pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
             shared,
             thread,
             sessions: carried,
+            pid,
         });
     }
     let running = reactor.as_mut().unwrap_or_else(|| unreachable!("started above"));
@@ -104,7 +119,7 @@ pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
     running.shared.inbox.lock().pumps.push((pump, Arc::clone(&done)));
     running.sessions += 1;
     running.shared.ctl.signal();
-    Ok(Served { done })
+    Ok(Served { done, pid })
 }
 
 impl Served {
@@ -112,6 +127,11 @@ impl Served {
     /// closed, and its wake fd signalled, first), then stops and joins the
     /// reactor thread if no session is left.
     pub(crate) fn finish(self) {
+        if self.pid != std::process::id() {
+            // In a fork child: the pump is served by the parent's reactor,
+            // which is not in this process. Nothing here to wait for.
+            return;
+        }
         let mut done = self.done.done.lock();
         while !*done {
             // The reactor never blocks on anything but epoll, which the
