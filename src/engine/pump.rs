@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::core::Core;
 use crate::status::ExitStatus;
-use crate::sys::fd::{self, Io, PollFd};
+use crate::sys::fd::{self, EdgeWatch, Io, PollFd};
 use crate::sys::process;
 
 /// How long output may keep arriving after the child exits before the exit
@@ -95,6 +95,20 @@ impl ExitDrain {
     }
 }
 
+/// Whether the terminal can still bring output, as the pump last saw it.
+#[derive(Debug)]
+enum Terminal {
+    /// Someone holds the slave side: poll the master.
+    Open,
+    /// Nobody held the slave side at the last read (EIO), but the child
+    /// lives and may open its terminal again (`/dev/tty`): watch the master
+    /// for a change, edge-triggered, instead of polling it (its hang-up
+    /// would wake every poll at once).
+    Hung(EdgeWatch),
+    /// The child is gone and so is every holder: nothing more can arrive.
+    Ended,
+}
+
 /// What one `poll` reported.
 #[derive(Debug, Default)]
 struct Ready {
@@ -108,8 +122,8 @@ struct Ready {
 pub(crate) struct Pump {
     core: Arc<Core>,
     buf: Vec<u8>,
-    /// The PTY still has a holder: output may come, input may be taken.
-    pty_open: bool,
+    /// Whether output may still come, and how to wait for it.
+    pty: Terminal,
     exit: ExitDrain,
     /// What the pump needs from the state (stop, queued input, sink
     /// backpressure) changes only when a caller or a sink signals the wake
@@ -127,7 +141,7 @@ impl Pump {
         Pump {
             core,
             buf: vec![0u8; READ_CHUNK],
-            pty_open: true,
+            pty: Terminal::Open,
             exit: ExitDrain::Running,
             stale: true,
             want_write: false,
@@ -145,6 +159,9 @@ impl Pump {
                 self.stale = true;
             }
             if ready.readable {
+                if let Terminal::Hung(watch) = &self.pty {
+                    watch.clear();
+                }
                 self.read_step();
             }
             if ready.writable {
@@ -186,11 +203,17 @@ impl Pump {
 
     /// Blocks in `poll` until something needs doing.
     fn wait(&mut self, fds: &mut Vec<PollFd>) -> Ready {
-        let write = self.want_write && self.pty_open;
+        let write = self.want_write && matches!(self.pty, Terminal::Open);
         fds.clear();
         fds.push(PollFd::new(self.core.wake_fd().fd(), false));
-        let master_at = (self.pty_open && !self.held).then(|| {
-            fds.push(PollFd::new(self.core.master(), write));
+        let watched = match &self.pty {
+            _ if self.held => None,
+            Terminal::Open => Some(self.core.master()),
+            Terminal::Hung(watch) => Some(watch.fd()),
+            Terminal::Ended => None,
+        };
+        let master_at = watched.map(|fd| {
+            fds.push(PollFd::new(fd, write));
             fds.len() - 1
         });
         let pid_at = self.exit.watching().then(|| {
@@ -200,7 +223,7 @@ impl Pump {
         if fd::poll(fds, self.exit.timeout(Instant::now(), self.held)).is_err() {
             // poll only fails for resource exhaustion; treat the PTY as gone
             // rather than spin, and keep serving exit and close.
-            self.pty_open = false;
+            self.pty = Terminal::Ended;
             return Ready::default();
         }
         Ready {
@@ -217,6 +240,11 @@ impl Pump {
     /// PTY has nothing more, then publishes it all under one lock and one
     /// notification: fewer wake-ups of waiters. A short read (interactive
     /// output) is published at once.
+    ///
+    /// A read that finds nobody holding the terminal (EIO) ends the output
+    /// only once the child is known to have exited; while it lives, the
+    /// terminal is [`Hung`](Terminal::Hung): the child may open `/dev/tty`
+    /// again and write more.
     fn read_step(&mut self) {
         let mut filled = 0;
         let mut ended = false;
@@ -235,20 +263,34 @@ impl Pump {
                 }
             }
         }
-        if filled == 0 && !ended {
+        let child_lives = self.exit.watching();
+        match (&self.pty, ended) {
+            (Terminal::Hung(_), false) => self.pty = Terminal::Open,
+            (Terminal::Open, true) if child_lives => match EdgeWatch::new(self.core.master()) {
+                Ok(watch) => self.pty = Terminal::Hung(watch),
+                // No epoll descriptor to be had: stop reading rather than
+                // spin (the old behaviour).
+                Err(_) => self.pty = Terminal::Ended,
+            },
+            (Terminal::Open | Terminal::Hung(_), true) if !child_lives => self.pty = Terminal::Ended,
+            _ => {}
+        }
+        let output_ends = matches!(self.pty, Terminal::Ended) && ended;
+        if filled == 0 && !output_ends {
             return;
         }
         let mut st = self.core.lock_state();
         if filled > 0 {
+            // The child may have resized its terminal before writing this.
+            self.core.sync_size(&mut st);
             st.publish_output(&self.buf[..filled]);
             self.want_write = st.wants_write();
             // The taps just saw output: a sink may be behind now.
             self.held = st.backlogged();
         }
-        if ended {
-            // Every holder of the terminal is gone: nothing more can arrive
-            // (after the bytes just published).
-            self.pty_open = false;
+        if output_ends {
+            // The child and every holder of the terminal are gone: nothing
+            // more can arrive (after the bytes just published).
             st.end_output();
         }
         drop(st);
@@ -258,7 +300,7 @@ impl Pump {
     /// Writes queued input, under the lock, so that a caller writing
     /// directly can never overtake it.
     fn write_step(&mut self) {
-        if !self.pty_open {
+        if !matches!(self.pty, Terminal::Open) {
             return;
         }
         let mut st = self.core.lock_state();
@@ -266,29 +308,39 @@ impl Pump {
         st.write_input(|front| match fd::write(master, front) {
             Ok(Io::Done(n)) => Some(n),
             Ok(Io::WouldBlock) => Some(0),
-            // Nobody can take input any more, but output the child wrote
-            // last may still be waiting to be read: drop the input and keep
-            // reading until the read reports EOF.
-            Ok(Io::Closed) | Err(_) => None,
+            // Nobody holds the terminal right now: keep the input for when
+            // the child opens it again (the read step sees the hang-up and
+            // stops asking to write); the exit discards it.
+            Ok(Io::Closed) => Some(0),
+            // The terminal takes no input at all: drop it, and keep reading
+            // until the read reports EOF.
+            Err(_) => None,
         });
         self.want_write = st.wants_write();
     }
 
     /// The pidfd is readable: look at how the child ended, without reaping.
+    /// If the terminal was hung, read once more: the output the child
+    /// wrote last is there, and then EIO ends it.
     fn notice_exit(&mut self) {
-        let status = match process::peek_exit(self.core.pid()) {
+        let status = match process::peek_exit(self.core.pidfd()) {
             Ok(Some(status)) => status,
             Ok(None) => return,
-            // The child cannot be waited for (should not happen: we never
-            // reap before close). Publish a kill so waiters end.
-            Err(_) => ExitStatus::Signaled(libc::SIGKILL),
+            // waitid on our own pidfd failed otherwise (should not happen;
+            // ECHILD is answered inside peek_exit): the child did exit (the
+            // pidfd said so), how is not known. Never a made-up status.
+            Err(_) => ExitStatus::Unknown,
         };
         self.exit.exited(status, Instant::now());
+        if matches!(self.pty, Terminal::Hung(_)) && !self.held {
+            self.read_step();
+        }
     }
 
     /// Publishes the exit once its output is drained (see [`ExitDrain`]).
     fn exit_step(&mut self) {
-        let Some(status) = self.exit.due(Instant::now(), self.pty_open, self.held) else {
+        let open = !matches!(self.pty, Terminal::Ended);
+        let Some(status) = self.exit.due(Instant::now(), open, self.held) else {
             return;
         };
         self.exit = ExitDrain::Published;

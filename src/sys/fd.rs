@@ -144,3 +144,41 @@ impl EventFd {
         unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
     }
 }
+
+/// An epoll instance watching one descriptor edge-triggered: it becomes
+/// readable (for [`poll`]) only when something *new* happens on that
+/// descriptor. Why: a PTY master whose slave side nobody holds reports
+/// POLLHUP to every `poll`, so polling it directly would spin; this
+/// reports the hang-up once, then wakes again only when the terminal
+/// changes (a reopened slave writes, or closes again).
+#[derive(Debug)]
+pub(crate) struct EdgeWatch(OwnedFd);
+
+impl EdgeWatch {
+    /// Watches `fd` for input and hang-ups, edge-triggered. Whatever is
+    /// pending at this moment counts as the first edge.
+    pub(crate) fn new(fd: BorrowedFd<'_>) -> io::Result<EdgeWatch> {
+        // SAFETY: epoll_create1 returns a new descriptor that we own.
+        let ep = unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        // SAFETY: registers a valid descriptor with a valid event struct.
+        check(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) })?;
+        Ok(EdgeWatch(ep))
+    }
+
+    /// The descriptor to [`poll`] for readability.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    /// Takes the pending edge, if any, so that the next one wakes `poll`
+    /// again. Never blocks.
+    pub(crate) fn clear(&self) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: room for one event; timeout 0 never blocks.
+        unsafe { libc::epoll_wait(self.0.as_raw_fd(), &mut ev, 1, 0) };
+    }
+}
