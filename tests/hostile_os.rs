@@ -401,3 +401,67 @@ fn set_size_from_the_slave(pid: u32, rows: u16, cols: u16) {
     let r = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     assert_eq!(r, 0, "TIOCSWINSZ: {}", std::io::Error::last_os_error());
 }
+
+// ---- The spawn itself (our own clone): what std's Command guaranteed ----
+
+/// An exec failure after the clone is a typed error naming the program,
+/// with the errno the child saw; no child is left behind.
+#[test]
+fn an_exec_failure_is_a_typed_spawn_error() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("bgterm-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("not-a-program");
+    // Executable, but neither ELF nor a script: execve says ENOEXEC.
+    std::fs::write(&path, b"\x01\x02\x03 garbage").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let err = Session::start([path.to_str().expect("utf-8")]).expect_err("exec must fail");
+    let _ = std::fs::remove_dir_all(&dir);
+    match err {
+        Error::Spawn { program, source } => {
+            assert_eq!(program, path.to_str().expect("utf-8"));
+            assert_eq!(source.raw_os_error(), Some(libc::ENOEXEC), "{source}");
+        }
+        other => panic!("expected Spawn, got {other:?}"),
+    }
+}
+
+/// The child starts clean whatever the host did to its own process: no
+/// blocked signal, none of the usual ones ignored, and no descriptor but
+/// its terminal.
+#[test]
+fn the_child_starts_with_default_signals_and_only_its_terminal() {
+    isolated(
+        "the_child_starts_with_default_signals_and_only_its_terminal",
+        || {
+            // SAFETY: process-wide changes in this re-executed copy only; the
+            // descriptor is deliberately inheritable.
+            let leaked = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR1);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+                libc::dup(2)
+            };
+            assert!(leaked > 2);
+            let s = Session::start("grep -E '^Sig(Blk|Ign)' /proc/self/status; ls -1 /proc/self/fd")
+                .expect("start");
+            let (text, status) = read_to_exit(&s);
+            assert_eq!(status, ExitStatus::Exited(0));
+            let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+            assert!(lines.contains(&"SigBlk:\t0000000000000000"), "{lines:?}");
+            assert!(lines.contains(&"SigIgn:\t0000000000000000"), "{lines:?}");
+            // 0, 1, 2 and the directory `ls` reads.
+            let fds: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.parse::<u32>().is_ok())
+                .collect();
+            assert_eq!(fds, ["0", "1", "2", "3"], "{lines:?}");
+        },
+    );
+}

@@ -263,8 +263,11 @@ unsafe fn child_setup(slave: RawFd) -> io::Result<()> {
                 continue;
             }
             let mut old: libc::sigaction = std::mem::zeroed();
-            // Fails (EINVAL) for the C library's reserved signals: skip them.
             if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                // The C library refuses its reserved signals (32 and 33 in
+                // glibc); the host may still have left them ignored, which
+                // an exec keeps. Straight to the kernel.
+                reset_reserved(sig);
                 continue;
             }
             let reset = matches!(
@@ -309,6 +312,47 @@ unsafe fn child_setup(slave: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The kernel's `struct sigaction` (what `rt_sigaction(2)` takes), the
+/// same on x86-64 and arm64.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// In the child: a signal the C library will not touch, set to its
+/// default if it is ignored or caught.
+///
+/// # Safety
+///
+/// As for [`child_setup`].
+unsafe fn reset_reserved(sig: libc::c_int) {
+    // SAFETY: rt_sigaction with kernel-layout structs we own and the
+    // kernel's sigset size (8 bytes).
+    unsafe {
+        let mut old: KernelSigaction = std::mem::zeroed();
+        let got = libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<KernelSigaction>(),
+            &mut old as *mut KernelSigaction,
+            8usize,
+        );
+        if got == 0 && old.handler != libc::SIG_DFL {
+            let dfl: KernelSigaction = std::mem::zeroed();
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
+    }
 }
 
 /// A mapped stack for the child, with a guard page below it.
