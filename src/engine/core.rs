@@ -201,14 +201,17 @@ impl Core {
     /// that is not provably ours (see [`process`]).
     ///
     /// The foreground group first: it can be proven ours only while the
-    /// child is unreaped, and the signal may end the child.
+    /// child is unreaped, and the signal may end the child. The child's
+    /// own group is signalled even if the foreground group could not be
+    /// (a set-uid job there): close relies on it.
     pub(crate) fn signal_groups(&self, signal: i32) -> std::io::Result<()> {
-        if let Some(fg) = pty::foreground_group(self.master.as_fd())
-            && fg != self.pid
-        {
-            process::signal_session_group(self.pidfd.as_fd(), self.pid, fg, signal)?;
-        }
-        process::signal_own_group(self.pidfd.as_fd(), self.pid, signal)
+        let foreground = match pty::foreground_group(self.master.as_fd()) {
+            Some(fg) if fg != self.pid => {
+                process::signal_session_group(self.pidfd.as_fd(), self.pid, fg, signal)
+            }
+            _ => Ok(()),
+        };
+        process::signal_own_group(self.pidfd.as_fd(), self.pid, signal).and(foreground)
     }
 
     /// SIGKILL to every other process of the child's terminal session (see

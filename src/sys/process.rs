@@ -271,10 +271,16 @@ fn signal_members(
     if !unreaped(leader) {
         return Ok(());
     }
+    // Every one of them, even if one refuses (a set-uid member): the first
+    // refusal is reported.
+    let mut first = Ok(());
     for (_, fd) in &pinned {
-        send(fd.as_fd(), signal, 0)?;
+        let sent = send(fd.as_fd(), signal, 0);
+        if first.is_ok() {
+            first = sent;
+        }
     }
-    Ok(())
+    first
 }
 
 /// The processes of session `sid` that `want` accepts, each pinned by a
@@ -321,4 +327,106 @@ pub(crate) fn is_executable(path: &std::path::Path) -> bool {
     };
     // SAFETY: `c` is a valid NUL-terminated string.
     unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sys::fd::{self, Io, PollFd};
+    use crate::sys::spawn::{self, Child, Spec};
+
+    /// `sh -c script` on a PTY, and its output up to the first newline.
+    fn start(script: &str) -> (Child, String) {
+        let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
+        let env = vec![(OsString::from("PATH"), OsString::from("/usr/bin:/bin"))];
+        let cwd = std::path::PathBuf::from("/");
+        let child = spawn::spawn(&Spec {
+            program: std::path::Path::new("/bin/sh"),
+            argv: &argv,
+            env: &env,
+            cwd: &cwd,
+            rows: 24,
+            cols: 80,
+        })
+        .expect("spawn");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !out.contains(&b'\n') {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no line from the child: {out:?}");
+            let mut fds = [PollFd::new(child.master.as_fd(), false)];
+            fd::poll(&mut fds, Some(left)).expect("poll");
+            if let Ok(Io::Done(n)) = fd::read(child.master.as_fd(), &mut buf) {
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
+        (child, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Whether the process behind `pidfd` ends within a generous bound.
+    fn ends(pidfd: BorrowedFd<'_>) -> bool {
+        let mut fds = [PollFd::new(pidfd, false)];
+        fd::poll(&mut fds, Some(Duration::from_secs(20))).expect("poll");
+        fds[0].readable()
+    }
+
+    /// The fallback for kernels without `PIDFD_SIGNAL_PROCESS_GROUP` (this
+    /// machine's kernel may never take it): every member of the group,
+    /// pinned one by one, gets the signal.
+    #[test]
+    fn the_per_member_fallback_reaches_the_whole_group() {
+        let (child, _) = start("sleep 100 & sleep 100 & echo started; wait");
+        let members = pin(child.pid, |p| process_group_of(p) == Some(child.pid));
+        assert_eq!(members.len(), 3, "sh and two sleeps");
+        signal_members(child.pidfd.as_fd(), child.pid, libc::SIGKILL, |p| {
+            process_group_of(p) == Some(child.pid)
+        })
+        .expect("signal");
+        for (pid, fd) in &members {
+            assert!(ends(fd.as_fd()), "{pid} survived");
+        }
+        assert_eq!(
+            reap(child.pidfd.as_fd()).expect("reap"),
+            ExitStatus::Signaled(libc::SIGKILL)
+        );
+    }
+
+    /// With the child reaped by someone else, nothing but its own group
+    /// (by pid object) is signalled: the session's other members are left
+    /// alone, since its id can no longer be proven the child's.
+    #[test]
+    fn after_a_foreign_reap_the_session_is_not_proven_ours() {
+        // A background job in a group of its own (as a job-control shell
+        // makes), then the child exits.
+        let (child, line) = start("set -m; sleep 100 & echo $!");
+        let job: libc::pid_t = line.trim().parse().expect("job pid");
+        let job_fd = pidfd_open(job).expect("pin the job");
+        assert!(ends(child.pidfd.as_fd()));
+        // A reap behind the crate's back.
+        // SAFETY: reaps our own exited child by pid.
+        assert_eq!(
+            unsafe { libc::waitpid(child.pid, std::ptr::null_mut(), 0) },
+            child.pid
+        );
+        assert!(!unreaped(child.pidfd.as_fd()));
+        let status = peek_exit(child.pidfd.as_fd()).expect("peek").expect("ended");
+        // Linux before 6.15 keeps no status for the pidfd.
+        assert!(
+            matches!(status, ExitStatus::Exited(0) | ExitStatus::Unknown),
+            "{status:?}"
+        );
+        kill_session(child.pidfd.as_fd(), child.pid);
+        signal_own_group(child.pidfd.as_fd(), child.pid, libc::SIGKILL).expect("own group");
+        // A SIGKILL would end it within moments; this bounded wait is the
+        // thing under test (no end is the expected outcome).
+        let mut fds = [PollFd::new(job_fd.as_fd(), false)];
+        fd::poll(&mut fds, Some(Duration::from_millis(500))).expect("poll");
+        assert!(!fds[0].readable(), "the job was signalled");
+        send(job_fd.as_fd(), libc::SIGKILL, 0).expect("clean up");
+        assert!(ends(job_fd.as_fd()));
+    }
 }
