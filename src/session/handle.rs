@@ -169,7 +169,10 @@ impl Session {
         self.inner.id
     }
 
-    /// The child's process id, which is also its process-group id.
+    /// The child's process id, which is also its process-group id. The
+    /// crate itself never signals by this number (see "Hosts that reap
+    /// children" in the crate docs): if the host reaped the child, the
+    /// number may already belong to another process.
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.inner.pid
