@@ -405,25 +405,37 @@ fn set_size_from_the_slave(pid: u32, rows: u16, cols: u16) {
 // ---- The spawn itself (our own clone): what std's Command guaranteed ----
 
 /// An exec failure after the clone is a typed error naming the program,
-/// with the errno the child saw; no child is left behind.
+/// with the errno the child saw (here E2BIG: arguments over the kernel's
+/// limit, which nothing checks before the exec).
 #[test]
 fn an_exec_failure_is_a_typed_spawn_error() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = std::env::temp_dir().join(format!("bgterm-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("not-a-program");
-    // Executable, but neither ELF nor a script: execve says ENOEXEC.
-    std::fs::write(&path, b"\x01\x02\x03 garbage").expect("write");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let err = Session::start([path.to_str().expect("utf-8")]).expect_err("exec must fail");
-    let _ = std::fs::remove_dir_all(&dir);
+    let huge = "x".repeat(100_000);
+    let mut argv = vec!["true".to_string()];
+    argv.extend(std::iter::repeat_n(huge, 100)); // 10 MB: over any ARG_MAX
+    let err = Session::start(argv.as_slice()).expect_err("exec must fail");
     match err {
         Error::Spawn { program, source } => {
-            assert_eq!(program, path.to_str().expect("utf-8"));
-            assert_eq!(source.raw_os_error(), Some(libc::ENOEXEC), "{source}");
+            assert_eq!(program, "true");
+            assert_eq!(source.raw_os_error(), Some(libc::E2BIG), "{source}");
         }
         other => panic!("expected Spawn, got {other:?}"),
     }
+}
+
+/// A file the kernel does not take for a program (a script without `#!`)
+/// runs with `/bin/sh`, as `execvp` (and so std's `Command`) does.
+#[test]
+fn a_script_without_a_shebang_runs_with_sh() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("bgterm-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("no-shebang");
+    std::fs::write(&path, "echo via-sh \"$1\"\n").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let s = Session::start([path.to_str().expect("utf-8"), "arg"]).expect("start");
+    let (text, status) = read_to_exit(&s);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((text.as_str(), status), ("via-sh arg\r\n", ExitStatus::Exited(0)));
 }
 
 /// The child starts clean whatever the host did to its own process: no

@@ -99,6 +99,8 @@ const CHILD_STACK: usize = 64 * 1024;
 struct ChildArgs {
     program: *const libc::c_char,
     argv: *const *const libc::c_char,
+    /// `/bin/sh program args...`, for a program without a `#!` line.
+    sh_argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     slave: RawFd,
@@ -136,6 +138,13 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> Result<Child, SpawnError> {
         .map(|c| c.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
+    // What `execvp` does for a file the kernel does not recognise as a
+    // program (ENOEXEC: a script without `#!`): `/bin/sh file args...`.
+    let sh_argv_ptrs: Vec<*const libc::c_char> = [SH.as_ptr(), program.as_ptr()]
+        .into_iter()
+        .chain(argv.iter().skip(1).map(|c| c.as_ptr()))
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     let env_ptrs: Vec<*const libc::c_char> = env
         .iter()
         .map(|c| c.as_ptr())
@@ -144,6 +153,7 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> Result<Child, SpawnError> {
     let args = ChildArgs {
         program: program.as_ptr(),
         argv: argv_ptrs.as_ptr(),
+        sh_argv: sh_argv_ptrs.as_ptr(),
         envp: env_ptrs.as_ptr(),
         cwd: cwd.as_ptr(),
         slave: slave.as_raw_fd(),
@@ -175,6 +185,9 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> Result<Child, SpawnError> {
     }
     Ok(Child { master, pidfd, pid })
 }
+
+/// The shell `execvp` falls back to.
+const SH: &std::ffi::CStr = c"/bin/sh";
 
 const STAGE_SETUP: i32 = 1;
 const STAGE_CWD: i32 = 2;
@@ -226,6 +239,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             fail(args, STAGE_CWD);
         }
         libc::execve(args.program, args.argv, args.envp);
+        if *libc::__errno_location() == libc::ENOEXEC {
+            libc::execve(SH.as_ptr(), args.sh_argv, args.envp);
+            // Report why the program itself could not run.
+            *libc::__errno_location() = libc::ENOEXEC;
+        }
         fail(args, STAGE_EXEC)
     }
 }
