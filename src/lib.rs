@@ -43,9 +43,9 @@
 //!
 //! # The model
 //!
-//! A *session* is a child process on its own PTY, with a pump thread that
-//! copies everything the child writes into a bounded buffer whether or not
-//! anyone reads. Every read ([`write_stdin`], [`poll`], [`read`]) returns
+//! A *session* is a child process on its own PTY whose output is copied
+//! into a bounded buffer whether or not anyone reads (one reactor thread
+//! does this for every session in the process: a session costs no thread). Every read ([`write_stdin`], [`poll`], [`read`]) returns
 //! the next unread chunk and moves the *unread cursor* past it: output that
 //! arrives between calls comes with the next call, nothing comes twice, and
 //! each [`PollResult`] carries the absolute offsets of what it covers.
@@ -153,6 +153,39 @@
 //! # Ok::<(), bgterm::Error>(())
 //! ```
 //!
+//! # Hosts that reap children, fork, or let go of the terminal
+//!
+//! Each child is created with its pidfd (`clone` with `CLONE_PIDFD`), and
+//! is waited for, reaped and signalled through that pidfd only, never by a
+//! bare pid. So a host may set SIGCHLD to `SIG_IGN`, or reap in a SIGCHLD
+//! handler (the `waitpid(-1, WNOHANG)` loop of many servers), and still:
+//!
+//! - start sessions (its reaping never makes a start fail);
+//! - get real exit statuses: read from the child while it is unreaped,
+//!   else, if the host reaped it first, from the pidfd (Linux 6.15 and
+//!   later keep it there); where neither has it, [`ExitStatus::Unknown`],
+//!   never a made-up status;
+//! - [`close`] without an error, and without a signal reaching anyone but
+//!   the session: the child's process group is signalled by its pidfd
+//!   (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9+), so a pid the host's reap
+//!   freed and the system gave to another process is never hit.
+//!
+//! What such a host cannot expect: once it has reaped the child, the other
+//! process groups of the child's terminal session (a job-control shell's
+//! background jobs, or a job it moved to the foreground) can no longer be
+//! proven to be the session's (their session id is then a number anyone
+//! may get), so [`close`] and [`kill`](Session::kill) leave them alone.
+//! While the child lives they are reached, before the child itself, so
+//! the usual close of a running session still ends them. A host that calls
+//! `waitpid` on the child's pid itself takes its status from the session.
+//!
+//! A host that forks: handles copied into the fork child are inert there
+//! (see [`Session`]'s "Forked hosts"). A child that closes every
+//! descriptor on its terminal and later opens `/dev/tty` again is still
+//! read (the pump waits for the terminal to change instead of polling its
+//! hang-up), and a size the child sets itself (`stty rows 30 cols 100`) is
+//! the size [`size`](Session::size), [`info`] and the screen report.
+//!
 //! # Map of the crate
 //!
 //! The modules form a stack; each uses only those below it (a test checks
@@ -162,7 +195,7 @@
 //! |---|---|
 //! | `id`, `status`, `limits`, `error` | the vocabulary: [`SessionId`], [`ExitStatus`], every default and limit, [`Error`] |
 //! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, `poll(2)`, signals |
-//! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump thread, and the *tap* interface features attach through |
+//! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump (a step machine per session) and the one reactor thread that drives every pump, and the *tap* interface features attach through |
 //! | `session` | [`Session`], [`SessionBuilder`] (every option), [`Command`], names, summaries, logs, stop |
 //! | `wait` | [`Pattern`]s, `wait_for`, `poll_quiet`, `run`, event streams |
 //! | `screen` | the terminal model (avt), views, keys, query answers, search |

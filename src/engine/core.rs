@@ -17,6 +17,7 @@ use crate::engine::state::{Config, Delivery, State};
 use crate::engine::tap::Tap;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
+use crate::limits::{MAX_COLS, MAX_ROWS};
 use crate::status::ExitStatus;
 use crate::sys::fd::{self, EventFd, Io};
 use crate::sys::spawn::Child;
@@ -69,17 +70,18 @@ impl PumpWaker {
 }
 
 impl Core {
-    /// The core of a session whose child was just started.
-    pub(crate) fn new(id: SessionId, child: Child, config: Config) -> std::io::Result<Core> {
-        Ok(Core {
+    /// The core of a session whose child was just started. `wake` is made
+    /// before the child, so that nothing can fail once it exists.
+    pub(crate) fn new(id: SessionId, child: Child, config: Config, wake: EventFd) -> Core {
+        Core {
             id,
             pid: child.pid,
             state: Mutex::new(State::new(config)),
             changed: Condvar::new(),
-            wake: EventFd::new()?,
+            wake,
             master: child.master,
             pidfd: child.pidfd,
-        })
+        }
     }
 
     /// A handle that wakes the pump (see [`PumpWaker`]).
@@ -116,10 +118,6 @@ impl Core {
 
     pub(super) fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.pidfd.as_fd()
-    }
-
-    pub(super) fn pid(&self) -> libc::pid_t {
-        self.pid
     }
 
     /// Queues `bytes` for the child (see [`State::queue_input`]).
@@ -173,6 +171,19 @@ impl Core {
         Ok(g.wait_until(deadline, |s| s.exit().is_some())?.exit())
     }
 
+    /// Brings the recorded size up to the terminal's own, which the child
+    /// may have changed (`stty rows 30 cols 100` sets it on its side): the
+    /// taps (the screen) are told, at this point of the output. A size the
+    /// session could not hold (a zero or oversized dimension) is left out.
+    pub(super) fn sync_size(&self, st: &mut State) {
+        if let Ok((rows, cols)) = pty::window_size(self.master.as_fd())
+            && (rows, cols) != st.size()
+            && valid_size(rows, cols)
+        {
+            st.resized(rows, cols);
+        }
+    }
+
     /// Resizes the terminal; the child gets SIGWINCH and the taps are told.
     pub(crate) fn resize(&self, rows: u16, cols: u16) -> Result<()> {
         let mut g = self.lock()?;
@@ -186,25 +197,27 @@ impl Core {
     }
 
     /// Signals the child's process group, and the terminal's foreground
-    /// group if a job-control shell moved a job there.
+    /// group if a job-control shell moved a job there; never a process
+    /// that is not provably ours (see [`process`]).
     ///
-    /// The caller guarantees that the child is not reaped meanwhile, so its
-    /// pid still names our process group.
+    /// The foreground group first: it can be proven ours only while the
+    /// child is unreaped, and the signal may end the child. The child's
+    /// own group is signalled even if the foreground group could not be
+    /// (a set-uid job there): close relies on it.
     pub(crate) fn signal_groups(&self, signal: i32) -> std::io::Result<()> {
-        process::signal_group(self.pid, signal)?;
-        if let Some(fg) = pty::foreground_group(self.master.as_fd())
-            && fg != self.pid
-        {
-            process::signal_group(fg, signal)?;
-        }
-        Ok(())
+        let foreground = match pty::foreground_group(self.master.as_fd()) {
+            Some(fg) if fg != self.pid => {
+                process::signal_session_group(self.pidfd.as_fd(), self.pid, fg, signal)
+            }
+            _ => Ok(()),
+        };
+        process::signal_own_group(self.pidfd.as_fd(), self.pid, signal).and(foreground)
     }
 
     /// SIGKILL to every other process of the child's terminal session (see
-    /// [`process::kill_session`]). Same guarantee as
-    /// [`signal_groups`](Self::signal_groups).
+    /// [`process::kill_session`]).
     pub(crate) fn kill_session(&self) {
-        process::kill_session(self.pid);
+        process::kill_session(self.pidfd.as_fd(), self.pid);
     }
 
     /// Marks the session closed and wakes everyone: waiters fail with
@@ -218,9 +231,11 @@ impl Core {
     }
 
     /// Reaps the child (after [`close`](Self::close) and the kill). Its pid
-    /// is free for reuse from here on.
+    /// is free for reuse from here on. A child someone else reaped is not
+    /// an error: its status is the one the kernel kept, or
+    /// [`ExitStatus::Unknown`].
     pub(crate) fn reap(&self) -> Result<ExitStatus> {
-        process::reap(self.pid).map_err(|source| Error::Io {
+        process::reap(self.pidfd.as_fd()).map_err(|source| Error::Io {
             id: self.id,
             op: "reaping the child",
             source,
@@ -228,7 +243,19 @@ impl Core {
     }
 }
 
+/// Whether the session can hold a terminal of `rows` × `cols`.
+fn valid_size(rows: u16, cols: u16) -> bool {
+    (1..=MAX_ROWS).contains(&rows) && (1..=MAX_COLS).contains(&cols)
+}
+
 impl<'a> Guard<'a> {
+    /// The terminal size as (rows, cols), brought up to date with the
+    /// terminal's own first (see [`Core::sync_size`]).
+    pub(crate) fn current_size(&mut self) -> (u16, u16) {
+        self.core.sync_size(&mut self.st);
+        self.st.size()
+    }
+
     /// Adds a tap; it sees every event from now on (none can slip between
     /// what the caller read under this guard and the tap).
     pub(crate) fn add_tap(&mut self, tap: Box<dyn Tap>) {

@@ -23,8 +23,8 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::engine::pump::{Interest, Pump, READ_CHUNK, Ready};
-use crate::sys::fd::{Epoll, EventFd, Readiness};
+use crate::engine::pump::{Interest, Pump, READ_CHUNK, Ready, Watch};
+use crate::sys::fd::{Epoll, EventFd, Mode, Readiness};
 
 /// The reactor while any session is served.
 struct Running {
@@ -101,7 +101,7 @@ pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
             ctl: EventFd::new()?,
             inbox: Mutex::new(Inbox::default()),
         });
-        shared.epoll.add(shared.ctl.fd(), CTL, false)?;
+        shared.epoll.add(shared.ctl.fd(), CTL, Mode::Read)?;
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("bgterm-reactor".into())
@@ -170,8 +170,8 @@ fn token(slot: usize, which: u64) -> u64 {
 struct Entry {
     pump: Pump,
     done: Arc<Done>,
-    /// The master's registration: `None` not registered, `Some(write)`.
-    master: Option<bool>,
+    /// How the master is registered.
+    master: Watch,
     pidfd: bool,
     /// Listed in [`Sessions::draining`].
     draining: bool,
@@ -186,9 +186,15 @@ impl Entry {
         let core = Arc::clone(self.pump.core());
         if want.master != self.master {
             let fd = core.master();
-            let _ = match (self.master, want.master) {
-                (None, Some(w)) => epoll.add(fd, token(slot, MASTER), w),
-                (Some(_), Some(w)) => epoll.modify(fd, token(slot, MASTER), w),
+            let mode = |w: Watch| match w {
+                Watch::Level { write: false } => Some(Mode::Read),
+                Watch::Level { write: true } => Some(Mode::ReadWrite),
+                Watch::Edge => Some(Mode::Edge),
+                Watch::Off => None,
+            };
+            let _ = match (mode(self.master), mode(want.master)) {
+                (None, Some(m)) => epoll.add(fd, token(slot, MASTER), m),
+                (Some(_), Some(m)) => epoll.modify(fd, token(slot, MASTER), m),
                 (Some(_), None) => epoll.delete(fd),
                 (None, None) => Ok(()),
             };
@@ -197,7 +203,7 @@ impl Entry {
         if want.pidfd != self.pidfd {
             let fd = core.pidfd();
             let _ = if want.pidfd {
-                epoll.add(fd, token(slot, PIDFD), false)
+                epoll.add(fd, token(slot, PIDFD), Mode::Read)
             } else {
                 epoll.delete(fd)
             };
@@ -209,7 +215,7 @@ impl Entry {
     fn release(self, epoll: &Epoll) {
         let core = Arc::clone(self.pump.core());
         let _ = epoll.delete(core.wake_fd().fd());
-        if self.master.is_some() {
+        if self.master != Watch::Off {
             let _ = epoll.delete(core.master());
         }
         if self.pidfd {
@@ -258,11 +264,11 @@ impl Sessions<'_> {
             let wake = self
                 .shared
                 .epoll
-                .add(pump.core().wake_fd().fd(), token(slot, WAKE), false);
+                .add(pump.core().wake_fd().fd(), token(slot, WAKE), Mode::Read);
             let mut entry = Entry {
                 pump,
                 done,
-                master: None,
+                master: Watch::Off,
                 pidfd: false,
                 draining: false,
             };

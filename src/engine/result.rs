@@ -21,7 +21,7 @@ pub struct PollResult {
     pub running: bool,
     /// The exit code once the child has exited, in Python's convention
     /// (minus the signal number if a signal killed it); `None` while
-    /// running. [`exit_status`](Self::exit_status) keeps code and signal
+    /// running, and when the status is [`ExitStatus::Unknown`]. [`exit_status`](Self::exit_status) keeps code and signal
     /// apart.
     pub exit_code: Option<i32>,
     /// How the child ended, once it has.

@@ -157,7 +157,7 @@ fn capture_as(model: &Model, exit: Option<ExitStatus>, start: usize, end: usize,
         line_count: model.line_count(),
         cursor_line: model.cursor_line(),
         running: exit.is_none(),
-        exit_code: exit.map(ExitStatus::python_returncode),
+        exit_code: exit.and_then(ExitStatus::python_returncode),
         exit_status: exit,
     }
 }
@@ -180,6 +180,12 @@ impl Session {
     /// order: state, then model).
     fn with_screen<T>(&self, f: impl FnOnce(&mut Model, Option<ExitStatus>) -> Result<T>) -> Result<T> {
         let screen = attach::activate(self)?;
+        // The child may have resized its terminal itself (`stty`): the
+        // screen follows from this point of the output.
+        self.with_state(|g| {
+            g.current_size();
+            Ok(())
+        })?;
         // The exit is read before the parse, and is published only after
         // the child's output is in: so the model below includes all of it.
         let exit = self.try_wait()?;
@@ -478,7 +484,7 @@ impl Session {
                 command: self.command().clone(),
                 pid: self.pid(),
                 running: exit.is_none(),
-                exit_code: exit.map(ExitStatus::python_returncode),
+                exit_code: exit.and_then(ExitStatus::python_returncode),
                 exit_status: exit,
                 cursor: model.cursor(),
                 size: (

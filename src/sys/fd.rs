@@ -93,6 +93,21 @@ impl EventFd {
 #[derive(Debug)]
 pub(crate) struct Epoll(OwnedFd);
 
+/// How [`Epoll`] watches a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Level-triggered, for reading (or a hang-up).
+    Read,
+    /// Level-triggered, for reading and writing.
+    ReadWrite,
+    /// Edge-triggered, for input and hang-ups: reported once per change.
+    /// Why: a PTY master whose slave side nobody holds reports a hang-up to
+    /// every level-triggered wait, which would spin; edge-triggered, it is
+    /// reported once, then again only when the terminal changes (a reopened
+    /// slave writes, or closes again).
+    Edge,
+}
+
 /// One readiness report from [`Epoll::wait`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Readiness {
@@ -112,25 +127,26 @@ impl Epoll {
         Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
-        let mut events = libc::EPOLLIN as u32;
-        if write {
-            events |= libc::EPOLLOUT as u32;
-        }
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
+        let events = match mode {
+            Mode::Read => libc::EPOLLIN,
+            Mode::ReadWrite => libc::EPOLLIN | libc::EPOLLOUT,
+            Mode::Edge => libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET,
+        } as u32;
         let mut ev = libc::epoll_event { events, u64: token };
         // SAFETY: `ev` is a valid epoll_event; both descriptors are open.
         check(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) })?;
         Ok(())
     }
 
-    /// Watches `fd` for reading (and writing, if `write`), level-triggered.
-    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, token, write)
+    /// Watches `fd` as `mode` says.
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token, mode)
     }
 
-    /// Changes what `fd` is watched for.
-    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, token, write)
+    /// Changes how `fd` is watched.
+    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, token, mode)
     }
 
     /// Stops watching `fd`.
