@@ -165,15 +165,16 @@ pub use api::by_id::{
     list_sessions, logs, output_offset, poll, poll_quiet, poll_quiet_with_limit, poll_with_limit, read,
     read_with_limit, recording_status, resize, resolve, run, scroll, scroll_to, search, search_sessions,
     send, send_bytes, send_keys, signal, size, start_recording, start_session, start_transcript, stop,
-    stop_recording, stop_transcript, stop_with_signal, subscribe, subscribe_with_capacity, summary,
-    sync_screen, terminate, transcript_status, try_wait, view, wait, wait_deadline, wait_for,
-    wait_for_deadline, wait_for_from, wait_for_from_deadline, write_stdin, write_stdin_with_limit,
+    stop_recording, stop_recording_deadline, stop_transcript, stop_transcript_deadline, stop_with_signal,
+    subscribe, subscribe_with_capacity, summary, sync_screen, terminate, transcript_status, try_wait, view,
+    wait, wait_deadline, wait_for, wait_for_deadline, wait_for_from, wait_for_from_deadline, write_stdin,
+    write_stdin_with_limit,
 };
 pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
 pub use error::{Error, Result};
-pub use id::{SessionId, SinkKind};
+pub use id::{IfExists, SessionId, SinkKind};
 pub use limits::*;
 pub use record::cast::{RepairReport, repair_cast};
 pub use record::recording::Recording;

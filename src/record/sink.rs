@@ -25,12 +25,20 @@
 //! what is queued, ends the sink and wakes the pump, so the session and its
 //! in-memory output go on. The caller reads the error from the sink's
 //! status or when stopping it.
+//!
+//! Why a stalled writer holds nothing of the session's: a writer can block
+//! in `write` for ever (a pipe nobody reads), and no thread can interrupt
+//! it. So the sink's thread keeps only the queue and a *weak* waker of the
+//! pump; the session's descriptors belong to its core, which close frees
+//! whatever the writer does. Stopping a sink waits for its thread at most
+//! until a deadline ([`SINK_STOP_WAIT`] by default), then abandons it with
+//! [`Error::SinkStopTimedOut`]: the sink has ended, the session goes on,
+//! and the thread finishes by itself if the writer ever returns. Nothing
+//! else of ours waits on a writer: a closing session only ends its sinks.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::fs::File;
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,7 +49,9 @@ use crate::engine::core::Guard;
 use crate::engine::tap::{Event, Tap};
 use crate::error::{Error, Result};
 use crate::id::{SessionId, SinkKind};
-use crate::session::handle::Session;
+use crate::limits::SINK_STOP_WAIT;
+use crate::record::file::Undo;
+use crate::session::handle::{Session, deadline_after};
 
 /// The state of a recording or transcript.
 ///
@@ -116,6 +126,8 @@ struct Queue {
     output_start: u64,
     output_end: u64,
     error: Option<Arc<io::Error>>,
+    /// The sink's thread has returned (or unwound).
+    finished: bool,
 }
 
 struct Sink {
@@ -125,6 +137,8 @@ struct Sink {
     queue: Mutex<Queue>,
     /// Notified when items arrive or the sink ends.
     more: Condvar,
+    /// Notified when the thread finishes.
+    done: Condvar,
     /// Wakes the session's pump (it may be holding output back for us).
     wake_pump: Box<dyn Fn() + Send + Sync>,
 }
@@ -245,16 +259,43 @@ impl SinkHandle {
         self.sink.status()
     }
 
-    /// Ends the sink, waits for its thread to write what is queued, and
-    /// reports. Call without the session's state lock (the thread may take
-    /// as long as the writer does), after waking the pump.
-    pub(crate) fn stop(mut self, id: SessionId) -> Result<SinkStatus> {
+    /// Ends the sink, waits (until `deadline`, `None`: no limit) for its
+    /// thread to write what is queued, and reports. Call without the
+    /// session's state lock (the thread may take as long as the writer
+    /// does).
+    pub(crate) fn stop(mut self, id: SessionId, deadline: Option<Instant>) -> Result<SinkStatus> {
+        let started = Instant::now();
         self.sink.end();
         // The pump may be holding output back for this sink.
         (self.sink.wake_pump)();
+        let finished = {
+            let mut q = self.sink.queue.lock();
+            while !q.finished {
+                match deadline {
+                    Some(d) => {
+                        if self.sink.done.wait_until(&mut q, d).timed_out() {
+                            break;
+                        }
+                    }
+                    None => self.sink.done.wait(&mut q),
+                }
+            }
+            q.finished
+        };
+        if !finished {
+            // The writer is stuck; the thread is left to finish on its own
+            // (dropping the handle detaches it).
+            let status = self.sink.status();
+            return Err(Error::SinkStopTimedOut {
+                id,
+                kind: status.kind,
+                target: status.target,
+                waited: started.elapsed(),
+            });
+        }
         if let Some(t) = self.thread.take() {
-            // The thread does not panic (writers' panics are not caught,
-            // but they only end that thread); a panic reads as an error.
+            // The thread has finished: this join does not wait. A writer's
+            // panic (not caught; it only ends that thread) reads as an error.
             if t.join().is_err() {
                 let mut q = self.sink.queue.lock();
                 q.error
@@ -320,15 +361,29 @@ pub(crate) fn start(
             output_start: config.output_start,
             output_end: config.output_end,
             error: None,
+            finished: false,
         }),
         more: Condvar::new(),
+        done: Condvar::new(),
         wake_pump,
     });
     let for_thread = Arc::clone(&sink);
     let thread = std::thread::Builder::new()
         .name(format!("bgterm-{}", config.kind))
         .stack_size(256 * 1024)
-        .spawn(move || write_until_ended(&for_thread, writer))?;
+        .spawn(move || {
+            // Set however the thread ends, a writer's panic included.
+            struct Finished(Arc<Sink>);
+            impl Drop for Finished {
+                fn drop(&mut self) {
+                    self.0.queue.lock().finished = true;
+                    self.0.done.notify_all();
+                }
+            }
+            let finished = Finished(for_thread);
+            // The writer (and a file's claim) is dropped before `finished`.
+            write_until_ended(&finished.0, writer);
+        })?;
     Ok((
         SinkTap {
             sink: Arc::clone(&sink),
@@ -361,30 +416,37 @@ impl Sinks {
     }
 }
 
-/// Attaches a sink of `make`'s kind to `session`: `make` sees the locked
-/// state (so no event slips between what it reads and the tap) and returns
-/// the sink's configuration and writer. Returns where the sink starts.
+/// Attaches a sink of `make`'s kind to `session`. `open` runs first, once
+/// nothing else can refuse the start but a close racing it (it opens the
+/// sink's files, without the state lock: opening a FIFO may block); then
+/// `make` sees the locked state (so no event slips between what it reads
+/// and the tap) and returns the sink's configuration and writer. Returns
+/// where the sink starts. A file `open` created is removed if the start
+/// fails after all.
 ///
 /// # Errors
 ///
 /// [`Error::SinkActive`] if the session has a sink of that kind,
-/// [`Error::SessionClosed`], or [`Error::Io`] if its thread cannot start.
-pub(crate) fn attach(
+/// [`Error::SessionClosed`], what `open` returns, or [`Error::Io`] if its
+/// thread cannot start.
+pub(crate) fn attach<O>(
     session: &Session,
     kind: SinkKind,
-    make: impl FnOnce(&Guard<'_>) -> (SinkConfig, Box<dyn SinkWriter>),
+    open: impl FnOnce() -> Result<(O, Vec<Undo>)>,
+    make: impl FnOnce(&Guard<'_>, O) -> (SinkConfig, Box<dyn SinkWriter>),
 ) -> Result<u64> {
     let sinks = Sinks::of(session);
     let mut slot = sinks.slot(kind).lock();
     let id = session.id();
+    if slot.is_some() {
+        return Err(Error::SinkActive { id, kind });
+    }
     // The pump may hold output back for a sink; the sink wakes it through
     // this, which keeps no session alive and takes no lock.
     let waker = session.core()?.waker();
-    session.with_state(|g| {
-        if slot.is_some() {
-            return Err(Error::SinkActive { id, kind });
-        }
-        let (config, writer) = make(g);
+    let (opened, undo) = open()?;
+    let started = session.with_state(|g| {
+        let (config, writer) = make(g, opened);
         let output_start = config.output_start;
         let (tap, handle) =
             start(config, writer, Box::new(move || waker.wake())).map_err(|source| Error::Io {
@@ -398,18 +460,26 @@ pub(crate) fn attach(
         g.add_tap(Box::new(tap));
         *slot = Some(handle);
         Ok(output_start)
-    })
+    })?;
+    undo.into_iter().for_each(Undo::disarm);
+    Ok(started)
 }
 
-/// Detaches `session`'s sink of `kind`, waits for it to finish, reports.
-pub(crate) fn stop(session: &Session, kind: SinkKind) -> Result<SinkStatus> {
+/// Detaches `session`'s sink of `kind`, waits until `deadline` for it to
+/// finish, reports.
+pub(crate) fn stop(session: &Session, kind: SinkKind, deadline: Option<Instant>) -> Result<SinkStatus> {
     session.core()?;
     let handle = Sinks::of(session).slot(kind).lock().take().ok_or(Error::NoSink {
         id: session.id(),
         kind,
     })?;
     // No lock is held: the wait for the thread holds nobody up.
-    handle.stop(session.id())
+    handle.stop(session.id(), deadline)
+}
+
+/// The deadline of a plain `stop_*`: [`SINK_STOP_WAIT`] from now.
+pub(crate) fn default_stop_deadline() -> Option<Instant> {
+    deadline_after(Some(SINK_STOP_WAIT))
 }
 
 /// The status of `session`'s sink of `kind`, if it has one.
@@ -420,20 +490,6 @@ pub(crate) fn status(session: &Session, kind: SinkKind) -> Result<Option<SinkSta
         .lock()
         .as_ref()
         .map(SinkHandle::status))
-}
-
-/// Opens `path` for a sink to write a new file (truncating one that
-/// exists).
-///
-/// # Errors
-///
-/// [`Error::File`] naming the path.
-pub(crate) fn create_file(path: &Path) -> Result<File> {
-    File::create(path).map_err(|source| Error::File {
-        path: path.to_path_buf(),
-        op: "creating",
-        source,
-    })
 }
 
 /// The sink thread: writes batches until the sink ends and is drained.
@@ -571,7 +627,7 @@ mod tests {
         let (mut f, h, out, _, _) = sink(1 << 20, usize::MAX, true);
         assert!(f.event(&output(0, b"hello ")));
         assert!(f.event(&output(6, b"world")));
-        let status = h.stop(SessionId::from_u64(1)).unwrap();
+        let status = h.stop(SessionId::from_u64(1), None).unwrap();
         assert_eq!(&out.lock()[..], b"hello world");
         assert_eq!(
             (status.events, status.bytes_written, status.output_end),
@@ -593,7 +649,7 @@ mod tests {
         // Open the gate: the writer drains the queue and wakes the pump.
         *gate.0.lock() = true;
         gate.1.notify_all();
-        let status = h.stop(SessionId::from_u64(1)).unwrap();
+        let status = h.stop(SessionId::from_u64(1), None).unwrap();
         assert_eq!(&out.lock()[..], b"123456789");
         assert_eq!(status.pending_bytes, 0);
         assert!(!f.backlogged());
@@ -604,7 +660,7 @@ mod tests {
     fn a_failing_writer_ends_the_sink_with_its_error_and_wakes_the_pump() {
         let (mut f, h, _out, _, wakes) = sink(1 << 20, 4, true);
         f.event(&output(0, b"too long"));
-        let err = h.stop(SessionId::from_u64(7)).unwrap_err();
+        let err = h.stop(SessionId::from_u64(7), None).unwrap_err();
         match &err {
             Error::SinkFailed { id, kind, source, .. } => {
                 assert_eq!((id.get(), *kind), (7, SinkKind::Transcript));
@@ -624,7 +680,7 @@ mod tests {
         let mut f = f;
         f.event(&output(0, b"abc"));
         drop(f);
-        let status = h.stop(SessionId::from_u64(1)).unwrap();
+        let status = h.stop(SessionId::from_u64(1), None).unwrap();
         assert_eq!(&out.lock()[..], b"abc");
         assert_eq!(status.events, 1);
     }
