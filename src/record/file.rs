@@ -54,22 +54,38 @@ fn has_content(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_file() && meta.len() > 0
 }
 
-/// The early check: refuses, with [`Error::FileExists`], a file with
-/// content when `if_exists` is [`IfExists::Refuse`]. Touches nothing.
+/// The early check, which touches nothing: refuses, with
+/// [`Error::FileExists`], a file with content when `if_exists` is
+/// [`IfExists::Refuse`], and with [`Error::File`] a file that could not be
+/// created because its directory does not exist.
 ///
 /// # Errors
 ///
-/// [`Error::FileExists`].
+/// [`Error::FileExists`], [`Error::File`].
 pub(crate) fn check(path: &Path, if_exists: IfExists) -> Result<()> {
-    if if_exists == IfExists::Refuse
-        && let Ok(meta) = std::fs::metadata(path)
-        && has_content(&meta)
-    {
-        return Err(Error::FileExists {
+    match std::fs::metadata(path) {
+        Ok(meta) if if_exists == IfExists::Refuse && has_content(&meta) => Err(Error::FileExists {
             path: path.to_path_buf(),
-        });
+        }),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            // Missing: its directory must be there for the start to create it.
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let source = match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => return Ok(()),
+                Ok(_) => io::Error::from(io::ErrorKind::NotADirectory),
+                Err(e) => e,
+            };
+            Err(Error::File {
+                path: path.to_path_buf(),
+                op: "creating",
+                source,
+            })
+        }
     }
-    Ok(())
 }
 
 /// A file opened for a sink.
