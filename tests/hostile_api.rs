@@ -193,6 +193,80 @@ fn close_frees_the_sessions_descriptors_and_thread_while_a_writer_is_stuck() {
     control2.dropped.recv_timeout(LONG).unwrap();
 }
 
+/// A FIFO at `path`.
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {path:?}");
+}
+
+#[test]
+fn a_fifo_nobody_reads_holds_no_thread_of_ours_for_good() {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _alone = alone();
+    let fifo = temp("stalled.fifo");
+    mkfifo(&fifo);
+    // No reader at all: refused at once, never a start blocked in open.
+    let s = Session::start("seq 1 100000").unwrap();
+    let err = within(LONG, {
+        let (s, fifo) = (s.clone(), fifo.clone());
+        move || s.start_transcript(Transcript::create(&fifo).unwrap())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::File { path, op: "opening", source } if *path == fifo && source.raw_os_error() == Some(libc::ENXIO)),
+        "{err:?}"
+    );
+    // A reader that never reads: the pipe fills and the writer waits.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    // One page of pipe: once more than that was taken, the writer blocks
+    // (a sink takes every byte the session publishes).
+    // SAFETY: fcntl on a descriptor we own.
+    assert_eq!(
+        unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) },
+        4096
+    );
+    s.start_transcript(Transcript::create(&fifo).unwrap().max_pending_bytes(10))
+        .unwrap();
+    // Lines 1 to 842 are 4102 bytes: more than the pipe holds, and no more
+    // than the pump publishes before the held-back writer stops it (the
+    // pipe's 4096 plus at least the sink's limit of 10).
+    let m = s.wait_for_from(0, "\n842\r\n", Some(LONG)).unwrap();
+    assert_eq!(m.match_end, 4102);
+    let err = within(LONG, {
+        let s = s.clone();
+        move || s.stop_transcript_deadline(Some(Instant::now() + Duration::from_millis(200)))
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::SinkStopTimedOut { .. }), "{err:?}");
+    s.close().unwrap();
+    // SINK_STOP_WAIT without progress after the end, the writer gives up
+    // and closes its end of the FIFO: the reader sees the hang-up (poll
+    // with no events reports only that).
+    let started = Instant::now();
+    let mut p = libc::pollfd {
+        fd: reader.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    let wait = (bgterm::SINK_STOP_WAIT + LONG).as_millis() as libc::c_int;
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, wait) };
+    assert!(
+        r == 1 && p.revents & libc::POLLHUP != 0,
+        "the writer never let go: {r} {:x}",
+        p.revents
+    );
+    assert!(started.elapsed() < bgterm::SINK_STOP_WAIT + LONG);
+    std::fs::remove_file(&fifo).unwrap();
+}
+
 // ---- 5: a subscriber's last event ----
 
 #[test]

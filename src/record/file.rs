@@ -24,14 +24,18 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+use std::os::fd::AsFd as _;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::id::IfExists;
+use crate::record::sink::Ending;
+use crate::sys::fd::{self, Io};
 
 /// Devices and inodes of the files this process's sinks are writing.
 static ACTIVE: LazyLock<Mutex<HashSet<(u64, u64)>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
@@ -118,14 +122,17 @@ impl Drop for Undo {
     }
 }
 
-/// Opens `path` for a sink as `if_exists` says, and claims it.
+/// Opens `path` for a sink as `if_exists` says, and claims it. Opened
+/// without blocking: a FIFO must have its reader already (else
+/// [`Error::File`] with `ENXIO`), and is written without blocking (see
+/// [`Ending`]).
 ///
 /// # Errors
 ///
 /// [`Error::FileExists`] for a file with content under
 /// [`IfExists::Refuse`], [`Error::FileInUse`] if a sink of this process is
 /// writing that file, [`Error::File`] if it cannot be opened.
-pub(crate) fn open(path: &Path, if_exists: IfExists) -> Result<Opened> {
+pub(crate) fn open(path: &Path, if_exists: IfExists, ending: &Arc<Ending>) -> Result<Opened> {
     let file_err = |op: &'static str| {
         let path = path.to_path_buf();
         move |source: io::Error| Error::File { path, op, source }
@@ -134,13 +141,19 @@ pub(crate) fn open(path: &Path, if_exists: IfExists) -> Result<Opened> {
     // one file.
     let mut active = ACTIVE.lock();
     // Created new here? Then nobody had it, and a failed start removes it.
-    let (file, created) = match OpenOptions::new().write(true).create_new(true).open(path) {
+    let (file, created) = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
         Ok(file) => (file, true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Opened without truncating: nothing changes until every check
             // has passed (and for an overwrite, until the sink starts).
             let file = OpenOptions::new()
                 .write(true)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(path)
                 .map_err(file_err("opening"))?;
             (file, false)
@@ -156,6 +169,14 @@ pub(crate) fn open(path: &Path, if_exists: IfExists) -> Result<Opened> {
         });
     }
     let ft = meta.file_type();
+    // Only a regular file is sure to take every write at once; anything
+    // else is written without blocking, waiting in `poll` (see `Ending`).
+    let waits = if ft.is_file() {
+        None
+    } else {
+        ending.arm().map_err(file_err("opening"))?;
+        Some(Arc::clone(ending))
+    };
     // Devices such as /dev/null may be shared; files and FIFOs may not.
     let key = (ft.is_file() || ft.is_fifo()).then(|| (meta.dev(), meta.ino()));
     if let Some(key) = key
@@ -173,6 +194,8 @@ pub(crate) fn open(path: &Path, if_exists: IfExists) -> Result<Opened> {
             file,
             truncate: content && if_exists == IfExists::Overwrite,
             append: appending,
+            waits,
+            progress: Instant::now(),
             _claim: claim,
         },
         appending,
@@ -188,6 +211,10 @@ pub(crate) struct SinkFile {
     file: File,
     truncate: bool,
     append: bool,
+    /// Not a regular file: written without blocking, waiting with this.
+    waits: Option<Arc<Ending>>,
+    /// When it last took a write.
+    progress: Instant,
     _claim: Claim,
 }
 
@@ -209,7 +236,22 @@ impl SinkFile {
 impl Write for SinkFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.ready()?;
-        self.file.write(buf)
+        let Some(ending) = &self.waits else {
+            return self.file.write(buf);
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match fd::write(self.file.as_fd(), buf)? {
+                Io::Done(n) => {
+                    self.progress = Instant::now();
+                    return Ok(n);
+                }
+                Io::WouldBlock => ending.wait_writable(self.file.as_fd(), self.progress)?,
+                Io::Closed => return Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -221,6 +263,10 @@ impl Write for SinkFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ending() -> Arc<Ending> {
+        Arc::new(Ending::default())
+    }
 
     fn temp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("bgterm-unit-file-{}-{name}", std::process::id()))
@@ -235,7 +281,7 @@ mod tests {
             Err(Error::FileExists { .. })
         ));
         assert!(matches!(
-            open(&p, IfExists::Refuse),
+            open(&p, IfExists::Refuse, &ending()),
             Err(Error::FileExists { .. })
         ));
         assert_eq!(std::fs::read(&p).unwrap(), b"keep");
@@ -246,13 +292,13 @@ mod tests {
     fn an_overwrite_truncates_only_when_writing_starts_and_claims_the_file() {
         let p = temp("overwrite");
         std::fs::write(&p, "old content").unwrap();
-        let mut o = open(&p, IfExists::Overwrite).unwrap();
+        let mut o = open(&p, IfExists::Overwrite, &ending()).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"old content", "not yet");
         let link = temp("overwrite-link");
         let _ = std::fs::remove_file(&link);
         std::fs::hard_link(&p, &link).unwrap();
         assert!(
-            matches!(open(&link, IfExists::Overwrite), Err(Error::FileInUse { path }) if path == link),
+            matches!(open(&link, IfExists::Overwrite, &ending()), Err(Error::FileInUse { path }) if path == link),
             "the same inode under another name is the same file"
         );
         o.file.flush().unwrap();
@@ -260,7 +306,10 @@ mod tests {
         let Opened { file, undo, .. } = o;
         undo.disarm();
         drop(file);
-        assert!(open(&p, IfExists::Overwrite).is_ok(), "released with the file");
+        assert!(
+            open(&p, IfExists::Overwrite, &ending()).is_ok(),
+            "released with the file"
+        );
         std::fs::remove_file(&p).unwrap();
         std::fs::remove_file(&link).unwrap();
     }
@@ -269,7 +318,7 @@ mod tests {
     fn a_file_created_for_a_failed_start_is_removed() {
         let p = temp("undo");
         let _ = std::fs::remove_file(&p);
-        let o = open(&p, IfExists::Refuse).unwrap();
+        let o = open(&p, IfExists::Refuse, &ending()).unwrap();
         assert!(p.exists());
         drop(o);
         assert!(!p.exists());

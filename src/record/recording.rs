@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::decode::{DecodeErrors, TextDecoder};
@@ -264,11 +265,11 @@ impl Session {
             title,
             max_pending_bytes,
         } = recording;
-        let open = || -> Result<_> {
+        let open = |ending: &Arc<sink::Ending>| -> Result<_> {
             match out {
                 Out::Writer(w) => Ok(((w, None), Vec::new())),
                 Out::File(path, if_exists) => {
-                    let opened = file::open(&path, if_exists)?;
+                    let opened = file::open(&path, if_exists, ending)?;
                     let offset = if opened.appending {
                         Some(cast::append_offset(&path)?)
                     } else {

@@ -39,7 +39,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,7 @@ use crate::id::{SessionId, SinkKind};
 use crate::limits::SINK_STOP_WAIT;
 use crate::record::file::Undo;
 use crate::session::handle::{Session, deadline_after};
+use crate::sys::fd::{self, EventFd, PollFd};
 
 /// The state of a recording or transcript.
 ///
@@ -141,12 +142,15 @@ struct Sink {
     done: Condvar,
     /// Wakes the session's pump (it may be holding output back for us).
     wake_pump: Box<dyn Fn() + Send + Sync>,
+    /// Tells the sink's own files that it ended (see [`Ending`]).
+    ending: Arc<Ending>,
 }
 
 impl Sink {
     fn end(&self) {
         self.queue.lock().ended = true;
         self.more.notify_all();
+        self.ending.end();
     }
 
     fn status(&self) -> SinkStatus {
@@ -161,6 +165,77 @@ impl Sink {
             output_start: q.output_start,
             output_end: q.output_end,
             error: q.error.clone(),
+        }
+    }
+}
+
+/// How the files a sink opened itself learn that it ended, so that none of
+/// our threads waits for ever on a reader that stopped reading.
+///
+/// A regular file takes every write at once. A FIFO (or socket) whose
+/// reader stops would block a plain `write` for good, so such files are
+/// written without blocking, waiting for room in `poll` together with this
+/// eventfd. While the sink runs the wait is as long as the reader needs
+/// (the sink's backpressure holds the child meanwhile); once the sink has
+/// ended (stopped, its session closed, its child exited) a reader that
+/// takes nothing for [`SINK_STOP_WAIT`] ends the write with an error, and
+/// the thread finishes.
+#[derive(Debug, Default)]
+pub(crate) struct Ending {
+    /// Made only for a sink that has such a file: a sink whose (caller's)
+    /// writer blocks for good keeps its `Ending`, and should keep no
+    /// descriptor with it.
+    fd: OnceLock<EventFd>,
+    at: Mutex<Option<Instant>>,
+}
+
+impl Ending {
+    /// Readies the wake-up for a file that is written without blocking.
+    pub(crate) fn arm(&self) -> io::Result<()> {
+        if self.fd.get().is_none() {
+            let _ = self.fd.set(EventFd::new()?);
+        }
+        Ok(())
+    }
+
+    /// The sink ended now (the first call counts).
+    fn end(&self) {
+        self.at.lock().get_or_insert_with(Instant::now);
+        if let Some(fd) = self.fd.get() {
+            fd.signal();
+        }
+    }
+
+    /// Waits until `file` can take a write. `progress` is when it last took
+    /// one: after the sink ended, [`SINK_STOP_WAIT`] without progress is an
+    /// error.
+    pub(crate) fn wait_writable(
+        &self,
+        file: std::os::fd::BorrowedFd<'_>,
+        progress: Instant,
+    ) -> io::Result<()> {
+        loop {
+            let deadline = (*self.at.lock()).map(|ended| ended.max(progress) + SINK_STOP_WAIT);
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the reader took nothing for SINK_STOP_WAIT after the sink ended",
+                ));
+            }
+            let wake = self
+                .fd
+                .get()
+                .ok_or_else(|| io::Error::other("the sink's wake-up was not armed"))?;
+            let mut fds = [PollFd::new(file, true), PollFd::new(wake.fd(), false)];
+            fd::poll(&mut fds, deadline.map(|d| d - now))?;
+            if fds[1].readable() {
+                // Ended: from now on the wait has a deadline.
+                wake.clear();
+            }
+            if fds[0].writable() {
+                return Ok(());
+            }
         }
     }
 }
@@ -346,6 +421,7 @@ pub(crate) fn start(
     config: SinkConfig,
     writer: Box<dyn SinkWriter>,
     wake_pump: Box<dyn Fn() + Send + Sync>,
+    ending: Arc<Ending>,
 ) -> io::Result<(SinkTap, SinkHandle)> {
     let pending = config.initial.iter().map(Entry::weight).sum();
     let sink = Arc::new(Sink {
@@ -366,6 +442,7 @@ pub(crate) fn start(
         more: Condvar::new(),
         done: Condvar::new(),
         wake_pump,
+        ending,
     });
     let for_thread = Arc::clone(&sink);
     let thread = std::thread::Builder::new()
@@ -432,7 +509,7 @@ impl Sinks {
 pub(crate) fn attach<O>(
     session: &Session,
     kind: SinkKind,
-    open: impl FnOnce() -> Result<(O, Vec<Undo>)>,
+    open: impl FnOnce(&Arc<Ending>) -> Result<(O, Vec<Undo>)>,
     make: impl FnOnce(&Guard<'_>, O) -> (SinkConfig, Box<dyn SinkWriter>),
 ) -> Result<u64> {
     let sinks = Sinks::of(session);
@@ -444,19 +521,20 @@ pub(crate) fn attach<O>(
     // The pump may hold output back for a sink; the sink wakes it through
     // this, which keeps no session alive and takes no lock.
     let waker = session.core()?.waker();
-    let (opened, undo) = open()?;
+    let io_err = |source| Error::Io {
+        id,
+        op: match kind {
+            SinkKind::Recording => "starting the recording thread",
+            SinkKind::Transcript => "starting the transcript thread",
+        },
+        source,
+    };
+    let ending = Arc::new(Ending::default());
+    let (opened, undo) = open(&ending)?;
     let started = session.with_state(|g| {
         let (config, writer) = make(g, opened);
         let output_start = config.output_start;
-        let (tap, handle) =
-            start(config, writer, Box::new(move || waker.wake())).map_err(|source| Error::Io {
-                id,
-                op: match kind {
-                    SinkKind::Recording => "starting the recording thread",
-                    SinkKind::Transcript => "starting the transcript thread",
-                },
-                source,
-            })?;
+        let (tap, handle) = start(config, writer, Box::new(move || waker.wake()), ending).map_err(io_err)?;
         g.add_tap(Box::new(tap));
         *slot = Some(handle);
         Ok(output_start)
@@ -617,6 +695,7 @@ mod tests {
             Box::new(move || {
                 w.fetch_add(1, Ordering::SeqCst);
             }),
+            Arc::new(Ending::default()),
         )
         .unwrap();
         (feeder, handle, out, gate, wakes)

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
@@ -240,13 +241,13 @@ impl Session {
             max_pending_bytes,
             ..
         } = transcript;
-        let open = || -> Result<_> {
+        let open = |ending: &Arc<sink::Ending>| -> Result<_> {
             let mut undo = Vec::new();
             let mut open_one = |out: Out| -> Result<Box<dyn Write + Send>> {
                 match out {
                     Out::Writer(w) => Ok(w),
                     Out::File(path, if_exists) => {
-                        let opened = file::open(&path, if_exists)?;
+                        let opened = file::open(&path, if_exists, ending)?;
                         undo.push(opened.undo);
                         Ok(Box::new(opened.file))
                     }
