@@ -754,6 +754,35 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_gives_up_on_a_stuck_writer_at_its_deadline() {
+        let (mut f, h, out, gate, wakes) = sink(8, usize::MAX, false);
+        f.event(&output(0, b"123456789")); // backlogged, and the writer is stuck
+        assert!(f.backlogged());
+        let t0 = Instant::now();
+        let err = h
+            .stop(SessionId::from_u64(5), Some(t0 + Duration::from_millis(50)))
+            .unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_millis(50));
+        match err {
+            Error::SinkStopTimedOut { id, kind, target, .. } => {
+                assert_eq!(
+                    (id.get(), kind, target.as_str()),
+                    (5, SinkKind::Transcript, "test")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Ended all the same: the pump was woken and is held no more.
+        assert!(!f.backlogged());
+        assert!(wakes.load(Ordering::SeqCst) >= 1);
+        assert!(!f.event(&output(9, b"late")));
+        // Let the abandoned thread finish.
+        *gate.0.lock() = true;
+        gate.1.notify_all();
+        drop(out);
+    }
+
+    #[test]
     fn dropping_the_feeder_ends_the_sink() {
         let (f, h, out, _, _) = sink(1 << 20, usize::MAX, true);
         let mut f = f;
