@@ -328,6 +328,48 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A recording's or transcript's file already exists and has content:
+    /// it is neither replaced nor added to unless that is asked for with
+    /// [`IfExists::Overwrite`](crate::IfExists::Overwrite) or
+    /// [`IfExists::Append`](crate::IfExists::Append) (asciinema's
+    /// `--overwrite` and `--append`). The file was not touched.
+    #[error(
+        "{path:?} already exists and is not empty; ask for IfExists::Overwrite or IfExists::Append to replace or extend it"
+    )]
+    FileExists {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A recording's or transcript's file is being written by another
+    /// recording or transcript of this process (the same file under any
+    /// name). The file was not touched.
+    #[error("{path:?} is already being written by a recording or transcript of this process")]
+    FileInUse {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// Stopping a recording or transcript gave up waiting for its writer
+    /// (a writer blocked in `write`, such as a pipe nobody reads). The sink
+    /// has ended and takes no more events, the session goes on, and the
+    /// sink's thread finishes on its own if the writer ever returns; until
+    /// then it keeps the writer (and a file's claim, see
+    /// [`Error::FileInUse`]).
+    #[error(
+        "session {id}: the {kind} to {target} did not finish writing within {waited:?}; it was abandoned"
+    )]
+    SinkStopTimedOut {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+        /// The file path, or `"writer"`.
+        target: String,
+        /// How long the stop waited.
+        waited: Duration,
+    },
+
     /// A file given to [`repair_cast`](crate::repair_cast) does not start
     /// with an asciicast v2 header, so there is nothing to keep.
     #[error("{path:?} is not an asciicast v2 file: {reason}")]
@@ -594,6 +636,7 @@ impl Error {
             | Error::SinkActive { id, .. }
             | Error::NoSink { id, .. }
             | Error::SinkFailed { id, .. }
+            | Error::SinkStopTimedOut { id, .. }
             | Error::DuplicateName { id, .. }
             | Error::StopTimedOut { id, .. }
             | Error::ReplTimeout { id, .. }
@@ -622,6 +665,8 @@ impl Error {
             | Error::InvalidLines { .. }
             | Error::InvalidScrollback { .. }
             | Error::File { .. }
+            | Error::FileExists { .. }
+            | Error::FileInUse { .. }
             | Error::NotACast { .. }
             | Error::InvalidName { .. }
             | Error::UnknownName { .. }

@@ -68,6 +68,13 @@
 //! last clone drops), by-id methods on a [`Registry`] you create yourself,
 //! and free functions on the global registry, as above.
 //!
+//! A registry sees exactly the sessions started in it (or
+//! [inserted](Registry::insert)), until they are closed, by id or through
+//! any handle: [`start_session`] and [`SessionBuilder::start`] use the
+//! global one, while [`Session::start`] and [`SessionBuilder::spawn`] give
+//! an owned session in no registry (its name resolves nowhere). To get a
+//! handle from an id, ask its registry: `Registry::global().get(sid)`.
+//!
 //! # Waiting: `yield_time` is a bound, not a signal
 //!
 //! `yield_time` returns at once if output is buffered, else the moment
@@ -119,7 +126,8 @@
 //!
 //! A [`Transcript`] keeps every byte anyway, and a [`Recording`] writes an
 //! asciicast file; a writer that falls behind holds the child back like a
-//! slow terminal instead of losing output.
+//! slow terminal instead of losing output. Neither replaces an existing
+//! file unless asked to ([`IfExists`]).
 //!
 //! # Text, exit and drop
 //!
@@ -235,7 +243,7 @@ pub use api::registry::Registry;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
 pub use error::{Error, Result, RunPartial};
-pub use id::{SessionId, SinkKind};
+pub use id::{IfExists, SessionId, SinkKind};
 pub use limits::*;
 pub use record::cast::{RepairReport, repair_cast};
 pub use record::recording::Recording;

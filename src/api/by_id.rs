@@ -221,12 +221,16 @@ by_id! {
     fn start_recording(recording: Recording) -> ();
     /// Stops the recording and returns its final status.
     fn stop_recording() -> SinkStatus;
+    /// [`stop_recording`] waiting for the writer until `deadline`.
+    fn stop_recording_deadline(deadline: Option<Instant>) -> SinkStatus;
     /// The recording's status, if there is one.
     fn recording_status() -> Option<SinkStatus>;
     /// Starts a lossless transcript; returns the offset of its first byte.
     fn start_transcript(transcript: Transcript) -> u64;
     /// Stops the transcript and returns its final status.
     fn stop_transcript() -> SinkStatus;
+    /// [`stop_transcript`] waiting for the writer until `deadline`.
+    fn stop_transcript_deadline(deadline: Option<Instant>) -> SinkStatus;
     /// The transcript's status, if there is one.
     fn transcript_status() -> Option<SinkStatus>;
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use encoding_rs::Encoding;
 
 use crate::engine::decode::DecodeErrors;
+use crate::id::IfExists;
 use crate::limits::{
     DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_SCROLLBACK_LINES, DEFAULT_TERM, MAX_COLS,
     MAX_ROWS,
@@ -56,6 +57,7 @@ pub struct SessionBuilder {
     pub(crate) name: Option<String>,
     pub(crate) record: Option<PathBuf>,
     pub(crate) transcript: Option<PathBuf>,
+    pub(crate) if_exists: IfExists,
     pub(crate) screen: bool,
     pub(crate) scrollback_lines: usize,
 }
@@ -78,6 +80,7 @@ impl SessionBuilder {
             name: None,
             record: None,
             transcript: None,
+            if_exists: IfExists::Refuse,
             screen: false,
             scrollback_lines: DEFAULT_SCROLLBACK_LINES,
         }
@@ -217,7 +220,9 @@ impl SessionBuilder {
     /// in; look it up with [`Registry::resolve`](crate::Registry::resolve) (or [`resolve`](crate::resolve) for the
     /// global registry). A name must not be empty, longer than
     /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, start or end with white space, or contain
-    /// control characters or path separators (`/`, `\`).
+    /// control characters, invisible format characters (Unicode category
+    /// Cf, such as U+200B or the direction override U+202E), line or
+    /// paragraph separators, or path separators (`/`, `\`).
     ///
     /// Starting fails with [`Error::InvalidName`](crate::Error::InvalidName) for a bad name and with
     /// [`Error::DuplicateName`](crate::Error::DuplicateName) if the registry already has a session of
@@ -243,8 +248,11 @@ impl SessionBuilder {
     }
 
     /// Records the session as an asciicast v2 file at `path` from its very
-    /// first output byte, with [`Recording`](crate::Recording)'s defaults. The file is
-    /// created before the child starts. Use [`Session::start_recording`](crate::Session::start_recording)
+    /// first output byte, with [`Recording`](crate::Recording)'s defaults. An existing file
+    /// with content is refused with [`Error::FileExists`](crate::Error::FileExists) before any
+    /// child starts, unless [`if_exists`](Self::if_exists) says otherwise; the
+    /// file is created only once the child has started, so a start that
+    /// fails leaves no file. Use [`Session::start_recording`](crate::Session::start_recording)
     /// for other options or targets.
     ///
     /// By default, nothing is recorded.
@@ -255,12 +263,24 @@ impl SessionBuilder {
 
     /// Tees every output byte to the file at `path`, from the child's very
     /// first byte (a [`Transcript`](crate::Transcript) with its defaults, attached before the
-    /// child starts; the file is created first). Use
+    /// child's output is read). Existing files are treated as for
+    /// [`record`](Self::record). Use
     /// [`Session::start_transcript`](crate::Session::start_transcript) for input or other targets.
     ///
     /// By default, there is no transcript.
     pub fn transcript(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
         self.transcript = Some(path.into());
+        self
+    }
+
+    /// What happens to an existing [`record`](Self::record) or
+    /// [`transcript`](Self::transcript) file that has content (see
+    /// [`IfExists`](crate::IfExists)).
+    ///
+    /// By default, [`IfExists::Refuse`](crate::IfExists::Refuse): such a file is refused with
+    /// [`Error::FileExists`](crate::Error::FileExists), as asciinema does.
+    pub fn if_exists(mut self, if_exists: IfExists) -> SessionBuilder {
+        self.if_exists = if_exists;
         self
     }
 

@@ -87,6 +87,18 @@ struct Inner {
     served: Mutex<Option<Served>>,
     /// What features keep per session (see [`Session::extension`]).
     extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// Run once by the close, however it comes (see [`Session::on_close`]).
+    on_close: Mutex<CloseHooks>,
+}
+
+/// What the close runs (see [`Session::on_close`]).
+#[derive(Default)]
+struct CloseHooks(Vec<Box<dyn FnOnce() + Send>>);
+
+impl std::fmt::Debug for CloseHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CloseHooks({})", self.0.len())
+    }
 }
 
 /// A session whose child runs but whose pump has not started: features
@@ -152,6 +164,7 @@ impl Session {
                 core: RwLock::new(Some(Arc::clone(&core))),
                 served: Mutex::new(None),
                 extensions: Mutex::new(Vec::new()),
+                on_close: Mutex::new(CloseHooks::default()),
             }),
         };
         Ok(Starting {
@@ -240,6 +253,19 @@ impl Session {
         let made = Arc::new(init());
         all.push(Arc::clone(&made) as Arc<dyn Any + Send + Sync>);
         made
+    }
+
+    /// Runs `f` when the session is closed, through any handle or by the
+    /// last handle's drop (at once if it already is), with no lock of the
+    /// session held: how a registry learns that a session left it.
+    pub(crate) fn on_close(&self, f: Box<dyn FnOnce() + Send>) {
+        let mut hooks = self.inner.on_close.lock();
+        if self.inner.core.read().is_some() {
+            hooks.0.push(f);
+        } else {
+            drop(hooks);
+            f();
+        }
     }
 
     /// Sends `chars` to the child, then waits up to `yield_time` for output
@@ -515,6 +541,9 @@ impl Inner {
             .write()
             .take()
             .ok_or(Error::SessionClosed { id: self.id })?;
+        for hook in std::mem::take(&mut self.on_close.lock().0) {
+            hook();
+        }
         core.close();
         // The rest of the terminal session first (background jobs of a
         // job-control shell are in groups of their own): they can be

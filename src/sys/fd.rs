@@ -1,5 +1,6 @@
 //! Descriptors the reactor waits on: non-blocking reads and writes,
-//! `epoll(7)`, and the eventfds that wake it.
+//! `epoll(7)`, the eventfds that wake it, and `poll(2)` for a sink's
+//! writer.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -53,6 +54,62 @@ fn transfer(mut call: impl FnMut() -> isize) -> io::Result<Io> {
             // is closed" on a PTY master as EIO, after the last byte.
             Some(libc::EIO) => return Ok(Io::Closed),
             _ => return Err(err),
+        }
+    }
+}
+
+/// One descriptor to watch in [`poll`]; laid out as a `libc::pollfd`, so a
+/// slice of them is passed to the kernel as is.
+#[repr(transparent)]
+pub(crate) struct PollFd {
+    raw: libc::pollfd,
+}
+
+impl PollFd {
+    /// Watches `fd` for readability, and for writability too if `write`.
+    pub(crate) fn new(fd: BorrowedFd<'_>, write: bool) -> PollFd {
+        let mut events = libc::POLLIN;
+        if write {
+            events |= libc::POLLOUT;
+        }
+        PollFd {
+            raw: libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events,
+                revents: 0,
+            },
+        }
+    }
+
+    /// Readable, or hung up / in error (a read will tell which).
+    pub(crate) fn readable(&self) -> bool {
+        self.raw.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+    }
+
+    /// Writable (or in error: a write will tell).
+    pub(crate) fn writable(&self) -> bool {
+        self.raw.revents & (libc::POLLOUT | libc::POLLERR) != 0
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes (`None` = forever).
+/// Retries `EINTR`. The descriptors must stay open for the call.
+pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<()> {
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        // Round up so a short remaining grace does not become a busy loop.
+        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+    };
+    loop {
+        // SAFETY: `PollFd` is a transparent `libc::pollfd`, so `fds` is a
+        // valid array of `fds.len()` pollfd structs for the kernel to fill.
+        let r = unsafe { libc::poll(fds.as_mut_ptr().cast(), fds.len() as libc::nfds_t, ms) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
         }
     }
 }

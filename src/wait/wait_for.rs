@@ -46,6 +46,12 @@ pub struct Match {
     /// Unread bytes the ring dropped before `start_offset` since the
     /// previous read.
     pub dropped_bytes: u64,
+    /// With [`DecodeErrors::Strict`](crate::DecodeErrors::Strict): the
+    /// absolute offset of the first malformed sequence in `before`, which
+    /// then shows each one as U+FFFD. The match is delivered all the same
+    /// (a wait never throws a match away over a decoding problem). Always
+    /// `None` in the other modes, which never report one.
+    pub invalid_at: Option<u64>,
 }
 
 impl Session {
@@ -92,9 +98,10 @@ impl Session {
     /// waited and how much output arrived meanwhile) when time runs out,
     /// [`Error::ExitedBeforeMatch`] if the child exits first,
     /// [`Error::SessionClosed`], [`Error::Unencodable`] for a literal the
-    /// session's encoding cannot represent (it could never match), and
-    /// [`Error::Decode`] in strict mode. A timeout of zero checks once and
-    /// never blocks.
+    /// session's encoding cannot represent (it could never match). In
+    /// strict decoding mode, malformed output before the match is reported
+    /// in [`Match::invalid_at`], not as an error. A timeout of zero checks
+    /// once and never blocks.
     pub fn wait_for(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
         self.expect(From::Cursor, patterns.into(), deadline_after(timeout))
     }
@@ -394,15 +401,36 @@ impl Drop for Detach {
     }
 }
 
-/// Consumes the unread output up to the end of the match.
+/// Consumes the unread output up to the end of the match. Malformed bytes
+/// before it (strict mode) become U+FFFD in `before` and are reported in
+/// [`Match::invalid_at`]: the match is never lost to them.
 fn finish(g: &mut Guard<'_>, index: usize, text: String, match_start: u64, match_end: u64) -> Result<Match> {
-    let cursor = g.cursor();
-    let (before, start_offset, dropped_bytes) = if cursor < match_start {
-        let r = g.take((match_start - cursor) as usize)?;
-        (r.text, r.start_offset, r.dropped_bytes)
-    } else {
-        (String::new(), match_start.min(cursor), 0)
-    };
+    let mut before = String::new();
+    let mut start_offset = None;
+    let mut dropped_bytes = 0;
+    let mut invalid_at = None;
+    while g.cursor() < match_start {
+        let at = g.cursor();
+        let want = (match_start - at) as usize;
+        match g.take(want) {
+            Ok(r) => {
+                start_offset.get_or_insert(r.start_offset);
+                dropped_bytes += r.dropped_bytes;
+                before.push_str(&r.text);
+                if r.end_offset == r.start_offset {
+                    break; // nothing more before the match (cannot happen)
+                }
+            }
+            // The cursor is past the malformed sequence now; go on after it.
+            Err(Error::Decode { offset, text, .. }) => {
+                start_offset.get_or_insert(at);
+                invalid_at.get_or_insert(offset);
+                before.push_str(&text);
+                before.push(char::REPLACEMENT_CHARACTER);
+            }
+            Err(e) => return Err(e),
+        }
+    }
     // The match's bytes are returned as `text`, not through the reader's
     // decoder.
     g.consume_to(match_end);
@@ -410,10 +438,11 @@ fn finish(g: &mut Guard<'_>, index: usize, text: String, match_start: u64, match
         index,
         text,
         before,
-        start_offset,
+        start_offset: start_offset.unwrap_or(match_start.min(g.cursor())),
         match_start,
         match_end,
         dropped_bytes,
+        invalid_at,
     })
 }
 
