@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::engine::result::PollResult;
 use crate::engine::state::{Config, Delivery, State};
 use crate::engine::tap::Tap;
+use crate::engine::wakers::{WakerSlot, Wakers};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::status::ExitStatus;
@@ -31,6 +32,8 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// Notified whenever `state` changes in a way a waiter may care about.
     changed: Condvar,
+    /// The same notification for async waiters (see [`Wakers`]).
+    wakers: Wakers,
     /// Wakes the pump: input was queued, a sink caught up, or a close.
     wake: EventFd,
     /// Non-blocking PTY master.
@@ -76,6 +79,7 @@ impl Core {
             pid: child.pid,
             state: Mutex::new(State::new(config)),
             changed: Condvar::new(),
+            wakers: Wakers::default(),
             wake: EventFd::new()?,
             master: child.master,
             pidfd: child.pidfd,
@@ -104,6 +108,14 @@ impl Core {
     /// Tells every waiter that the state changed.
     pub(super) fn notify(&self) {
         self.changed.notify_all();
+        self.wakers.wake_all();
+    }
+
+    /// Forgets an async waiter's waker (a future dropped before it
+    /// completed).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn deregister_waker(&self, slot: &mut WakerSlot) {
+        self.wakers.deregister(slot);
     }
 
     pub(super) fn wake_fd(&self) -> &EventFd {
@@ -182,6 +194,9 @@ impl Core {
             source,
         })?;
         g.st.resized(rows, cols);
+        drop(g);
+        // An async event stream waits for the resize event.
+        self.wakers.wake_all();
         Ok(())
     }
 
@@ -214,6 +229,7 @@ impl Core {
     pub(crate) fn close(&self) {
         self.state.lock().close();
         self.changed.notify_all();
+        self.wakers.wake_all();
         self.wake.signal();
     }
 
@@ -278,6 +294,15 @@ impl<'a> Guard<'a> {
                 None => self.core.changed.wait(&mut self.st),
             }
         }
+    }
+
+    /// Registers an async waiter's waker, under this lock: it is woken by
+    /// the next change that would notify a blocked waiter (see
+    /// [`Wakers`]), so a condition checked under this guard cannot change
+    /// unseen.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn register_waker(&self, slot: &mut WakerSlot, waker: &std::task::Waker) {
+        self.core.wakers.register(slot, waker);
     }
 
     /// Runs `f` with the lock released (a long search), then locks again.
