@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::session::handle::{Session, deadline_after};
+use crate::wait::pattern::Patterns;
+use crate::wait::wait_for::Match;
 
 /// What [`Session::run`] returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +81,30 @@ impl Session {
     /// [`send`](Self::send).
     pub fn run(&self, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
         let deadline = deadline_after(timeout);
+        let script = Script::new(command);
+        let from = self.output_offset()?;
+        self.send(&script.line)?;
+        // Literal markers: the waiter's tap matches them as the bytes arrive,
+        // so a flood of output cannot push them out of the buffer unseen.
+        let b = self.wait_for_from_deadline(from, script.begin(), deadline)?;
+        let e = self.wait_for_from_deadline(b.match_end, script.end(), deadline)?;
+        let code = self.wait_for_from_deadline(e.match_end, Script::code_end(), deadline)?;
+        Ok(Script::output(&b, &e, &code))
+    }
+}
+
+/// One `run`: the line sent to the shell and the markers around its
+/// output, shared by the blocking and the async form.
+pub(crate) struct Script {
+    /// The line to send.
+    pub(crate) line: String,
+    begin: String,
+    end: String,
+}
+
+impl Script {
+    pub(crate) fn new(command: &str) -> Script {
         let nonce = nonce();
-        let begin = format!("__BGTERM_B_{nonce}");
-        let end = format!("__BGTERM_E_{nonce}_");
         // One logical line, so an interactive shell prints no prompt and no
         // echo between the markers; `eval` keeps a multi-line command (and
         // a trailing `#` comment) from swallowing the end marker.
@@ -89,19 +112,35 @@ impl Session {
         let line = format!(
             "printf '%s_%s\\n' __BGTERM_B {nonce}; eval '{quoted}'; printf '%s_%s_%s\\n' __BGTERM_E {nonce} \"$?\"\n",
         );
-        let from = self.output_offset()?;
-        self.send(&line)?;
-        // Literal markers: the waiter's tap matches them as the bytes arrive,
-        // so a flood of output cannot push them out of the buffer unseen.
-        // The begin marker's line end is part of the marker, not the output;
-        // "\r" only if the terminal translates newlines (ONLCR, the default).
-        let b =
-            self.wait_for_from_deadline(from, [format!("{begin}\r\n"), format!("{begin}\n")], deadline)?;
-        let e = self.wait_for_from_deadline(b.match_end, end.as_str(), deadline)?;
-        // `$?` follows on the same line: 0..=255, at most three digits.
-        let code = self.wait_for_from_deadline(e.match_end, "\n", deadline)?;
+        Script {
+            line,
+            begin: format!("__BGTERM_B_{nonce}"),
+            end: format!("__BGTERM_E_{nonce}_"),
+        }
+    }
+
+    /// The begin marker with its line end, which is part of the marker, not
+    /// the output; "\r" only if the terminal translates newlines (ONLCR,
+    /// the default).
+    pub(crate) fn begin(&self) -> Patterns {
+        Patterns::from([format!("{}\r\n", self.begin), format!("{}\n", self.begin)])
+    }
+
+    /// The end marker; the exit code follows it.
+    pub(crate) fn end(&self) -> Patterns {
+        Patterns::from(self.end.as_str())
+    }
+
+    /// What ends the exit code: `$?` follows the end marker on the same
+    /// line (0..=255, at most three digits).
+    pub(crate) fn code_end() -> Patterns {
+        Patterns::from("\n")
+    }
+
+    /// The result, from the three matches.
+    pub(crate) fn output(b: &Match, e: &Match, code: &Match) -> RunOutput {
         let exit_code = code.before.trim_end().parse().unwrap_or_default();
-        Ok(RunOutput {
+        RunOutput {
             output: e.before.replace("\r\n", "\n"),
             exit_code,
             // Exactly the part of the command's output that was lost: what
@@ -109,7 +148,7 @@ impl Session {
             dropped_bytes: e.start_offset.saturating_sub(b.match_end),
             start_offset: b.match_end,
             end_offset: e.match_start,
-        })
+        }
     }
 }
 
