@@ -159,6 +159,8 @@ mod wait;
 mod screen;
 mod record;
 mod api;
+#[cfg(feature = "tokio")]
+mod asyncs;
 
 pub use api::by_id::{
     capture_range, close, display, enable_screen, info, interrupt, is_running, kill, list_details,
@@ -170,6 +172,10 @@ pub use api::by_id::{
     wait_for_deadline, wait_for_from, wait_for_from_deadline, write_stdin, write_stdin_with_limit,
 };
 pub use api::registry::Registry;
+#[cfg(feature = "tokio")]
+pub use asyncs::events::Events;
+#[cfg(feature = "tokio")]
+pub use asyncs::session::AsyncSession;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
 pub use error::{Error, Result};
