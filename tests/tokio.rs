@@ -360,3 +360,22 @@ async fn the_event_stream_wakes_for_resizes_and_ends_when_the_session_closes() {
     closed.unwrap();
     assert_eq!(e, None);
 }
+
+#[tokio::test]
+async fn a_dropped_run_consumes_nothing_and_its_command_keeps_running() {
+    if !common::require("sh") {
+        return;
+    }
+    let sh = AsyncSession::start(["sh"]).unwrap();
+    // The timer is what is under test: it fires long before the command
+    // can finish, and `biased` checks it first.
+    tokio::select! {
+        biased;
+        () = tokio::time::sleep(SHORT) => {}
+        r = sh.run("sleep 1; echo late", Some(LONG)) => panic!("finished: {r:?}"),
+    }
+    // The command runs on; everything from the start is still unread.
+    let m = sh.wait_for_from(0, "late\r\n", Some(LONG)).await.unwrap();
+    assert_eq!(m.start_offset, 0, "the cursor had not moved");
+    assert!(m.before.contains("__BGTERM_B"), "{:?}", m.before);
+}

@@ -43,7 +43,8 @@ impl Waiter {
     /// passed, until it returns a result. While it returns `None` the
     /// future stays pending, woken by the pump's next change or the timer.
     ///
-    /// `step` runs under the state lock, so what it decides and any output
+    /// `step` must return a result once the deadline has passed (the
+    /// flag is true). It runs under the state lock, so what it decides and any output
     /// it takes happen in one atomic step: a future dropped between polls
     /// has changed nothing.
     pub(crate) fn poll_with<T>(
