@@ -66,7 +66,7 @@ impl Events {
         poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
         match self.rx.try_recv() {
             Ok(event) => return Poll::Ready(Some(event)),
             Err(TryRecvError::Disconnected) => return Poll::Ready(None),

@@ -502,3 +502,36 @@ impl AsyncSession {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    #[test]
+    fn a_pending_future_registers_one_waker_and_a_dropped_one_none() {
+        let s = AsyncSession::start(["cat"]).unwrap();
+        let core = s.session.core().unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            // No deadline: no timer, so no runtime is needed to poll.
+            let mut wait = pin!(s.wait_for("never", None));
+            for _ in 0..3 {
+                assert!(matches!(wait.as_mut().poll(&mut cx), Poll::Pending));
+            }
+            assert_eq!(core.registered_wakers(), 1, "re-polls replace the waker");
+            let mut exit = pin!(s.wait(None));
+            assert!(matches!(exit.as_mut().poll(&mut cx), Poll::Pending));
+            assert_eq!(core.registered_wakers(), 2);
+        }
+        assert_eq!(core.registered_wakers(), 0, "dropped futures deregister");
+        let mut events = s.events().unwrap();
+        assert!(matches!(events.poll_event(&mut cx), Poll::Pending));
+        assert_eq!(core.registered_wakers(), 1);
+        drop(events);
+        assert_eq!(core.registered_wakers(), 0);
+        s.close().unwrap();
+    }
+}

@@ -118,6 +118,12 @@ impl Core {
         self.wakers.deregister(slot);
     }
 
+    /// How many async waiters are registered (for the async API's tests).
+    #[cfg(all(test, feature = "tokio"))]
+    pub(crate) fn registered_wakers(&self) -> usize {
+        self.wakers.registered()
+    }
+
     pub(super) fn wake_fd(&self) -> &EventFd {
         &self.wake
     }

@@ -62,6 +62,12 @@ impl Wakers {
         self.len.store(list.len(), Ordering::Release);
     }
 
+    /// How many wakers are registered.
+    #[cfg(test)]
+    pub(crate) fn registered(&self) -> usize {
+        self.list.lock().len()
+    }
+
     /// Wakes and removes every registered waker (each woken future checks
     /// its condition again, and registers again if it still waits). Call it
     /// after releasing the state lock.
@@ -119,7 +125,7 @@ mod tests {
         let mut slot = WakerSlot::default();
         wakers.register(&mut slot, &w1);
         wakers.register(&mut slot, &w2);
-        assert_eq!(wakers.list.lock().len(), 1, "one entry per waiter");
+        assert_eq!(wakers.registered(), 1, "one entry per waiter");
         wakers.wake_all();
         assert_eq!(
             (first.0.load(Ordering::SeqCst), second.0.load(Ordering::SeqCst)),
@@ -131,7 +137,7 @@ mod tests {
         wakers.register(&mut slot, &w3);
         wakers.register(&mut other, &w3);
         wakers.deregister(&mut slot);
-        assert_eq!(wakers.list.lock().len(), 1, "only the other waiter is left");
+        assert_eq!(wakers.registered(), 1, "only the other waiter is left");
         wakers.deregister(&mut other);
         wakers.wake_all();
         assert_eq!(third.0.load(Ordering::SeqCst), 0);
