@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +17,16 @@ use common::LONG;
 const SHORT: Duration = Duration::from_millis(200);
 
 fn is_send<T: Send>(_: &T) {}
+
+/// Awaits `f`, which the session must wake (its output or exit), not its
+/// `LONG` deadline: a wait woken only by its timer still finds what it
+/// waited for, but late, so the time is what tells the two apart.
+async fn woken<T>(f: impl Future<Output = T>) -> T {
+    let t = Instant::now();
+    let out = f.await;
+    assert!(t.elapsed() < LONG / 2, "woken only after {:?}", t.elapsed());
+    out
+}
 
 #[test]
 fn the_handle_is_send_sync_clone_and_its_futures_are_send() {
@@ -35,7 +46,7 @@ fn the_handle_is_send_sync_clone_and_its_futures_are_send() {
 #[tokio::test]
 async fn output_between_calls_comes_with_the_next_call_and_never_twice() {
     let s = AsyncSession::start("echo first; read x; echo second:$x; read y").unwrap();
-    let m = s.wait_for_from(0, "first\r\n", Some(LONG)).await.unwrap();
+    let m = woken(s.wait_for_from(0, "first\r\n", Some(LONG))).await.unwrap();
     assert_eq!((m.before.as_str(), m.match_start, m.match_end), ("", 0, 7));
     let empty = s.read().unwrap();
     assert_eq!(
@@ -45,11 +56,13 @@ async fn output_between_calls_comes_with_the_next_call_and_never_twice() {
     // Output that arrives while nobody reads is kept for the next call.
     let at = s.output_offset().unwrap();
     s.send("go\n").unwrap();
-    s.wait_for_from(at, "second:go\r\n", Some(LONG)).await.unwrap();
+    woken(s.wait_for_from(at, "second:go\r\n", Some(LONG)))
+        .await
+        .unwrap();
     let r = s.poll(Duration::ZERO).await.unwrap();
     assert_eq!(r.text, "", "the match was consumed, nothing after it yet");
     s.send("\n").unwrap();
-    assert_eq!(s.wait(Some(LONG)).await.unwrap().unwrap().code(), Some(0));
+    assert_eq!(woken(s.wait(Some(LONG))).await.unwrap().unwrap().code(), Some(0));
     let rest = s.read().unwrap();
     assert_eq!(rest.text, "\r\n", "the echo of the last line, once");
     assert_eq!(s.read().unwrap().text, "");
@@ -81,7 +94,7 @@ async fn poll_returns_as_soon_as_output_arrives() {
     assert!(t.elapsed() < LONG / 2, "took {:?}", t.elapsed());
     assert!(r.text.starts_with('1'), "{:?}", r.text);
     // The same through write_stdin.
-    let r = s.write_stdin("2\n", LONG).await.unwrap();
+    let r = woken(s.write_stdin("2\n", LONG)).await.unwrap();
     assert!(!r.text.is_empty());
 }
 
@@ -108,7 +121,7 @@ async fn bytes_returned_plus_bytes_dropped_equal_bytes_written() {
         .spawn()
         .unwrap()
         .into();
-    s.wait(Some(LONG)).await.unwrap().unwrap();
+    woken(s.wait(Some(LONG))).await.unwrap().unwrap();
     let mut got = String::new();
     let mut dropped = 0;
     loop {
@@ -131,14 +144,12 @@ async fn wait_for_reports_timeouts_exits_and_regex_matches() {
     assert!(matches!(e, Error::WaitTimeout { .. }), "{e}");
     let at = s.output_offset().unwrap();
     s.send("answer 42\n").unwrap();
-    let m = s
-        .wait_for_from(at, Pattern::regex(r"answer (\d+)").unwrap(), Some(LONG))
-        .await
-        .unwrap();
+    let regex = Pattern::regex(r"answer (\d+)").unwrap();
+    let m = woken(s.wait_for_from(at, regex, Some(LONG))).await.unwrap();
     assert_eq!((m.text.as_str(), m.match_start), ("answer 42", at));
 
     let quits = AsyncSession::start("echo bye").unwrap();
-    let e = quits.wait_for("never", Some(LONG)).await.unwrap_err();
+    let e = woken(quits.wait_for("never", Some(LONG))).await.unwrap_err();
     assert!(matches!(e, Error::ExitedBeforeMatch { .. }), "{e}");
 }
 
@@ -148,8 +159,7 @@ async fn run_returns_the_output_and_the_exit_code() {
         return;
     }
     let sh = AsyncSession::start(["sh"]).unwrap();
-    let r = sh
-        .run("echo hello; printf 'x\\ny'; f() { return 17; }; f", Some(LONG))
+    let r = woken(sh.run("echo hello; printf 'x\\ny'; f() { return 17; }; f", Some(LONG)))
         .await
         .unwrap();
     assert_eq!((r.output.as_str(), r.exit_code), ("hello\nx\ny", 17));
@@ -165,12 +175,12 @@ async fn run_returns_the_output_and_the_exit_code() {
 async fn conversions_share_one_session_and_one_cursor() {
     let sync = Session::start("echo one; read x; echo two; read y").unwrap();
     let a = AsyncSession::from(sync.clone());
-    a.wait_for_from(0, "one\r\n", Some(LONG)).await.unwrap();
+    woken(a.wait_for_from(0, "one\r\n", Some(LONG))).await.unwrap();
     let back: Session = a.clone().into();
     assert_eq!(back.id(), sync.id());
     let at = back.output_offset().unwrap();
     back.send("\n").unwrap();
-    a.wait_for_from(at, "two\r\n", Some(LONG)).await.unwrap();
+    woken(a.wait_for_from(at, "two\r\n", Some(LONG))).await.unwrap();
     assert_eq!(sync.read().unwrap().text, "", "the async wait consumed it");
 }
 
@@ -179,7 +189,10 @@ async fn closing_the_session_ends_a_pending_wait() {
     let s = AsyncSession::start(["cat"]).unwrap();
     let closer = s.clone();
     let waiting = s.wait_for("never", None);
-    let (r, closed) = tokio::join!(waiting, async { closer.close() });
+    let both = async { tokio::join!(waiting, async { closer.close() }) };
+    let (r, closed) = woken(tokio::time::timeout(LONG, both))
+        .await
+        .expect("the close woke the wait");
     closed.unwrap();
     assert!(matches!(r, Err(Error::SessionClosed { .. })), "{r:?}");
     assert!(matches!(s.poll(LONG).await, Err(Error::SessionClosed { .. })));
@@ -215,7 +228,7 @@ async fn two_hundred_sessions_awaited_at_once_on_one_thread_all_progress() {
         s.send(&format!("ping-{i}\n")).unwrap();
     }
     let mut done = [false; N];
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = woken(tasks.join_next()).await {
         let (i, m) = joined.unwrap();
         let m = m.unwrap_or_else(|e| panic!("session {i}: {e}"));
         assert_eq!(m.text, format!("ping-{i}\r\n"));
@@ -254,6 +267,7 @@ async fn a_dropped_wait_for_loses_no_output_and_leaves_the_cursor() {
         tokio::select! {
             r = waiting => panic!("the wait ended: {r:?}"),
             () = watching => {}
+            () = tokio::time::sleep(LONG / 2) => panic!("no output in {:?}: {seen:?}", LONG / 2),
         }
     }
     let r = s.read().unwrap();
@@ -288,11 +302,10 @@ async fn select_between_wait_for_and_a_timer_is_safe_either_way() {
     s.send("hello\n").unwrap();
     let m = tokio::select! {
         r = s.wait_for_from(at, "hello", None) => r.unwrap(),
-        () = tokio::time::sleep(LONG) => panic!("no match in {LONG:?}"),
+        () = tokio::time::sleep(LONG / 2) => panic!("no match in {:?}", LONG / 2),
     };
     assert_eq!((m.match_start, m.match_end), (at, at + 5));
-    let rest = s
-        .wait_for_from(m.match_end, "hello\r\n", Some(LONG))
+    let rest = woken(s.wait_for_from(m.match_end, "hello\r\n", Some(LONG)))
         .await
         .unwrap();
     assert_eq!(rest.before, "\r\n", "the echo's line end, then cat's copy");
@@ -311,7 +324,7 @@ async fn the_event_stream_ends_with_the_final_event() {
             all.push(e);
         }
     };
-    tokio::time::timeout(LONG, collect)
+    woken(tokio::time::timeout(LONG, collect))
         .await
         .expect("the stream ended");
     let text: String = all
@@ -343,7 +356,11 @@ async fn the_event_stream_ends_with_the_final_event() {
 async fn the_event_stream_wakes_for_resizes_and_ends_when_the_session_closes() {
     let s = AsyncSession::start(["cat"]).unwrap();
     let mut events = s.events().unwrap();
-    let (e, resized) = tokio::join!(events.recv(), async { s.resize(30, 100) });
+    let (e, resized) = woken(tokio::time::timeout(LONG, async {
+        tokio::join!(events.recv(), async { s.resize(30, 100) })
+    }))
+    .await
+    .expect("the resize woke the stream");
     resized.unwrap();
     assert!(
         matches!(
@@ -356,7 +373,11 @@ async fn the_event_stream_wakes_for_resizes_and_ends_when_the_session_closes() {
         ),
         "{e:?}"
     );
-    let (e, closed) = tokio::join!(events.recv(), async { s.close() });
+    let (e, closed) = woken(tokio::time::timeout(LONG, async {
+        tokio::join!(events.recv(), async { s.close() })
+    }))
+    .await
+    .expect("the close ended the stream");
     closed.unwrap();
     assert_eq!(e, None);
 }
@@ -375,7 +396,7 @@ async fn a_dropped_run_consumes_nothing_and_its_command_keeps_running() {
         r = sh.run("sleep 1; echo late", Some(LONG)) => panic!("finished: {r:?}"),
     }
     // The command runs on; everything from the start is still unread.
-    let m = sh.wait_for_from(0, "late\r\n", Some(LONG)).await.unwrap();
+    let m = woken(sh.wait_for_from(0, "late\r\n", Some(LONG))).await.unwrap();
     assert_eq!(m.start_offset, 0, "the cursor had not moved");
     assert!(m.before.contains("__BGTERM_B"), "{:?}", m.before);
 }
