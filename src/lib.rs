@@ -106,6 +106,54 @@
 //! # Ok::<(), bgterm::Error>(())
 //! ```
 //!
+//! # Async programs (feature `tokio`)
+//!
+//! With the cargo feature `tokio` (off by default; without it no async
+//! runtime is compiled in), `AsyncSession` is the same session with
+//! awaitable waits: `poll`, `write_stdin`, `wait`, `wait_for` and its
+//! forms, `run`, and `Events`, a `futures_core::Stream` of
+//! [`SessionEvent`]s. They never block a runtime thread and spawn none: the
+//! pump wakes each future through its waker, as it notifies blocked
+//! waiters, so hundreds of sessions can be awaited at once on a
+//! current-thread runtime. Every one is cancellation-safe: a future dropped
+//! before it completes (a `select!` branch that lost, a
+//! `tokio::time::timeout`) has consumed no output and left the unread
+//! cursor where it was. `AsyncSession::from(session)` and
+//! `Session::from(async_session)` convert both ways.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # mod example {
+//! use std::time::Duration;
+//! use bgterm::AsyncSession;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # pub async fn main() -> bgterm::Result<()> {
+//! let t = Some(Duration::from_secs(10));
+//! let (a, b) = (AsyncSession::start(["sh"])?, AsyncSession::start(["cat"])?);
+//! let at = b.output_offset()?;
+//! b.send("ping\n")?;
+//! // Both at once, on one thread.
+//! let (r, m) = tokio::join!(a.run("echo $((6 * 7))", t), b.wait_for_from(at, "ping", t));
+//! let (r, m) = (r?, m?);
+//! assert_eq!((r.output.as_str(), m.match_start), ("42\n", at));
+//! // A wait that loses a race is dropped; nothing it saw is lost.
+//! tokio::select! {
+//!     _ = b.wait_for("never printed", None) => unreachable!(),
+//!     () = tokio::time::sleep(Duration::from_millis(50)) => {}
+//! }
+//! // After the match, all is still unread: the echo's line end, cat's copy.
+//! let next = b.wait_for_from(m.match_end, "ping\r\n", t).await?;
+//! assert_eq!(next.before, "\r\n");
+//! # Ok(())
+//! # }
+//! # }
+//! # fn main() {
+//! # #[cfg(feature = "tokio")]
+//! # example::main().unwrap();
+//! # }
+//! ```
+//!
 //! # When the buffer fills
 //!
 //! Memory is bounded by [`SessionBuilder::max_buffer_bytes`]. A child is
@@ -209,6 +257,7 @@
 //! | `screen` | the terminal model (avt), views, keys, query answers, search |
 //! | `record` | the lossless sink pipeline, asciicast [`Recording`]s, [`Transcript`]s |
 //! | `api` | starting sessions, the [`Registry`], and every by-id form declared once |
+//! | `asyncs` | (feature `tokio`) `AsyncSession` and its event stream, on the engine's wakers |
 //!
 //! # Differences from Python bgterm
 //!
@@ -235,11 +284,17 @@ mod screen;
 mod record;
 mod turn;
 mod api;
+#[cfg(feature = "tokio")]
+mod asyncs;
 
 // Python bgterm's functional API: every by-id operation as a free function
 // on the global registry (declared once, with its `Registry` method).
 pub use api::by_id::*;
 pub use api::registry::Registry;
+#[cfg(feature = "tokio")]
+pub use asyncs::events::Events;
+#[cfg(feature = "tokio")]
+pub use asyncs::session::AsyncSession;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
 pub use error::{Error, Result, RunPartial};

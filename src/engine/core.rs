@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::engine::result::PollResult;
 use crate::engine::state::{Config, Delivery, State};
 use crate::engine::tap::Tap;
+use crate::engine::wakers::{WakerSlot, Wakers};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::limits::{MAX_COLS, MAX_ROWS};
@@ -32,6 +33,8 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// Notified whenever `state` changes in a way a waiter may care about.
     changed: Condvar,
+    /// The same notification for async waiters (see [`Wakers`]).
+    wakers: Wakers,
     /// Wakes the pump: input was queued, a sink caught up, or a close.
     wake: EventFd,
     /// Non-blocking PTY master.
@@ -78,6 +81,7 @@ impl Core {
             pid: child.pid,
             state: Mutex::new(State::new(config)),
             changed: Condvar::new(),
+            wakers: Wakers::default(),
             wake,
             master: child.master,
             pidfd: child.pidfd,
@@ -106,6 +110,20 @@ impl Core {
     /// Tells every waiter that the state changed.
     pub(super) fn notify(&self) {
         self.changed.notify_all();
+        self.wakers.wake_all();
+    }
+
+    /// Forgets an async waiter's waker (a future dropped before it
+    /// completed).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn deregister_waker(&self, slot: &mut WakerSlot) {
+        self.wakers.deregister(slot);
+    }
+
+    /// How many async waiters are registered (for the async API's tests).
+    #[cfg(all(test, feature = "tokio"))]
+    pub(crate) fn registered_wakers(&self) -> usize {
+        self.wakers.registered()
     }
 
     pub(super) fn wake_fd(&self) -> &EventFd {
@@ -193,6 +211,9 @@ impl Core {
             source,
         })?;
         g.st.resized(rows, cols);
+        drop(g);
+        // An async event stream waits for the resize event.
+        self.wakers.wake_all();
         Ok(())
     }
 
@@ -215,8 +236,12 @@ impl Core {
     }
 
     /// SIGKILL to every other process of the child's terminal session (see
-    /// [`process::kill_session`]).
+    /// [`process::kill_session`]). The child is stopped first, so that it
+    /// cannot exit by itself (say, a shell whose `wait` the kill of its jobs
+    /// ends) between this and the SIGKILL that follows: the status it then
+    /// reports is the kill's.
     pub(crate) fn kill_session(&self) {
+        let _ = process::freeze(self.pidfd.as_fd());
         process::kill_session(self.pidfd.as_fd(), self.pid);
     }
 
@@ -227,6 +252,7 @@ impl Core {
     pub(crate) fn close(&self) {
         self.state.lock().close();
         self.changed.notify_all();
+        self.wakers.wake_all();
         self.wake.signal();
     }
 
@@ -305,6 +331,15 @@ impl<'a> Guard<'a> {
                 None => self.core.changed.wait(&mut self.st),
             }
         }
+    }
+
+    /// Registers an async waiter's waker, under this lock: it is woken by
+    /// the next change that would notify a blocked waiter (see
+    /// [`Wakers`]), so a condition checked under this guard cannot change
+    /// unseen.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn register_waker(&self, slot: &mut WakerSlot, waker: &std::task::Waker) {
+        self.core.wakers.register(slot, waker);
     }
 
     /// Runs `f` with the lock released (a long search), then locks again.

@@ -123,6 +123,27 @@ impl CaptureOptions {
     }
 }
 
+/// A matching screen line: (pattern index, absolute line, text).
+pub(crate) type ScreenLine = (usize, usize, String);
+
+impl ScreenMatch {
+    pub(crate) fn new(
+        index: usize,
+        line: usize,
+        text: String,
+        already_there: bool,
+        waited: Duration,
+    ) -> ScreenMatch {
+        ScreenMatch {
+            index,
+            line,
+            text,
+            already_there,
+            waited,
+        }
+    }
+}
+
 /// Where [`Session::wait_for_screen`] found its pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -350,25 +371,9 @@ impl Session {
                 let g = core.lock()?;
                 (g.end(), g.exit())
             };
-            let (found, screen) = self.with_screen(|model, _| {
-                let (rows, _) = model.size();
-                let start = model.line_count().saturating_sub(rows);
-                let lines = model.lines(start, model.line_count());
-                let found = lines.iter().enumerate().find_map(|(i, text)| {
-                    patterns
-                        .find(text.as_bytes(), 0)
-                        .map(|(index, _, _)| (index, start + i, text.clone()))
-                });
-                Ok((found, lines.join("\n")))
-            })?;
+            let (found, screen) = self.screen_find(&patterns)?;
             if let Some((index, line, text)) = found {
-                return Ok(ScreenMatch {
-                    index,
-                    line,
-                    text,
-                    already_there: first,
-                    waited: started.elapsed(),
-                });
+                return Ok(ScreenMatch::new(index, line, text, first, started.elapsed()));
             }
             first = false;
             if let Some(status) = exit {
@@ -393,6 +398,22 @@ impl Session {
             let g = core.lock()?;
             drop(g.wait_until(deadline, |s| s.end() != seen_end || s.exit().is_some())?);
         }
+    }
+
+    /// The first line of the rendered screen that matches `patterns`
+    /// (pattern index, absolute line, text), and the screen's text.
+    pub(crate) fn screen_find(&self, patterns: &Patterns) -> Result<(Option<ScreenLine>, String)> {
+        self.with_screen(|model, _| {
+            let (rows, _) = model.size();
+            let start = model.line_count().saturating_sub(rows);
+            let lines = model.lines(start, model.line_count());
+            let found = lines.iter().enumerate().find_map(|(i, text)| {
+                patterns
+                    .find(text.as_bytes(), 0)
+                    .map(|(index, _, _)| (index, start + i, text.clone()))
+            });
+            Ok((found, lines.join("\n")))
+        })
     }
 
     /// The lines in the session's viewport: the latest ones (as

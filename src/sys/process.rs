@@ -172,6 +172,15 @@ fn send(pidfd: BorrowedFd<'_>, signal: libc::c_int, flags: libc::c_uint) -> io::
     Ok(())
 }
 
+/// Stops the process behind `pidfd` (SIGSTOP, which cannot be caught):
+/// while stopped it cannot exit, so its pid, group and session stay ours
+/// until it is killed. Used just before a kill of its whole session, so
+/// that the status it reports is the kill's, not an exit the killing of
+/// its children let it reach first.
+pub(crate) fn freeze(pidfd: BorrowedFd<'_>) -> io::Result<()> {
+    send(pidfd, libc::SIGSTOP, 0)
+}
+
 /// Whether `signal` is a signal number (0 included, which checks only).
 fn valid_signal(signal: libc::c_int) -> io::Result<()> {
     if (0..65).contains(&signal) {

@@ -77,6 +77,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use crate::engine::wakers::{WakerSlot, Wakers};
 use crate::error::{Error, Result, RunPartial};
 use crate::limits::{DEFAULT_RUN_HEAD_BYTES, DEFAULT_RUN_TAIL_BYTES, TAIL_CHARS};
 use crate::session::builder::RUN_WRAPPER_NAME;
@@ -100,7 +101,7 @@ const EXEC_WRAPPERS: &[&str] = &[
 ];
 /// What a [`SessionBuilder::for_run`] wrapper prints once echo is off: the
 /// OSC 133 "prompt start" mark, invisible, and naming nothing.
-const READY: &str = "\x1b]133;A\x07";
+pub(crate) const READY: &str = "\x1b]133;A\x07";
 /// The status the setup line reports for a shell that is not interactive.
 const NOT_INTERACTIVE: &str = "noninteractive";
 /// Shells whose process name `run` accepts.
@@ -215,6 +216,12 @@ impl RunOptions {
         self
     }
 
+    /// The time limit set (see [`timeout`](Self::timeout)).
+    #[must_use]
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// The head size.
     #[must_use]
     pub fn get_head_bytes(&self) -> usize {
@@ -267,12 +274,33 @@ impl Drop for Flight {
 }
 
 #[derive(Debug)]
-struct FlightShared {
+pub(crate) struct FlightShared {
     collector: Mutex<Collector>,
     changed: Condvar,
+    /// Futures waiting for this flight (the async `run`).
+    wakers: Wakers,
 }
 
 impl FlightShared {
+    /// Whether the collector has ended or asks for attention (what
+    /// [`wait`](Self::wait) waits for); if not, `waker` is registered first,
+    /// under the collector's lock, so no change after this check is missed.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn ready_or_register(&self, slot: &mut WakerSlot, waker: &std::task::Waker) -> bool {
+        let c = self.collector.lock();
+        if c.end.is_some() || c.wants_cancel() {
+            return true;
+        }
+        self.wakers.register(slot, waker);
+        false
+    }
+
+    /// Removes a registration of [`ready_or_register`](Self::ready_or_register).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn deregister(&self, slot: &mut WakerSlot) {
+        self.wakers.deregister(slot);
+    }
+
     /// Waits until the collector has ended or asks for attention, or until
     /// `deadline`. Returns whether it has.
     fn wait(&self, deadline: Option<Instant>) -> bool {
@@ -293,12 +321,36 @@ impl FlightShared {
     }
 }
 
-/// Clears `Slot::waiting` however the waiting call returns.
-struct Waiting<'a>(&'a RunSlot);
+/// Clears `Slot::waiting` however the waiting call returns (a dropped
+/// future too).
+pub(crate) struct Waiting(Arc<RunSlot>);
 
-impl Drop for Waiting<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
         self.0.0.lock().waiting = None;
+    }
+}
+
+/// A `run` that has claimed its session (see `Session::run_claim`).
+pub(crate) struct RunClaim {
+    _waiting: Waiting,
+    pub(crate) command: String,
+    lines: Vec<String>,
+    /// The prompt marks' nonce, once the shell is set up.
+    pub(crate) nonce: Option<String>,
+}
+
+/// The shell set-up in progress (see `Session::set_up_begin`).
+pub(crate) struct SetUp {
+    flight: Flight,
+    nonce: String,
+    program: String,
+}
+
+impl SetUp {
+    /// What to wait on.
+    pub(crate) fn shared(&self) -> &FlightShared {
+        &self.flight.shared
     }
 }
 
@@ -586,6 +638,7 @@ fn collect(rx: Receiver<SessionEvent>, cancel: Receiver<()>, shared: Arc<FlightS
         drop(c);
         if notify {
             shared.changed.notify_all();
+            shared.wakers.wake_all();
         }
         if done {
             return;
@@ -766,6 +819,34 @@ impl Session {
     pub fn run_with(&self, command: &str, options: &RunOptions) -> Result<RunOutput> {
         let started = Instant::now();
         let deadline = deadline_after(options.timeout);
+        let claim = self.run_claim(command)?;
+        let nonce = match &claim.nonce {
+            Some(n) => n.clone(),
+            None => {
+                if self.run_needs_ready() {
+                    // Typed before the wrapper's `stty -echo` ran, the setup
+                    // line would be echoed: wait for the wrapper's first
+                    // (and only) output, printed once echo is off.
+                    self.wait_for_from_deadline(0, READY, deadline)?;
+                }
+                let setup = self.set_up_begin()?;
+                let ready = setup.shared().wait(deadline);
+                self.set_up_end(setup, ready, started)?
+            }
+        };
+        let shared = self.run_launch(&claim, &nonce, options)?;
+        loop {
+            let ready = shared.wait(deadline);
+            if let Some(result) = self.run_step(&shared, &claim.command, started, !ready) {
+                return result;
+            }
+        }
+    }
+
+    /// Claims the session for one `run`: refuses a second one in flight
+    /// ([`Error::RunBusy`]), checks the command, and says whether the shell
+    /// is set up already.
+    pub(crate) fn run_claim(&self, command: &str) -> Result<RunClaim> {
         let lines = command_lines(command)?;
         let slot = self.run_slot();
         let mut s = slot.0.lock();
@@ -788,27 +869,47 @@ impl Session {
         s.waiting = Some(command.to_string());
         let nonce = s.nonce.clone();
         drop(s);
-        let _waiting = Waiting(&slot);
-        let nonce = match nonce {
-            Some(n) => n,
-            None => self.set_up(deadline, started)?,
-        };
+        Ok(RunClaim {
+            _waiting: Waiting(slot),
+            command: command.to_string(),
+            lines: lines.into_iter().map(str::to_string).collect(),
+            nonce,
+        })
+    }
+
+    /// Whether the first `run` must wait for a [`SessionBuilder::for_run`]
+    /// wrapper's ready mark before typing anything.
+    ///
+    /// [`SessionBuilder::for_run`]: crate::SessionBuilder::for_run
+    pub(crate) fn run_needs_ready(&self) -> bool {
+        self.is_for_run() && self.output_offset().is_ok_and(|at| at == 0)
+    }
+
+    /// Starts the command of `claim`: subscribes its collector, then types
+    /// it. Returns what to wait on; [`run_step`](Self::run_step) makes the
+    /// result.
+    pub(crate) fn run_launch(
+        &self,
+        claim: &RunClaim,
+        nonce: &str,
+        options: &RunOptions,
+    ) -> Result<Arc<FlightShared>> {
         let start = self.output_offset()?;
         let flight = self.launch(
-            command,
-            &nonce,
-            lines.len(),
+            &claim.command,
+            nonce,
+            claim.lines.len(),
             options.head_bytes,
             options.tail_bytes,
             start,
         )?;
         let shared = Arc::clone(&flight.shared);
         // Subscribed (in `launch`) before sending, so no byte is missed.
-        let mut text = lines.join("\n");
+        let mut text = claim.lines.join("\n");
         text.push('\n');
         self.send(&text)?;
-        slot.0.lock().flight = Some(flight);
-        self.finish(&shared, command, deadline, started)
+        self.run_slot().0.lock().flight = Some(flight);
+        Ok(shared)
     }
 
     /// Keeps waiting, for at most `timeout`, for the command of a `run`
@@ -903,11 +1004,16 @@ impl Session {
         let (command, shared) = (f.command.clone(), Arc::clone(&f.shared));
         s.waiting = Some(command.clone());
         drop(s);
-        let _waiting = Waiting(&slot);
+        let _waiting = Waiting(Arc::clone(&slot));
         if interrupt && shared.collector.lock().end.is_none() {
             self.interrupt_flight(&shared)?;
         }
-        self.finish(&shared, &command, deadline, started)
+        loop {
+            let ready = shared.wait(deadline);
+            if let Some(result) = self.run_step(&shared, &command, started, !ready) {
+                return result;
+            }
+        }
     }
 
     /// Sends Ctrl-C, after noting where the stream was, so that only a
@@ -932,6 +1038,7 @@ impl Session {
         let shared = Arc::new(FlightShared {
             collector: Mutex::new(Collector::new(nonce.to_string(), lines, head, tail, start)),
             changed: Condvar::new(),
+            wakers: Wakers::default(),
         });
         let (cancel_tx, cancel_rx) = crossbeam_channel::bounded(0);
         let for_thread = Arc::clone(&shared);
@@ -952,45 +1059,62 @@ impl Session {
         })
     }
 
-    /// Waits for the flight and turns its end into the result; a timeout
-    /// leaves it pending.
-    fn finish(
+    /// Turns the flight's state into the result, without waiting: `None`
+    /// while the command runs and the wait has not `timed_out` (also after
+    /// answering the collector's request to cancel an incomplete command),
+    /// [`Error::RunTimeout`] if it has (the command stays pending).
+    pub(crate) fn run_step(
         &self,
         shared: &FlightShared,
         command: &str,
-        deadline: Option<Instant>,
         started: Instant,
+        timed_out: bool,
+    ) -> Option<Result<RunOutput>> {
+        let id = self.id();
+        let mut c = shared.collector.lock();
+        if c.wants_cancel() {
+            c.incomplete = true;
+            drop(c);
+            if let Err(e) = self.interrupt_flight(shared) {
+                return Some(Err(e));
+            }
+            if program_name(self.pid()).as_deref() == Some("zsh") {
+                // Without its line editor, zsh takes a Ctrl-C at its
+                // continuation prompt only once the next line comes,
+                // and then prompts once.
+                if let Err(e) = self.send("\n") {
+                    return Some(Err(e));
+                }
+            }
+            return None;
+        }
+        let (end, c_partial, incomplete, start_offset, end_offset) = match c.end.clone() {
+            Some(end) => (end, c.partial(), c.incomplete, c.start_offset, c.end_offset),
+            None if timed_out => {
+                return Some(Err(Error::RunTimeout {
+                    id,
+                    command: command.to_string(),
+                    waited: started.elapsed(),
+                    partial: Box::new(c.partial()),
+                }));
+            }
+            None => return None,
+        };
+        drop(c);
+        Some(self.run_result(command, end, c_partial, incomplete, start_offset, end_offset))
+    }
+
+    /// The result of a command that ended.
+    fn run_result(
+        &self,
+        command: &str,
+        end: End,
+        c_partial: RunPartial,
+        incomplete: bool,
+        start_offset: u64,
+        end_offset: u64,
     ) -> Result<RunOutput> {
         let id = self.id();
-        let (end, c_partial, incomplete, start_offset, end_offset) = loop {
-            let ready = shared.wait(deadline);
-            let mut c = shared.collector.lock();
-            if c.wants_cancel() {
-                c.incomplete = true;
-                drop(c);
-                self.interrupt_flight(shared)?;
-                if program_name(self.pid()).as_deref() == Some("zsh") {
-                    // Without its line editor, zsh takes a Ctrl-C at its
-                    // continuation prompt only once the next line comes,
-                    // and then prompts once.
-                    self.send("\n")?;
-                }
-                continue;
-            }
-            match c.end.clone() {
-                Some(end) if ready => {
-                    break (end, c.partial(), c.incomplete, c.start_offset, c.end_offset);
-                }
-                _ => {
-                    return Err(Error::RunTimeout {
-                        id,
-                        command: command.to_string(),
-                        waited: started.elapsed(),
-                        partial: Box::new(c.partial()),
-                    });
-                }
-            }
-        };
         // The command is over: free the slot (this joins the thread, which
         // has ended or is about to).
         let flight = self.run_slot().0.lock().flight.take();
@@ -1051,8 +1175,10 @@ impl Session {
         let _ = self.wait_for_from(offset.saturating_sub(1), "\x07", Some(Duration::ZERO));
     }
 
-    /// Installs the prompt marks (first use), bounded by `deadline`.
-    fn set_up(&self, deadline: Option<Instant>, started: Instant) -> Result<String> {
+    /// Starts installing the prompt marks (first use): checks the program,
+    /// then types the setup line. [`set_up_end`](Self::set_up_end) judges
+    /// the prompt that answers it.
+    pub(crate) fn set_up_begin(&self) -> Result<SetUp> {
         let id = self.id();
         // The program as started (an argv's program; the process's name for
         // a `sh -c` line), not only the process's current name: a wrapper
@@ -1072,17 +1198,26 @@ impl Session {
                 reason: "not a POSIX shell (supported: sh, dash, bash, zsh, ksh, mksh, ash, busybox, yash)",
             });
         }
-        if self.is_for_run() && self.output_offset()? == 0 {
-            // Typed before the wrapper's `stty -echo` ran, the setup line
-            // would be echoed: wait for the wrapper's first (and only)
-            // output, printed once echo is off.
-            self.wait_for_from_deadline(0, READY, deadline)?;
-        }
         let nonce = nonce();
         let start = self.output_offset()?;
         let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096, start)?;
         self.send(&setup_line(&nonce))?;
-        let ready = flight.shared.wait(deadline);
+        Ok(SetUp {
+            flight,
+            nonce,
+            program,
+        })
+    }
+
+    /// Judges the prompt that answered the setup line (`ready`: it came in
+    /// time) and, if the marks work, remembers them.
+    pub(crate) fn set_up_end(&self, setup: SetUp, ready: bool, started: Instant) -> Result<String> {
+        let id = self.id();
+        let SetUp {
+            flight,
+            nonce,
+            program,
+        } = setup;
         let c = flight.shared.collector.lock();
         let result = match (&c.end, ready) {
             (Some(End::Prompt { status }), true) => {
