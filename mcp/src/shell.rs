@@ -1,0 +1,262 @@
+//! The persistent shell behind `run_command`: the automation environment it
+//! starts with, and running one command to completion with its exit code,
+//! a timeout that leaves it running (the caller resumes with
+//! `read_output`), and `$?` kept for the user's next command.
+//!
+//! How completion is detected (as the library's `Session::run` does): the
+//! command is sent on one line, quoted for `eval`, between two `printf`
+//! calls that print a begin and an end marker, the end marker carrying the
+//! command's status. Each marker is joined by `printf` from separate words
+//! (`printf '%s_%s\n' __BGMCP_B 1f2e...`), so the terminal's echo of the
+//! typed line, which shows the words apart, can never match the printed
+//! marker, and a fresh random nonce per command keeps old markers from
+//! matching. After the end marker the status is restored with a function
+//! that `return`s it, so `$?` at the next command is the command's status,
+//! not `printf`'s (it is also restored before the command, so `echo $?`
+//! shows the previous command's status). The line starts with a space, which keeps it out of
+//! history in the shell the server starts (`HISTCONTROL=ignorespace`).
+//!
+//! Kept in one module so it can later be swapped for a library version.
+
+use std::time::{Duration, Instant};
+
+use bgterm::{ExitStatus, Session};
+
+/// Environment for the shell the server starts: plain output, no pagers,
+/// a UTF-8 locale, history kept free of the wrapper lines. Each can be
+/// overridden by `run_command`'s `env`.
+pub const AUTOMATION_ENV: &[(&str, &str)] = &[
+    ("TERM", "dumb"),
+    ("NO_COLOR", "1"),
+    ("PAGER", "cat"),
+    ("GIT_PAGER", "cat"),
+    ("MANPAGER", "cat"),
+    ("SYSTEMD_PAGER", "cat"),
+    ("LESS", "-FRX"),
+    ("LANG", "C.UTF-8"),
+    ("LC_ALL", "C.UTF-8"),
+    ("HISTCONTROL", "ignorespace"),
+    ("PS1", "$ "),
+    ("PS2", "> "),
+];
+
+/// The shell `run_command` starts: bash without startup files (so a
+/// user's prompt theme or aliases cannot interfere), else `sh`.
+pub fn default_shell() -> Vec<String> {
+    let bash = ["/bin/bash", "/usr/bin/bash"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists());
+    match bash {
+        Some(b) => vec![
+            (*b).to_string(),
+            "--noprofile".into(),
+            "--norc".into(),
+            "-i".into(),
+        ],
+        None => vec!["/bin/sh".into(), "-i".into()],
+    }
+}
+
+/// A command sent to a shell and not yet seen to finish.
+#[derive(Debug)]
+pub struct Pending {
+    begin: String,
+    end: String,
+    /// The begin marker's line has been seen: `acc` holds command output.
+    begun: bool,
+    /// Output not yet returned: before `begun`, everything since the
+    /// command was sent (the echo); after, the command's output.
+    acc: String,
+    /// When the command was sent.
+    pub started: Instant,
+    /// Output bytes the session's buffer dropped while the command ran.
+    pub dropped_bytes: u64,
+}
+
+/// How far a command got in one [`drive`].
+#[derive(Debug)]
+pub enum Progress {
+    /// It finished: the rest of its output and its exit code.
+    Done { output: String, exit_code: i32 },
+    /// Still running when the wait ended: the output since the last call.
+    Running { output: String },
+    /// The shell itself exited (say the command was `exit 3`).
+    ShellExited { output: String, status: ExitStatus },
+}
+
+/// One line that runs `command` in the shell, marked with `nonce`.
+pub fn wrap(command: &str, nonce: &str) -> String {
+    let quoted = command.replace('\'', r"'\''");
+    // `$?` is saved first and restored before `eval`, so the command sees
+    // the previous command's status, and restored again at the end.
+    format!(
+        " __bgmcp_s=$?; __bgmcp_r() {{ return \"$1\"; }}; printf '%s_%s\\n' __BGMCP_B {nonce}; \
+         __bgmcp_r \"$__bgmcp_s\"; eval '{quoted}'; __bgmcp_s=$?; \
+         printf '%s_%s_%s\\n' __BGMCP_E {nonce} \"$__bgmcp_s\"; __bgmcp_r \"$__bgmcp_s\"\n"
+    )
+}
+
+/// A fresh random nonce (hex).
+pub fn nonce() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // No randomness: time and a counter still differ per command.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        b = (t ^ N
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .rotate_left(32))
+        .to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Sends `command` to the shell `session` and returns its pending state.
+///
+/// # Errors
+///
+/// The library's errors for sending input (exited session, ...).
+pub fn start(session: &Session, command: &str) -> bgterm::Result<Pending> {
+    let nonce = nonce();
+    session.send(&wrap(command, &nonce))?;
+    Ok(Pending {
+        begin: format!("__BGMCP_B_{nonce}"),
+        end: format!("__BGMCP_E_{nonce}_"),
+        begun: false,
+        acc: String::new(),
+        started: Instant::now(),
+        dropped_bytes: 0,
+    })
+}
+
+/// Most bytes one read takes from the session while a command runs.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Reads the shell's output until the command finishes, `deadline`
+/// passes, or `stop` says the new output is what the caller waits for.
+/// Event-driven: each read returns the moment output arrives.
+///
+/// Returns the progress and the session's unread-cursor offset after the
+/// last read.
+///
+/// # Errors
+///
+/// The library's read errors (a closed session).
+pub fn drive(
+    session: &Session,
+    p: &mut Pending,
+    deadline: Instant,
+    stop: Option<&dyn Fn(&str) -> bool>,
+) -> bgterm::Result<(Progress, u64)> {
+    let mut cursor;
+    let mut out = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let r = session.poll_with_limit(left, READ_CHUNK)?;
+        cursor = r.end_offset;
+        p.dropped_bytes += r.dropped_bytes;
+        p.acc.push_str(&r.text);
+        if !p.begun
+            && let Some(at) = p.acc.find(&p.begin)
+        {
+            let rest = &p.acc[at + p.begin.len()..];
+            // The line end is part of the marker; until it has arrived
+            // (a read may end between `\r` and `\n`) wait for more.
+            let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'));
+            if let Some(rest) = rest {
+                p.acc = rest.to_string();
+                p.begun = true;
+            }
+        }
+        if p.begun {
+            if let Some(at) = p.acc.find(&p.end) {
+                let tail = &p.acc[at + p.end.len()..];
+                if let Some(nl) = tail.find('\n') {
+                    let exit_code = tail[..nl].trim_end_matches('\r').parse().unwrap_or(-1);
+                    out.push_str(&p.acc[..at]);
+                    p.acc.clear();
+                    return Ok((
+                        Progress::Done {
+                            output: out,
+                            exit_code,
+                        },
+                        cursor,
+                    ));
+                }
+            }
+            // Hand out everything that cannot be the start of the end
+            // marker, so a timeout returns all the output so far.
+            let keep = partial_suffix(&p.acc, &p.end);
+            let give = p.acc.len() - keep;
+            out.push_str(&p.acc[..give]);
+            p.acc.drain(..give);
+        }
+        if let Some(status) = r.exit_status {
+            if r.remaining_bytes == 0 {
+                if p.begun {
+                    out.push_str(&std::mem::take(&mut p.acc));
+                }
+                return Ok((Progress::ShellExited { output: out, status }, cursor));
+            }
+            continue;
+        }
+        if r.remaining_bytes > 0 {
+            continue;
+        }
+        if stop.is_some_and(|f| f(&out)) || Instant::now() >= deadline {
+            return Ok((Progress::Running { output: out }, cursor));
+        }
+    }
+}
+
+/// Length of the longest suffix of `text` that could begin `marker` (a
+/// line end and a partial marker, or a partial marker), to hold back.
+fn partial_suffix(text: &str, marker: &str) -> usize {
+    // The end marker is preceded by whatever the command printed; hold
+    // back from the last place a prefix of it could start.
+    let max = marker.len().min(text.len());
+    (1..=max)
+        .rev()
+        .find(|&n| text.is_char_boundary(text.len() - n) && marker.starts_with(&text[text.len() - n..]))
+        .unwrap_or(0)
+}
+
+/// Tidies a finished command's output: the terminal's `\r\n` back to `\n`.
+pub fn tidy(output: &str) -> String {
+    output.replace("\r\n", "\n")
+}
+
+/// A wait of `ms` from now, bounded by `ceiling`.
+pub fn deadline(ms: u64, ceiling: Duration) -> Instant {
+    Instant::now() + Duration::from_millis(ms).min(ceiling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wrapped_line_never_contains_a_joined_marker() {
+        let line = wrap("echo 'it''s'", "abc123");
+        assert!(!line.contains("__BGMCP_B_abc123"));
+        assert!(!line.contains("__BGMCP_E_abc123"));
+        assert!(line.starts_with(' ') && line.ends_with('\n'));
+        assert_eq!(line.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn partial_suffix_holds_back_only_a_marker_prefix() {
+        assert_eq!(partial_suffix("out\n__BGMCP_E_ab", "__BGMCP_E_abcd_"), 12);
+        assert_eq!(partial_suffix("out\n", "__BGMCP_E_abcd_"), 0);
+        assert_eq!(partial_suffix("x_", "__BGMCP_E_abcd_"), 1);
+    }
+
+    #[test]
+    fn nonces_differ() {
+        assert_ne!(nonce(), nonce());
+        assert_eq!(nonce().len(), 16);
+    }
+}
