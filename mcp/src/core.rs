@@ -537,7 +537,9 @@ impl Core {
             b = b.cwd(cwd);
         }
         let b = b.size(bgterm::DEFAULT_ROWS, 200);
-        self.spawn(b, Some(SHELL_NAME.into()), &argv[0])
+        let (e, pruned) = self.spawn(b, Some(SHELL_NAME.into()), &argv[0])?;
+        e.session.send(shell::INIT).map_err(|e| e.to_string())?;
+        Ok((e, pruned))
     }
 
     pub fn run_command(&self, p: RunCommand) -> ToolResult {

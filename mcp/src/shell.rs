@@ -37,8 +37,16 @@ pub const AUTOMATION_ENV: &[(&str, &str)] = &[
     ("LC_ALL", "C.UTF-8"),
     ("HISTCONTROL", "ignorespace"),
     ("PS1", "$ "),
+    ("PROMPT_COMMAND", PROMPT_COMMAND),
     ("PS2", "> "),
 ];
+
+/// Run by bash before each prompt: if a command line ended without printing
+/// its end marker (Ctrl-C makes an interactive shell drop the rest of the
+/// line), prints it with the line's status, so an interrupted command is
+/// seen to end (status 130). Bash keeps `$?` across it.
+pub const PROMPT_COMMAND: &str = "__bgmcp_s=$?; if [ -n \"${__bgmcp_n-}\" ]; then \
+    printf '%s_%s_%s\\n' __BGMCP_E \"$__bgmcp_n\" \"$__bgmcp_s\"; __bgmcp_n=; fi";
 
 /// The shell `run_command` starts: bash without startup files (so a
 /// user's prompt theme or aliases cannot interfere), else `sh`.
@@ -56,6 +64,13 @@ pub fn default_shell() -> Vec<String> {
         None => vec!["/bin/sh".into(), "-i".into()],
     }
 }
+
+/// The first line sent to the shell the server starts: job control off, so
+/// background jobs stay in the session's process group and closing the
+/// session ends them too (bash turns it on for an interactive shell
+/// whatever its command line says). Its echo is discarded by the next
+/// command's begin marker.
+pub const INIT: &str = " set +m\n";
 
 /// A command sent to a shell and not yet seen to finish.
 #[derive(Debug)]
@@ -89,10 +104,11 @@ pub fn wrap(command: &str, nonce: &str) -> String {
     let quoted = command.replace('\'', r"'\''");
     // `$?` is saved first and restored before `eval`, so the command sees
     // the previous command's status, and restored again at the end.
+    // `__bgmcp_n` tells [`PROMPT_COMMAND`] a command is under way.
     format!(
-        " __bgmcp_s=$?; __bgmcp_r() {{ return \"$1\"; }}; printf '%s_%s\\n' __BGMCP_B {nonce}; \
+        " __bgmcp_s=$?; __bgmcp_r() {{ return \"$1\"; }}; __bgmcp_n={nonce}; printf '%s_%s\\n' __BGMCP_B {nonce}; \
          __bgmcp_r \"$__bgmcp_s\"; eval '{quoted}'; __bgmcp_s=$?; \
-         printf '%s_%s_%s\\n' __BGMCP_E {nonce} \"$__bgmcp_s\"; __bgmcp_r \"$__bgmcp_s\"\n"
+         printf '%s_%s_%s\\n' __BGMCP_E {nonce} \"$__bgmcp_s\"; __bgmcp_n=; __bgmcp_r \"$__bgmcp_s\"\n"
     )
 }
 
