@@ -36,7 +36,7 @@ struct Args {
     /// Bearer token HTTP clients must send (default: generated and printed to stderr).
     #[arg(long, env = "BGTERM_MCP_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Extra allowed browser Origin for HTTP (e.g. https://app.example:443); loopback origins are always allowed.
+    /// Extra allowed browser Origin for HTTP, as scheme://host:port; loopback origins are always allowed.
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
     /// Extra allowed Host for HTTP (needed with --allow-remote).
