@@ -175,40 +175,14 @@ pub fn drive(
         cursor = r.end_offset;
         p.dropped_bytes += r.dropped_bytes;
         p.acc.push_str(&r.text);
-        if !p.begun
-            && let Some(at) = p.acc.find(&p.begin)
-        {
-            let rest = &p.acc[at + p.begin.len()..];
-            // The line end is part of the marker; until it has arrived
-            // (a read may end between `\r` and `\n`) wait for more.
-            let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'));
-            if let Some(rest) = rest {
-                p.acc = rest.to_string();
-                p.begun = true;
-            }
-        }
-        if p.begun {
-            if let Some(at) = p.acc.find(&p.end) {
-                let tail = &p.acc[at + p.end.len()..];
-                if let Some(nl) = tail.find('\n') {
-                    let exit_code = tail[..nl].trim_end_matches('\r').parse().unwrap_or(-1);
-                    out.push_str(&p.acc[..at]);
-                    p.acc.clear();
-                    return Ok((
-                        Progress::Done {
-                            output: out,
-                            exit_code,
-                        },
-                        cursor,
-                    ));
-                }
-            }
-            // Hand out everything that cannot be the start of the end
-            // marker, so a timeout returns all the output so far.
-            let keep = partial_suffix(&p.acc, &p.end);
-            let give = p.acc.len() - keep;
-            out.push_str(&p.acc[..give]);
-            p.acc.drain(..give);
+        if let Some(exit_code) = scan(p, &mut out) {
+            return Ok((
+                Progress::Done {
+                    output: out,
+                    exit_code,
+                },
+                cursor,
+            ));
         }
         if let Some(status) = r.exit_status {
             if r.remaining_bytes == 0 {
@@ -226,6 +200,49 @@ pub fn drive(
             return Ok((Progress::Running { output: out }, cursor));
         }
     }
+}
+
+/// Looks for the markers in what `p` has accumulated: drops the echo up to
+/// the begin marker's line, then moves to `out` all command output that
+/// cannot be part of the end marker. Returns the exit code once the end
+/// marker's line is complete.
+fn scan(p: &mut Pending, out: &mut String) -> Option<i32> {
+    if !p.begun
+        && let Some(at) = p.acc.find(&p.begin)
+    {
+        let rest = &p.acc[at + p.begin.len()..];
+        // The line end is part of the marker; until it has arrived (a read
+        // may end between `\r` and `\n`) wait for more.
+        let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'));
+        if let Some(rest) = rest {
+            p.acc = rest.to_string();
+            p.begun = true;
+        }
+    }
+    if !p.begun {
+        return None;
+    }
+    let found = p.acc.find(&p.end);
+    if let Some(at) = found {
+        let tail = &p.acc[at + p.end.len()..];
+        if let Some(nl) = tail.find('\n') {
+            let exit_code = tail[..nl].trim_end_matches('\r').parse().unwrap_or(-1);
+            out.push_str(&p.acc[..at]);
+            p.acc.clear();
+            return Some(exit_code);
+        }
+    }
+    // Hand out everything that cannot be part of the end marker, so a
+    // timeout returns all the output so far: hold back a marker whose status
+    // line has not ended yet, or a tail that could begin one.
+    let keep = match found {
+        Some(at) => p.acc.len() - at,
+        None => partial_suffix(&p.acc, &p.end),
+    };
+    let give = p.acc.len() - keep;
+    out.push_str(&p.acc[..give]);
+    p.acc.drain(..give);
+    None
 }
 
 /// Length of the longest suffix of `text` that could begin `marker` (a
@@ -268,6 +285,53 @@ mod tests {
         assert_eq!(partial_suffix("out\n__BGMCP_E_ab", "__BGMCP_E_abcd_"), 12);
         assert_eq!(partial_suffix("out\n", "__BGMCP_E_abcd_"), 0);
         assert_eq!(partial_suffix("x_", "__BGMCP_E_abcd_"), 1);
+    }
+
+    fn pending(nonce: &str) -> Pending {
+        Pending {
+            begin: format!("__BGMCP_B_{nonce}"),
+            end: format!("__BGMCP_E_{nonce}_"),
+            begun: false,
+            acc: String::new(),
+            started: Instant::now(),
+            dropped_bytes: 0,
+        }
+    }
+
+    /// Feeds `chunks` one read at a time; the output handed out and the code.
+    fn feed(chunks: &[&str]) -> (String, Option<i32>) {
+        let mut p = pending("ab12");
+        let mut out = String::new();
+        for c in chunks {
+            p.acc.push_str(c);
+            if let Some(code) = scan(&mut p, &mut out) {
+                return (out, Some(code));
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn markers_are_found_however_the_reads_split_them() {
+        let whole = "echo-of-line\r\n__BGMCP_B_ab12\r\n44\r\n__BGMCP_E_ab12_3\r\n$ ";
+        for cut in 1..whole.len() {
+            let (out, code) = feed(&[&whole[..cut], &whole[cut..]]);
+            assert_eq!((out.as_str(), code), ("44\r\n", Some(3)), "cut at {cut}");
+        }
+        for cut in 1..whole.len() - 1 {
+            for cut2 in cut + 1..whole.len() {
+                let (out, code) = feed(&[&whole[..cut], &whole[cut..cut2], &whole[cut2..]]);
+                assert_eq!((out.as_str(), code), ("44\r\n", Some(3)), "cuts at {cut}, {cut2}");
+            }
+        }
+    }
+
+    #[test]
+    fn unfinished_output_is_handed_out_but_never_a_marker() {
+        let (out, code) = feed(&["__BGMCP_B_ab12\r\npartial\r\n__BGMCP_E_ab12_1"]);
+        assert_eq!((out.as_str(), code), ("partial\r\n", None));
+        let (out, code) = feed(&["__BGMCP_B_ab12\r\nline\r\n__BGMCP_"]);
+        assert_eq!((out.as_str(), code), ("line\r\n", None));
     }
 
     #[test]

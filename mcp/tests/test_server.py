@@ -25,7 +25,11 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import McpError
+
+try:  # mcp 1.x
+    from mcp.shared.exceptions import McpError
+except ImportError:  # mcp 2.x
+    from mcp.shared.exceptions import MCPError as McpError
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("BGTERM_MCP_BIN") or str(ROOT / "target" / "debug" / "bgterm-mcp")
@@ -422,7 +426,7 @@ def test_every_error_path_is_a_tool_error_naming_the_bad_value():
                 try:
                     res = await s.call_tool(tool, args)
                 except McpError as e:
-                    assert e.error.message, tool
+                    assert str(e), tool
                 else:
                     assert res.isError, (tool, args)
             d, _ = await ok(s, "run_command", command="echo still alive")
@@ -577,8 +581,8 @@ def test_http_needs_the_token_checks_origin_and_works_with_it():
 
         async def go():
             async with httpx.AsyncClient(headers=auth, timeout=30) as client, \
-                    streamable_http_client(url, http_client=client) as (rd, wr, _):
-                async with ClientSession(rd, wr) as s:
+                    streamable_http_client(url, http_client=client) as streams:
+                async with ClientSession(streams[0], streams[1]) as s:
                     await s.initialize()
                     names = {t.name for t in (await s.list_tools()).tools}
                     assert names == TOOLS
@@ -607,5 +611,60 @@ def test_guard_rails_allow_deny_and_cwd_root():
                 await ok(s, "start_session", argv=["cat"], cwd="sub")
                 d, _ = await ok(s, "run_command", command="pwd")
                 assert d["output"] == os.path.realpath(root) + "\n"
+
+    run(go())
+
+
+def test_every_wait_ends_by_the_server_ceiling():
+    async def go():
+        async with server("--max-wait-ms", "500") as s:
+            for tool, args in [
+                ("run_command", {"command": "sleep 3", "timeout_ms": 60000}),
+                ("read_output", {"session": "shell", "yield_ms": 60000}),
+            ]:
+                t0 = time.perf_counter()
+                d, _ = await ok(s, tool, **args)
+                took = time.perf_counter() - t0
+                assert 0.45 < took < 1.5, (tool, took)
+            assert d["command_running"] is True
+            c, _ = await ok(s, "start_session", argv=["cat"], yield_ms=0)
+            for tool, args in [
+                ("write_stdin", {"session": c["session"], "text": "x", "until": "NEVER", "yield_ms": 60000}),
+                ("wait_for_text", {"session": c["session"], "patterns": ["NEVER"], "timeout_ms": 60000}),
+                ("wait_for_text", {"session": c["session"], "patterns": ["NEVER"], "source": "screen",
+                                   "timeout_ms": 60000}),
+            ]:
+                t0 = time.perf_counter()
+                await ok(s, tool, **args)
+                took = time.perf_counter() - t0
+                assert 0.45 < took < 1.5, (tool, took)
+
+    run(go())
+
+
+def test_search_stop_and_close():
+    async def go():
+        async with server() as s:
+            d, _ = await ok(s, "run_command", command="echo needle-123; echo hay")
+            hits, text = await ok(s, "search_output", pattern="needle-\\d+", regex=True)
+            assert any(h["session"] == d["session"] and h["text"].startswith("needle-123") for h in hits["hits"]), hits
+            assert hits["total"] >= 1 and "needle-123" in text
+            none, text = await ok(s, "search_output", pattern="not-there-at-all", session=d["session"])
+            assert none["total"] == 0 and "no hits" in text
+            sl, _ = await ok(s, "start_session", argv=["sleep", "100"], yield_ms=0)
+            st, _ = await ok(s, "stop_session", session=sl["session"], grace_ms=5000)
+            assert st["outcome"] == "terminated" and st["signal"] == 15, st
+            info, _ = await ok(s, "session_info", session=sl["session"])
+            assert info["state"] == "exited" and info["signal"] == 15
+            trap, _ = await ok(s, "start_session", command="trap '' TERM; echo armed; exec sleep 100",
+                               until="armed", yield_ms=10000)
+            st, _ = await ok(s, "stop_session", session=trap["session"], grace_ms=200)
+            assert st["outcome"] == "killed" and st["signal"] == 9, st
+            cl, _ = await ok(s, "close_session", session=sl["session"])
+            assert cl["signal"] == 15
+            await ok(s, "close_session", session=trap["session"])  # reaps it (kept until closed)
+            assert pid_gone_within(trap["pid"], 10) and pid_gone_within(sl["pid"], 10)
+            lst, _ = await ok(s, "list_sessions")
+            assert sl["session"] not in [x["session"] for x in lst["sessions"]]
 
     run(go())
