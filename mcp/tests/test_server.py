@@ -217,6 +217,11 @@ def test_bash_run_command_exit_codes_cd_and_status():
             assert d["output"].startswith("1\n2\n") and d["output"].endswith("19999\n20000\n")
             assert d["elided_bytes"] > 100000 and f"[... {d['elided_bytes']} bytes elided ...]" in d["output"]
             assert len(d["output"].encode()) <= 1000
+            # Many quick commands in a row: every answer exact (reads split
+            # the markers at random places).
+            for i in range(300):
+                d, _ = await ok(s, "run_command", command=f"echo {i}")
+                assert d["output"] == f"{i}\n", (i, d)
             # A slow command: returns when it ends, not on a polling tick.
             d, _ = await ok(s, "run_command", command="sleep 1; echo done")
             assert d["output"] == "done\n" and 1000 <= d["duration_ms"] < 1100, d
