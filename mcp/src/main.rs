@@ -120,21 +120,63 @@ async fn serve(args: Args, core: Arc<core::Core>) -> i32 {
             }
         };
     }
-    let service = match server::Server::new(core).serve(rmcp::transport::stdio()).await {
+    // Learn of stdin's end at once: calls still waiting would otherwise
+    // hold the shutdown for rmcp's drain period.
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel();
+    let stdin = EofSignal {
+        inner: tokio::io::stdin(),
+        eof: Some(eof_tx),
+    };
+    let serving = server::Server::new(Arc::clone(&core)).serve((stdin, tokio::io::stdout()));
+    let service = match serving.await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bgterm-mcp: initialization failed: {e}");
             return 1;
         }
     };
+    let waiting = service.waiting();
+    tokio::pin!(waiting);
     tokio::select! {
-        r = service.waiting() => {
+        r = &mut waiting => {
             if let Err(e) = r { eprintln!("bgterm-mcp: {e}"); }
             eprintln!("bgterm-mcp: client disconnected");
+        }
+        _ = eof_rx => {
+            eprintln!("bgterm-mcp: client disconnected (stdin closed)");
+            // Closing the sessions ends the calls still waiting on them.
+            let n = tokio::task::spawn_blocking(move || core.close_all()).await.unwrap_or(0);
+            eprintln!("bgterm-mcp: closed {n} session(s)");
+            let _ = tokio::time::timeout(Duration::from_secs(2), waiting).await;
         }
         sig = stop => eprintln!("bgterm-mcp: {sig}"),
     }
     0
+}
+
+/// Stdin that reports its end of file on a channel.
+struct EofSignal<R> {
+    inner: R,
+    eof: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofSignal<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &r
+            && buf.filled().len() == before
+            && buf.remaining() > 0
+            && let Some(tx) = self.eof.take()
+        {
+            let _ = tx.send(());
+        }
+        r
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM, naming it.

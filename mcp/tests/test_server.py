@@ -245,6 +245,11 @@ def test_timeout_then_read_output_completes_it_and_busy_is_refused():
             assert (d2["command_running"], d2["command_exit_code"]) == (False, 1)
             d3, _ = await ok(s, "run_command", command="echo $?")
             assert d3["output"] == "1\n"
+            # A command that reads input: answer it with write_stdin, which follows the command.
+            d, _ = await ok(s, "run_command", command='read -r x; echo "got $x"', timeout_ms=200)
+            assert d["running"]
+            d, _ = await ok(s, "write_stdin", session=sid, text="hello\n", yield_ms=10000)
+            assert d["command_exit_code"] == 0 and d["output"].endswith("got hello\n"), d
             # Interrupting a timed-out command with C-c, then the shell is usable again.
             d, _ = await ok(s, "run_command", command="sleep 30", timeout_ms=100)
             assert d["running"]
@@ -673,3 +678,39 @@ def test_search_stop_and_close():
             assert sl["session"] not in [x["session"] for x in lst["sessions"]]
 
     run(go())
+
+
+def test_disconnect_with_a_call_still_waiting_ends_it_at_once():
+    proc = subprocess.Popen([BIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def send(msg):
+        proc.stdin.write((json.dumps(msg) + "\n").encode())
+        proc.stdin.flush()
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "t", "version": "0"}}})
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+              "params": {"name": "start_session", "arguments": {"command": "echo up; exec sleep 1000",
+                                                                "until": "up", "yield_ms": 10000}}})
+        started = json.loads(proc.stdout.readline())["result"]["structuredContent"]
+        pid = started["pid"]
+        # A call that waits 20 s; the client goes away while it waits (the
+        # answer to a later call shows the server has taken it).
+        send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+              "params": {"name": "wait_for_text", "arguments": {"session": started["session"], "patterns": ["never"],
+                                                                "timeout_ms": 20000}}})
+        send({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+              "params": {"name": "list_sessions", "arguments": {}}})
+        assert json.loads(proc.stdout.readline())["id"] == 4  # id 3 is still waiting
+        t0 = time.monotonic()
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+        assert time.monotonic() - t0 < 3, "the waiting call held the shutdown"
+        assert pid_gone_within(pid, 10)
+    finally:
+        proc.kill()
+        proc.wait()
