@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgterm::{
-    CursorKeys, Error, ExitStatus, Pattern, Patterns, PollResult, Session, SessionBuilder, SessionEvent,
-};
+use bgterm::{CursorKeys, Error, ExitStatus, Pattern, PollResult, Session, SessionBuilder, SessionEvent};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -485,11 +483,13 @@ impl Core {
         if let Some(t) = &p.term {
             b = b.term(Some(t));
         }
-        let until = p.until.as_deref().map(regex).transpose()?;
+        if let Some(u) = &p.until {
+            regex(u)?; // a bad pattern starts nothing
+        }
         let (e, pruned) = self.spawn(b, p.name.clone(), &program)?;
         let wait = WaitOpts {
             yield_ms: p.yield_ms,
-            until: until.map(|_| p.until.clone().unwrap_or_default()),
+            until: p.until.clone(),
             settle_ms: None,
         };
         let c = self.collect(&e, &wait, 0, DEFAULT_START_YIELD_MS)?;
@@ -689,13 +689,12 @@ impl Core {
             Source::Screen => self.wait_screen(&e, &pats, &p.patterns, deadline, started),
             Source::Output => {
                 if let Some(pend) = self.take_running(&e) {
-                    let any = Patterns::from(pats.clone());
-                    let stop = |t: &str| any.as_slice().iter().any(|x| x.is_match(t));
+                    let stop = |t: &str| pats.iter().any(|x| x.is_match(t));
                     let mut c = self.follow(&e, pend, deadline, Some(&stop))?;
                     let index = pats.iter().position(|x| x.is_match(&c.text));
                     c.matched = Some(index.is_some());
                     let mut r = self.output_reply(&e, c, &p.out)?;
-                    self.describe_match(&mut r, index, &p.patterns, false, started);
+                    self.describe_match(&mut r, index, &p.patterns, started);
                     return Ok(r);
                 }
                 let at_start = e.session.output_offset().map_err(|e| e.to_string())?;
@@ -746,18 +745,12 @@ impl Core {
         }
     }
 
-    fn describe_match(
-        &self,
-        r: &mut Reply,
-        index: Option<usize>,
-        patterns: &[String],
-        already: bool,
-        started: Instant,
-    ) {
+    fn describe_match(&self, r: &mut Reply, index: Option<usize>, patterns: &[String], started: Instant) {
         r.data["matched"] = json!(index.is_some());
         r.data["index"] = json!(index);
         r.data["pattern"] = json!(index.map(|i| &patterns[i]));
-        r.data["already_there"] = json!(already);
+        // Matched in the output of a command still running: new output.
+        r.data["already_there"] = json!(false);
         r.data["waited_ms"] = json!(ms(started.elapsed()));
         let head = match index {
             Some(i) => format!("matched pattern {i} {:?}\n", patterns[i]),

@@ -94,12 +94,22 @@ pub async fn serve(
         .layer(middleware::from_fn_with_state(Arc::new(token), auth))
         .layer(DefaultBodyLimit::max(args.max_request_bytes));
     eprintln!("bgterm-mcp: serving MCP over HTTP at http://{local}/mcp");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let sig = stop.await;
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = quit_rx.await;
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r.map_err(|e| format!("HTTP server failed: {e}")),
+        sig = stop => {
             eprintln!("bgterm-mcp: {sig}");
             ct.cancel();
-        })
-        .await
-        .map_err(|e| format!("HTTP server failed: {e}"))
+            let _ = quit_tx.send(());
+            // Open event streams get a moment to end; the sessions are
+            // closed either way once this returns.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+            Ok(())
+        }
+    }
 }
