@@ -87,6 +87,8 @@ pub struct Entry {
 pub struct Core {
     pub cfg: Config,
     table: Mutex<BTreeMap<u64, Arc<Entry>>>,
+    /// Where long commands are written for the shell to source.
+    spool: Mutex<Option<PathBuf>>,
 }
 
 fn exit_fields(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
@@ -137,6 +139,7 @@ impl Core {
         Core {
             cfg,
             table: Mutex::new(BTreeMap::new()),
+            spool: Mutex::new(None),
         }
     }
 
@@ -162,13 +165,36 @@ impl Core {
         Ok(e)
     }
 
-    /// Closes and reaps every session (shutdown).
+    /// Closes and reaps every session (shutdown), and removes the spool.
     pub fn close_all(&self) -> usize {
         let all: Vec<_> = std::mem::take(&mut *self.table.lock()).into_values().collect();
         for e in &all {
             let _ = e.session.close();
         }
+        if let Some(dir) = self.spool.lock().take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         all.len()
+    }
+
+    /// This server's private directory for long commands (made on first
+    /// use, mode 0700).
+    fn spool(&self) -> Result<PathBuf, String> {
+        let mut spool = self.spool.lock();
+        if let Some(d) = &*spool {
+            return Ok(d.clone());
+        }
+        let dir = std::env::temp_dir().join(format!("bgterm-mcp-{}-{}", std::process::id(), shell::nonce()));
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+            .create(&dir)
+            .map_err(|e| {
+                format!(
+                    "cannot create the spool directory {:?}: {e}",
+                    dir.display().to_string()
+                )
+            })?;
+        *spool = Some(dir.clone());
+        Ok(dir)
     }
 
     // ---- guard rails ----
@@ -572,11 +598,14 @@ impl Core {
             ));
         }
         let started = Instant::now();
-        let pend = match shell::start(&e.session, &p.command) {
+        let pend = match self
+            .spool()
+            .and_then(|dir| shell::start(&e.session, &p.command, &dir))
+        {
             Ok(x) => x,
             Err(err) => {
                 e.st.lock().run = Run::Idle;
-                return Err(err.to_string());
+                return Err(err);
             }
         };
         let deadline = self.ceiling(p.timeout_ms, DEFAULT_RUN_TIMEOUT_MS);

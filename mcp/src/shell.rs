@@ -18,6 +18,7 @@
 //!
 //! Kept in one module so it can later be swapped for a library version.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bgterm::{ExitStatus, Session};
@@ -102,14 +103,59 @@ pub enum Progress {
 /// One line that runs `command` in the shell, marked with `nonce`.
 pub fn wrap(command: &str, nonce: &str) -> String {
     let quoted = command.replace('\'', r"'\''");
-    // `$?` is saved first and restored before `eval`, so the command sees
-    // the previous command's status, and restored again at the end.
+    wrap_run(&format!("eval '{quoted}'"), nonce)
+}
+
+/// One line that runs the shell code `run`, marked with `nonce`.
+fn wrap_run(run: &str, nonce: &str) -> String {
+    // `$?` is saved first and restored before the command, so the command
+    // sees the previous command's status, and restored again at the end.
     // `__bgmcp_n` tells [`PROMPT_COMMAND`] a command is under way.
     format!(
         " __bgmcp_s=$?; __bgmcp_r() {{ return \"$1\"; }}; __bgmcp_n={nonce}; printf '%s_%s\\n' __BGMCP_B {nonce}; \
-         __bgmcp_r \"$__bgmcp_s\"; eval '{quoted}'; __bgmcp_s=$?; \
+         __bgmcp_r \"$__bgmcp_s\"; {run}; __bgmcp_s=$?; \
          printf '%s_%s_%s\\n' __BGMCP_E {nonce} \"$__bgmcp_s\"; __bgmcp_n=; __bgmcp_r \"$__bgmcp_s\"\n"
     )
+}
+
+/// Longest wrapped line typed into the shell. A longer command is written
+/// to a file that the line sources instead: while the shell runs a command
+/// its terminal is in canonical mode, where the kernel keeps at most 4095
+/// bytes of an unfinished line, and the next command may arrive then.
+const INLINE_MAX: usize = 2048;
+
+/// The line that runs `command`: typed inline, or for a long one sourced
+/// from a file in `spool` (private to this server) that it then removes.
+fn line_for(command: &str, nonce: &str, spool: &Path) -> Result<String, String> {
+    let inline = wrap(command, nonce);
+    if inline.len() <= INLINE_MAX {
+        return Ok(inline);
+    }
+    let path = spool.join(format!("cmd-{nonce}.sh"));
+    let mut text = command.to_string();
+    text.push('\n');
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).map(|()| f))
+            .map_err(|e| {
+                format!(
+                    "cannot write the long command to {:?}: {e}",
+                    path.display().to_string()
+                )
+            })?;
+        f.flush().map_err(|e| e.to_string())?;
+    }
+    let p = path.display().to_string().replace('\'', r"'\''");
+    Ok(wrap_run(
+        &format!(". '{p}'; __bgmcp_s=$?; rm -f -- '{p}'; __bgmcp_r \"$__bgmcp_s\""),
+        nonce,
+    ))
 }
 
 /// A fresh random nonce (hex).
@@ -131,13 +177,16 @@ pub fn nonce() -> String {
 }
 
 /// Sends `command` to the shell `session` and returns its pending state.
+/// A long command goes through a file in `spool`.
 ///
 /// # Errors
 ///
-/// The library's errors for sending input (exited session, ...).
-pub fn start(session: &Session, command: &str) -> bgterm::Result<Pending> {
+/// The library's errors for sending input (exited session, ...), or the
+/// spool file's.
+pub fn start(session: &Session, command: &str, spool: &Path) -> Result<Pending, String> {
     let nonce = nonce();
-    session.send(&wrap(command, &nonce))?;
+    let line = line_for(command, &nonce, spool)?;
+    session.send(&line).map_err(|e| e.to_string())?;
     Ok(Pending {
         begin: format!("__BGMCP_B_{nonce}"),
         end: format!("__BGMCP_E_{nonce}_"),

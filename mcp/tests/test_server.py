@@ -222,6 +222,15 @@ def test_bash_run_command_exit_codes_cd_and_status():
             for i in range(300):
                 d, _ = await ok(s, "run_command", command=f"echo {i}")
                 assert d["output"] == f"{i}\n", (i, d)
+            # Long commands (over the terminal's 4095-byte line limit) go
+            # through a private file, right after another command too.
+            for n in (3000, 5000, 20000, 20000):
+                d, _ = await ok(s, "run_command", command="echo " + "x" * n + " | wc -c")
+                assert d["output"] == f"{n + 1}\n", (n, d)
+            d, _ = await ok(s, "run_command", command="cd /\n" + "true\n" * 2000 + "L=long; echo $L; (exit 6)")
+            assert (d["output"], d["exit_code"]) == ("long\n", 6)
+            d, _ = await ok(s, "run_command", command="echo $? $PWD; ls -d ${TMPDIR:-/tmp}/bgterm-mcp-*/cmd-* 2>/dev/null | wc -l")
+            assert d["output"] == "6 /\n0\n", "the long command ran in the shell and its file is gone"
             # A slow command: returns when it ends, not on a polling tick.
             d, _ = await ok(s, "run_command", command="sleep 1; echo done")
             assert d["output"] == "done\n" and 1000 <= d["duration_ms"] < 1100, d
