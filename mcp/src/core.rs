@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::params::*;
 use crate::shell::{self, Pending, Progress};
-use crate::text::{self, Cleaner};
+use crate::text::{self, Cleaner, Held};
 
 /// Default for `max_output_bytes`.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 16 * 1024;
@@ -113,6 +113,9 @@ struct Collected {
     /// For a session running a command: it finished, with this code.
     command_exit: Option<i32>,
     command_running: bool,
+    /// A command's output, already cleaned and held in bounded memory
+    /// (then `text` is unused).
+    held: Option<Held>,
 }
 
 impl Collected {
@@ -126,6 +129,7 @@ impl Collected {
             matched,
             command_exit: None,
             command_running: false,
+            held: None,
         }
     }
 }
@@ -317,6 +321,7 @@ impl Core {
         wait: &WaitOpts,
         from: u64,
         default_yield: u64,
+        raw: bool,
     ) -> Result<Collected, String> {
         let deadline = self.ceiling(wait.yield_ms, default_yield);
         let until = wait.until.as_deref().map(regex).transpose()?;
@@ -324,7 +329,13 @@ impl Core {
         // is seen by the shell logic and not handed out as output.
         if let Some(p) = self.take_running(e) {
             let stop = until.as_ref().map(|pat| move |t: &str| pat.is_match(t));
-            return self.follow(e, p, deadline, stop.as_ref().map(|f| f as &dyn Fn(&str) -> bool));
+            return self.follow(
+                e,
+                p,
+                deadline,
+                stop.as_ref().map(|f| f as &dyn Fn(&str) -> bool),
+                raw,
+            );
         }
         let s = &e.session;
         let c = if let Some(pat) = until {
@@ -386,8 +397,16 @@ impl Core {
         mut p: Pending,
         deadline: Instant,
         stop: Option<&dyn Fn(&str) -> bool>,
+        raw: bool,
     ) -> Result<Collected, String> {
-        let r = shell::drive(&e.session, &mut p, deadline, stop);
+        let mut tr = |chunk: &str| {
+            if raw {
+                chunk.to_string()
+            } else {
+                e.st.lock().cleaner.clean(chunk)
+            }
+        };
+        let r = shell::drive(&e.session, &mut p, deadline, stop, &mut tr);
         let dropped = std::mem::take(&mut p.dropped_bytes);
         let mut st = e.st.lock();
         let (progress, cursor) = match r {
@@ -407,22 +426,23 @@ impl Core {
             matched: None,
             command_exit: None,
             command_running: false,
+            held: None,
         };
         match progress {
             Progress::Done { output, exit_code } => {
                 st.run = Run::Idle;
-                c.text = output;
+                c.held = Some(output);
                 c.command_exit = Some(exit_code);
             }
             Progress::Running { output } => {
-                c.matched = stop.map(|f| f(&output));
-                c.text = output;
+                c.matched = stop.map(|f| f(output.as_str()));
+                c.held = Some(output);
                 c.command_running = true;
                 st.run = Run::Running(p);
             }
             Progress::ShellExited { output, status } => {
                 st.run = Run::Idle;
-                c.text = output;
+                c.held = Some(output);
                 c.running = false;
                 c.status = Some(status);
             }
@@ -432,13 +452,7 @@ impl Core {
 
     /// Cleans and cuts `raw` for the model.
     fn shape(&self, e: &Entry, raw: &str, out: &OutputOpts) -> Result<(String, usize), String> {
-        let max = out.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
-        if max < text::MIN_CUT_BYTES {
-            return Err(format!(
-                "invalid max_output_bytes {max}: must be at least {}",
-                text::MIN_CUT_BYTES
-            ));
-        }
+        let max = max_output(out)?;
         let clean = if out.raw {
             raw.to_string()
         } else {
@@ -447,8 +461,22 @@ impl Core {
         Ok(text::head_tail(&clean, max))
     }
 
-    fn output_reply(&self, e: &Entry, c: Collected, out: &OutputOpts) -> ToolResult {
-        let (output, elided) = self.shape(e, &c.text, out)?;
+    /// [`shape`](Self::shape) of what a read collected: a command's held
+    /// output is already clean and only cut.
+    fn shape_collected(
+        &self,
+        e: &Entry,
+        c: &mut Collected,
+        out: &OutputOpts,
+    ) -> Result<(String, usize), String> {
+        match c.held.take() {
+            Some(h) => Ok(h.cut(max_output(out)?)),
+            None => self.shape(e, &c.text, out),
+        }
+    }
+
+    fn output_reply(&self, e: &Entry, mut c: Collected, out: &OutputOpts) -> ToolResult {
+        let (output, elided) = self.shape_collected(e, &mut c, out)?;
         let (exit_code, signal) = exit_fields(c.status);
         let mut text = output.clone();
         if let Some(code) = c.command_exit {
@@ -487,6 +515,7 @@ impl Core {
     // ---- tools ----
 
     pub fn start_session(&self, p: StartSession) -> ToolResult {
+        max_output(&p.out)?;
         let (mut b, program, shown) = match (&p.command, &p.argv) {
             (Some(c), None) => (SessionBuilder::new(c.as_str()), "sh".to_string(), c.clone()),
             (None, Some(a)) if !a.is_empty() => (SessionBuilder::new(a.clone()), a[0].clone(), a.join(" ")),
@@ -518,7 +547,7 @@ impl Core {
             until: p.until.clone(),
             settle_ms: None,
         };
-        let c = self.collect(&e, &wait, 0, DEFAULT_START_YIELD_MS)?;
+        let c = self.collect(&e, &wait, 0, DEFAULT_START_YIELD_MS, p.out.raw)?;
         let mut r = self.output_reply(&e, c, &p.out)?;
         r.text = format!("session {} pid {} started\n{}", e.id, e.session.pid(), r.text);
         r.data["pid"] = json!(e.session.pid());
@@ -569,6 +598,7 @@ impl Core {
     }
 
     pub fn run_command(&self, p: RunCommand) -> ToolResult {
+        max_output(&p.out)?;
         let (e, pruned) = self.shell_entry(&p)?;
         {
             let mut st = e.st.lock();
@@ -609,17 +639,12 @@ impl Core {
             }
         };
         let deadline = self.ceiling(p.timeout_ms, DEFAULT_RUN_TIMEOUT_MS);
-        let c = self.follow(&e, pend, deadline, None)?;
+        let mut c = self.follow(&e, pend, deadline, None, p.out.raw)?;
         let running = c.command_running;
         let exit_code = c
             .command_exit
             .or_else(|| c.status.map(ExitStatus::python_returncode));
-        let raw = if p.out.raw {
-            shell::tidy(&c.text)
-        } else {
-            c.text.clone()
-        };
-        let (output, elided) = self.shape(&e, &raw, &p.out)?;
+        let (output, elided) = self.shape_collected(&e, &mut c, &p.out)?;
         let mut text = output.clone();
         if !text.is_empty() && !text.ends_with('\n') && (running || !c.running || exit_code != Some(0)) {
             text.push('\n');
@@ -686,24 +711,27 @@ impl Core {
     }
 
     fn send_and_collect(&self, e: &Entry, input: &str, wait: &WaitOpts, out: &OutputOpts) -> ToolResult {
+        max_output(out)?; // a bad value sends nothing
         if let Some(u) = &wait.until {
             regex(u)?; // a bad pattern sends nothing
         }
         let from = e.session.output_offset().map_err(|e| e.to_string())?;
         e.session.send(input).map_err(|e| e.to_string())?;
-        let c = self.collect(e, wait, from, DEFAULT_YIELD_MS)?;
+        let c = self.collect(e, wait, from, DEFAULT_YIELD_MS, out.raw)?;
         self.output_reply(e, c, out)
     }
 
     pub fn read_output(&self, p: ReadOutput) -> ToolResult {
         let e = self.resolve(&p.session)?;
+        max_output(&p.out)?; // a bad value reads nothing
         let from = e.st.lock().cursor;
-        let c = self.collect(&e, &p.wait, from, DEFAULT_YIELD_MS)?;
+        let c = self.collect(&e, &p.wait, from, DEFAULT_YIELD_MS, p.out.raw)?;
         self.output_reply(&e, c, &p.out)
     }
 
     pub fn wait_for_text(&self, p: WaitForText) -> ToolResult {
         let e = self.resolve(&p.session)?;
+        max_output(&p.out)?;
         if p.patterns.is_empty() {
             return Err("invalid patterns: empty list; give at least one".into());
         }
@@ -719,8 +747,9 @@ impl Core {
             Source::Output => {
                 if let Some(pend) = self.take_running(&e) {
                     let stop = |t: &str| pats.iter().any(|x| x.is_match(t));
-                    let mut c = self.follow(&e, pend, deadline, Some(&stop))?;
-                    let index = pats.iter().position(|x| x.is_match(&c.text));
+                    let mut c = self.follow(&e, pend, deadline, Some(&stop), p.out.raw)?;
+                    let seen = c.held.as_ref().map(|h| h.as_str()).unwrap_or("");
+                    let index = pats.iter().position(|x| x.is_match(seen));
                     c.matched = Some(index.is_some());
                     let mut r = self.output_reply(&e, c, &p.out)?;
                     self.describe_match(&mut r, index, &p.patterns, started);
@@ -1016,6 +1045,18 @@ impl Core {
             data: json!({ "session": e.id, "exit_code": exit_code, "signal": signal }),
         })
     }
+}
+
+/// The call's `max_output_bytes`, checked.
+fn max_output(out: &OutputOpts) -> Result<usize, String> {
+    let max = out.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
+    if max < text::MIN_CUT_BYTES {
+        return Err(format!(
+            "invalid max_output_bytes {max}: must be at least {}",
+            text::MIN_CUT_BYTES
+        ));
+    }
+    Ok(max)
 }
 
 /// Screen lines with trailing blanks removed, and trailing empty lines.

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use bgterm::{ExitStatus, Session};
 
+use crate::text::Held;
+
 /// Environment for the shell the server starts: plain output, no pagers,
 /// a UTF-8 locale, history kept free of the wrapper lines. Each can be
 /// overridden by `run_command`'s `env`.
@@ -93,11 +95,11 @@ pub struct Pending {
 #[derive(Debug)]
 pub enum Progress {
     /// It finished: the rest of its output and its exit code.
-    Done { output: String, exit_code: i32 },
+    Done { output: Held, exit_code: i32 },
     /// Still running when the wait ended: the output since the last call.
-    Running { output: String },
+    Running { output: Held },
     /// The shell itself exited (say the command was `exit 3`).
-    ShellExited { output: String, status: ExitStatus },
+    ShellExited { output: Held, status: ExitStatus },
 }
 
 /// One line that runs `command` in the shell, marked with `nonce`.
@@ -202,7 +204,9 @@ const READ_CHUNK: usize = 1 << 20;
 
 /// Reads the shell's output until the command finishes, `deadline`
 /// passes, or `stop` says the new output is what the caller waits for.
-/// Event-driven: each read returns the moment output arrives.
+/// Event-driven: each read returns the moment output arrives. The command's
+/// output goes through `tr` (the cleaner), chunk by chunk, into bounded
+/// memory ([`Held`]).
 ///
 /// Returns the progress and the session's unread-cursor offset after the
 /// last read.
@@ -215,16 +219,22 @@ pub fn drive(
     p: &mut Pending,
     deadline: Instant,
     stop: Option<&dyn Fn(&str) -> bool>,
+    tr: &mut dyn FnMut(&str) -> String,
 ) -> bgterm::Result<(Progress, u64)> {
     let mut cursor;
-    let mut out = String::new();
+    let mut out = Held::default();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let r = session.poll_with_limit(left, READ_CHUNK)?;
         cursor = r.end_offset;
         p.dropped_bytes += r.dropped_bytes;
         p.acc.push_str(&r.text);
-        if let Some(exit_code) = scan(p, &mut out) {
+        let mut chunk = String::new();
+        let done = scan(p, &mut chunk);
+        if !chunk.is_empty() {
+            out.push(&tr(&chunk));
+        }
+        if let Some(exit_code) = done {
             return Ok((
                 Progress::Done {
                     output: out,
@@ -236,7 +246,7 @@ pub fn drive(
         if let Some(status) = r.exit_status {
             if r.remaining_bytes == 0 {
                 if p.begun {
-                    out.push_str(&std::mem::take(&mut p.acc));
+                    out.push(&tr(&std::mem::take(&mut p.acc)));
                 }
                 return Ok((Progress::ShellExited { output: out, status }, cursor));
             }
@@ -245,7 +255,7 @@ pub fn drive(
         if r.remaining_bytes > 0 {
             continue;
         }
-        if stop.is_some_and(|f| f(&out)) || Instant::now() >= deadline {
+        if stop.is_some_and(|f| f(out.as_str())) || Instant::now() >= deadline {
             return Ok((Progress::Running { output: out }, cursor));
         }
     }
@@ -304,11 +314,6 @@ fn partial_suffix(text: &str, marker: &str) -> usize {
         .rev()
         .find(|&n| text.is_char_boundary(text.len() - n) && marker.starts_with(&text[text.len() - n..]))
         .unwrap_or(0)
-}
-
-/// Tidies a finished command's output: the terminal's `\r\n` back to `\n`.
-pub fn tidy(output: &str) -> String {
-    output.replace("\r\n", "\n")
 }
 
 /// A wait of `ms` from now, bounded by `ceiling`.

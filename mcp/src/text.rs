@@ -111,6 +111,65 @@ pub fn head_tail(text: &str, max_bytes: usize) -> (String, usize) {
     (out, elided)
 }
 
+/// Output collected while a command runs, held in bounded memory: past
+/// [`HELD_HEAD`] + [`HELD_TAIL`] bytes (plus some slack) the middle is
+/// dropped and counted, so a command printing without end (`yes`) cannot
+/// fill the server's memory during a long wait.
+#[derive(Debug, Default)]
+pub struct Held {
+    text: String,
+    /// Where the dropped middle was, once something was dropped.
+    cut: Option<usize>,
+    elided: usize,
+}
+
+/// Bytes of a command's output [`Held`] keeps from its start.
+pub const HELD_HEAD: usize = 2 << 20;
+/// Bytes of a command's output [`Held`] keeps from its end.
+pub const HELD_TAIL: usize = 2 << 20;
+
+impl Held {
+    /// Appends `s`, dropping from the middle what exceeds the bound.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        if self.text.len() <= HELD_HEAD + HELD_TAIL + (1 << 20) {
+            return;
+        }
+        let head = *self
+            .cut
+            .get_or_insert_with(|| self.text.floor_char_boundary(HELD_HEAD));
+        let end = self.text.ceil_char_boundary(self.text.len() - HELD_TAIL);
+        if end > head {
+            self.text.drain(head..end);
+            self.elided += end - head;
+        }
+    }
+
+    /// The text kept so far (without a marker where the middle went).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The text cut as [`head_tail`] cuts it, counting the middle already
+    /// dropped: at most `max_bytes` long, one "N bytes elided" line, and N
+    /// every byte left out. Returns the text and N.
+    pub fn cut(self, max_bytes: usize) -> (String, usize) {
+        let Some(at) = self.cut else {
+            return head_tail(&self.text, max_bytes);
+        };
+        let (head, tail) = self.text.split_at(at);
+        let whole = head.len() + self.elided + tail.len();
+        if head.len() + marker(self.elided).len() + tail.len() <= max_bytes {
+            return (format!("{head}{}{tail}", marker(self.elided)), self.elided);
+        }
+        let budget = max_bytes.saturating_sub(marker(whole).len());
+        let h = head.floor_char_boundary((budget / 2).min(head.len()));
+        let t = tail.ceil_char_boundary(tail.len().saturating_sub(budget - h));
+        let elided = (head.len() - h) + self.elided + t;
+        (format!("{}{}{}", &head[..h], marker(elided), &tail[t..]), elided)
+    }
+}
+
 /// The smallest `max_output_bytes` the server accepts: room for the marker
 /// and some text on either side.
 pub const MIN_CUT_BYTES: usize = 256;
@@ -156,6 +215,38 @@ mod tests {
         assert!(cut.contains(&format!("[... {elided} bytes elided ...]")), "{cut}");
         assert_eq!(cut.len() - marker(elided).len() + elided, text.len());
         assert_eq!(head_tail("short", 300), ("short".to_string(), 0));
+    }
+
+    #[test]
+    fn held_output_stays_bounded_and_counts_what_it_dropped() {
+        let mut h = Held::default();
+        let line = "0123456789abcdé\n"; // 17 bytes, one of them two-byte
+        let n = 1_000_000;
+        for _ in 0..n {
+            h.push(line);
+        }
+        assert!(h.as_str().len() <= HELD_HEAD + HELD_TAIL + (1 << 20) + line.len());
+        for max in [300, 5000, 10 << 20] {
+            let copy = Held {
+                text: h.text.clone(),
+                cut: h.cut,
+                elided: h.elided,
+            };
+            let (text, elided) = copy.cut(max);
+            assert!(text.len() <= max, "{max}");
+            assert!(text.starts_with("0123456789") && text.ends_with(line), "{max}");
+            let m = marker(elided);
+            assert_eq!(text.matches("bytes elided").count(), 1, "{max}");
+            assert!(text.contains(&m), "{max}");
+            assert_eq!(
+                text.len() - m.len() + elided,
+                line.len() * n,
+                "{max}: every byte accounted for"
+            );
+        }
+        let mut small = Held::default();
+        small.push("short");
+        assert_eq!(small.cut(300), ("short".to_string(), 0));
     }
 
     #[test]

@@ -208,7 +208,7 @@ def test_bash_run_command_exit_codes_cd_and_status():
             d, _ = await ok(s, "run_command", command=r"printf '\033[31mred\033[0m\n'")
             assert d["output"] == "red\n"
             d, _ = await ok(s, "run_command", command=r"printf '\033[31mred\033[0m\n'", raw=True)
-            assert d["output"] == "\x1b[31mred\x1b[0m\n"
+            assert d["output"] == "\x1b[31mred\x1b[0m\r\n"  # as the terminal sent it
             # The wrapper never shows up in history.
             d, _ = await ok(s, "run_command", command="history | grep -c __BGMCP || true")
             assert d["output"].strip() == "0"
@@ -222,6 +222,18 @@ def test_bash_run_command_exit_codes_cd_and_status():
             for i in range(300):
                 d, _ = await ok(s, "run_command", command=f"echo {i}")
                 assert d["output"] == f"{i}\n", (i, d)
+            # Output far bigger than the server holds: bounded memory, head and
+            # tail kept, every byte accounted for.
+            d, _ = await ok(s, "run_command", command="yes | head -c 10000000", timeout_ms=25000)
+            out = d["output"]
+            assert out.startswith("y\ny\n") and out.endswith("y\ny\n") and d["exit_code"] == 0
+            marker = f"\n[... {d['elided_bytes']} bytes elided ...]\n"
+            assert out.count("bytes elided") == 1 and marker in out
+            if d["dropped_bytes"] == 0:
+                assert len(out) - len(marker) + d["elided_bytes"] == 10_000_000
+            else:
+                sys.stderr.write(f"note: {d['dropped_bytes']} bytes dropped by the session buffer\n")
+                assert len(out) - len(marker) + d["elided_bytes"] < 10_000_000
             # Long commands (over the terminal's 4095-byte line limit) go
             # through a private file, right after another command too.
             for n in (3000, 5000, 20000, 20000):
