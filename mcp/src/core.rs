@@ -116,6 +116,8 @@ struct Collected {
     /// A command's output, already cleaned and held in bounded memory
     /// (then `text` is unused).
     held: Option<Held>,
+    /// The unread cursor after the read (one past what it returned).
+    cursor: u64,
 }
 
 impl Collected {
@@ -130,6 +132,7 @@ impl Collected {
             command_exit: None,
             command_running: false,
             held: None,
+            cursor: r.end_offset,
         }
     }
 }
@@ -368,10 +371,7 @@ impl Core {
                 None,
             )
         };
-        if let Ok(off) = s.output_offset() {
-            let mut st = e.st.lock();
-            st.cursor = off.saturating_sub(c.remaining as u64);
-        }
+        e.st.lock().cursor = c.cursor;
         Ok(c)
     }
 
@@ -427,6 +427,7 @@ impl Core {
             command_exit: None,
             command_running: false,
             held: None,
+            cursor,
         };
         match progress {
             Progress::Done { output, exit_code } => {
