@@ -294,6 +294,8 @@ pub use api::registry::Registry;
 #[cfg(feature = "tokio")]
 pub use asyncs::events::Events;
 #[cfg(feature = "tokio")]
+pub use asyncs::repl::AsyncRepl;
+#[cfg(feature = "tokio")]
 pub use asyncs::session::AsyncSession;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;

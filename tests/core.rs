@@ -729,7 +729,10 @@ fn many_threads_on_one_session_lose_nothing() {
     expect(&s, "READY");
     let threads = 6;
     let lines = 40;
-    let collected = Arc::new(parking_lot::Mutex::new(String::new()));
+    // Each read's text with its offsets: the threads' reads are taken in
+    // turn under the session's lock, but their pushes here may land in
+    // any order, so the text is put back in stream order by offset.
+    let collected = Arc::new(parking_lot::Mutex::new(Vec::<(u64, u64, String)>::new()));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let s = s.clone();
@@ -739,7 +742,9 @@ fn many_threads_on_one_session_lose_nothing() {
                     let out = s
                         .write_stdin(&format!("t{t}-l{l}\n"), Duration::from_millis(5))
                         .unwrap();
-                    collected.lock().push_str(&out.text);
+                    collected
+                        .lock()
+                        .push((out.start_offset, out.end_offset, out.text));
                 }
             })
         })
@@ -748,12 +753,23 @@ fn many_threads_on_one_session_lose_nothing() {
         h.join().unwrap();
     }
     let expected = threads * lines;
+    let count = |c: &[(u64, u64, String)]| c.iter().map(|(_, _, t)| t.matches('\n').count()).sum::<usize>();
     let deadline = Instant::now() + LONG;
-    while collected.lock().matches('\n').count() < expected && Instant::now() < deadline {
+    while count(&collected.lock()) < expected && Instant::now() < deadline {
         let out = s.poll(SHORT).unwrap();
-        collected.lock().push_str(&out.text);
+        collected
+            .lock()
+            .push((out.start_offset, out.end_offset, out.text));
     }
-    let text = collected.lock().clone();
+    let mut reads = collected.lock().clone();
+    reads.sort_by_key(|(start, _, _)| *start);
+    // The reads tile the stream exactly: no gap, no overlap, nothing dropped.
+    let mut at = reads[0].0;
+    for (start, end, _) in &reads {
+        assert_eq!(*start, at, "reads must tile the stream");
+        at = *end;
+    }
+    let text: String = reads.into_iter().map(|(_, _, t)| t).collect();
     assert_eq!(text.matches('\n').count(), expected, "{text:?}");
     for t in 0..threads {
         for l in 0..lines {

@@ -447,3 +447,37 @@ async fn run_and_screen_waits_leave_the_runtime_thread_free() {
         .unwrap();
     assert!(again.already_there);
 }
+
+/// Async `Repl` turns: exact replies from two REPLs driven at once on one
+/// thread, and a dropped turn left open for `resume`.
+#[tokio::test]
+async fn async_repls_answer_each_input_and_a_dropped_turn_stays_open() {
+    if !common::require("python3") {
+        return;
+    }
+    let t = Duration::from_secs(20);
+    let mut py = woken(bgterm::AsyncRepl::spawn(bgterm::ReplBuilder::python()))
+        .await
+        .unwrap();
+    let mut sh = bgterm::AsyncRepl::spawn(bgterm::ReplBuilder::sh()).await.unwrap();
+    for i in 0..20 {
+        let (pi, si) = (format!("{i} * 3"), format!("echo $(({i} + 1))"));
+        let (a, b) = tokio::join!(py.eval(&pi, t), sh.eval(&si, t));
+        assert_eq!(a.unwrap().text, format!("{}\n", i * 3));
+        assert_eq!(b.unwrap().text, format!("{}\n", i + 1));
+    }
+    let multi = py
+        .eval("def f(x):\n    return x * 2\n\nprint(f(21))", t)
+        .await
+        .unwrap();
+    assert_eq!(multi.text, "42\n");
+    // A turn dropped by a select! whose timer won stays open.
+    tokio::select! {
+        biased;
+        () = tokio::time::sleep(SHORT) => {}
+        r = py.eval("import time; time.sleep(0.5); print('late')", t) => panic!("finished: {r:?}"),
+    }
+    assert!(matches!(py.eval("1", t).await, Err(Error::ReplBusy { .. })));
+    assert_eq!(py.resume(t).await.unwrap().text, "late\n");
+    assert_eq!(py.eval("1 + 1", t).await.unwrap().text, "2\n");
+}

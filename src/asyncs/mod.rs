@@ -14,12 +14,10 @@
 //! - [`session`]: [`AsyncSession`], its awaited and its plain methods.
 //! - [`events`]: [`Events`], a `futures_core::Stream` of
 //!   [`SessionEvent`](crate::SessionEvent)s.
-//!
-//! Still to come, each from its own branch: `wait_for_screen` (an async
-//! form of the screen wait, once it exists) and `eval` with an async
-//! `Repl`. Both go in [`session`] as awaited methods built on
-//! [`waiter::Waiter`], like `wait_for` here.
+//! - [`repl`]: [`AsyncRepl`](repl::AsyncRepl), a `Repl` whose turns are
+//!   futures (the same steps as the blocking form, each wait awaited).
 
 pub(crate) mod events;
+pub(crate) mod repl;
 pub(crate) mod session;
 pub(crate) mod waiter;

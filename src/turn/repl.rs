@@ -142,7 +142,7 @@ struct Spec {
 
 /// A turn that has not seen its final prompt yet.
 #[derive(Debug)]
-struct Turn {
+pub(crate) struct Turn {
     /// The input as given (for [`Error::ReplIncomplete`]).
     input: String,
     /// Lines not sent yet.
@@ -169,6 +169,17 @@ struct Turn {
     start_offset: u64,
     dropped: u64,
     started: Instant,
+    /// The input was incomplete and Ctrl-C was sent to cancel it: the
+    /// prompt that answers ends the turn as [`Error::ReplIncomplete`].
+    cancelling: Option<String>,
+}
+
+/// What follows one step of a turn.
+pub(crate) enum Next {
+    /// Wait for the next prompt.
+    Wait(Turn),
+    /// The turn is over.
+    Done(Result<Reply>),
 }
 
 impl Turn {
@@ -366,12 +377,20 @@ impl Repl {
     ///   program had already exited, [`Error::LineTooLong`] for a line too
     ///   long for a terminal in canonical mode, ...).
     pub fn eval(&mut self, input: &str, timeout: Duration) -> Result<Reply> {
+        let deadline = Instant::now().checked_add(timeout);
+        let turn = self.begin_eval(input)?;
+        self.drive(turn, deadline)
+    }
+
+    /// Starts a turn for `input`: refuses a second one, takes stray output,
+    /// sends the first line. [`drive`](Self::drive) (or its async form)
+    /// waits for the rest.
+    pub(crate) fn begin_eval(&mut self, input: &str) -> Result<Turn> {
         if self.turn.is_some() {
             return Err(Error::ReplBusy {
                 id: self.session.id(),
             });
         }
-        let deadline = Instant::now().checked_add(timeout);
         let (stray, from) = self.drain()?;
         let normalized = input.replace("\r\n", "\n");
         let body = normalized.strip_suffix('\n').unwrap_or(&normalized);
@@ -394,9 +413,10 @@ impl Repl {
             start_offset: from,
             dropped: 0,
             started: Instant::now(),
+            cancelling: None,
         };
         self.send_line(&mut turn, &first)?;
-        self.drive(turn, deadline)
+        Ok(turn)
     }
 
     /// Keeps waiting, at most `timeout` more, for the turn that an earlier
@@ -420,10 +440,21 @@ impl Repl {
     /// [`Error::ReplIdle`] if no turn is open; otherwise as for
     /// [`eval`](Self::eval).
     pub fn resume(&mut self, timeout: Duration) -> Result<Reply> {
-        let turn = self.turn.take().ok_or(Error::ReplIdle {
-            id: self.session.id(),
-        })?;
+        let turn = self.take_turn()?;
         self.drive(turn, Instant::now().checked_add(timeout))
+    }
+
+    /// The turn a timeout left open.
+    pub(crate) fn take_turn(&mut self) -> Result<Turn> {
+        self.turn.take().ok_or(Error::ReplIdle {
+            id: self.session.id(),
+        })
+    }
+
+    /// Keeps `turn` open (an await in progress, or a timeout).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn park(&mut self, turn: Turn) {
+        self.turn = Some(turn);
     }
 
     /// Sends Ctrl-C (the terminal's interrupt character, which the
@@ -456,6 +487,12 @@ impl Repl {
     /// open for [`resume`](Self::resume)).
     pub fn interrupt(&mut self, timeout: Duration) -> Result<Reply> {
         let deadline = Instant::now().checked_add(timeout);
+        let turn = self.begin_interrupt()?;
+        self.drive(turn, deadline)
+    }
+
+    /// Sends Ctrl-C to the open turn (or a new, empty one).
+    pub(crate) fn begin_interrupt(&mut self) -> Result<Turn> {
         let mut turn = match self.turn.take() {
             Some(t) => t,
             None => {
@@ -477,6 +514,7 @@ impl Repl {
                     start_offset: from,
                     dropped: 0,
                     started: Instant::now(),
+                    cancelling: None,
                 }
             }
         };
@@ -485,7 +523,7 @@ impl Repl {
             self.turn = Some(turn);
             return Err(e);
         }
-        self.drive(turn, deadline)
+        Ok(turn)
     }
 
     /// Closes the session (see [`Session::close`]) and returns how the
@@ -540,114 +578,156 @@ impl Repl {
 
     /// Runs the turn until its final prompt, a timeout or an exit.
     fn drive(&mut self, mut turn: Turn, deadline: Option<Instant>) -> Result<Reply> {
-        let id = self.session.id();
         loop {
-            let mut patterns = vec![Pattern::literal(self.spec.prompt.as_str())];
-            if let Some(c) = &self.spec.continuation {
-                patterns.push(Pattern::literal(c.as_str()));
+            let (from, patterns, until) = self.wait_spec(&turn, deadline);
+            let waited = self.session.wait_for_from_deadline(from, patterns, until);
+            match self.after_wait(turn, waited, deadline) {
+                Next::Wait(t) => turn = t,
+                Next::Done(result) => return result,
             }
-            let until = match (turn.retry_at, deadline) {
-                (Some(r), Some(d)) => Some(r.min(d)),
-                (r, d) => r.or(d),
-            };
-            let waited = self.session.wait_for_from_deadline(turn.from, patterns, until);
-            let m = match waited {
-                Ok(m) => m,
-                Err(Error::WaitTimeout { .. })
-                    if turn.retry_at.is_some() && deadline.is_none_or(|d| Instant::now() < d) =>
-                {
-                    turn.retry_at = None;
-                    self.session.send_bytes(b"\x03")?;
-                    continue;
-                }
-                Err(Error::WaitTimeout { .. }) => {
-                    self.collect(&mut turn)?;
-                    let err = Error::ReplTimeout {
-                        id,
-                        waited: turn.started.elapsed(),
-                        partial: turn.partial(&self.spec),
-                        raw: turn.raw.clone() + &turn.seg,
-                    };
-                    self.turn = Some(turn);
-                    return Err(err);
-                }
-                Err(Error::ExitedBeforeMatch { status, .. }) => {
-                    self.collect(&mut turn)?;
-                    return Err(Error::ReplExited {
-                        id,
-                        status,
-                        output: turn.partial(&self.spec),
-                        raw: turn.raw + &turn.seg,
-                    });
-                }
-                Err(e) => {
-                    self.turn = Some(turn);
-                    return Err(e);
-                }
-            };
-            let seg = segment(&mut turn, &m);
-            turn.dropped += m.dropped_bytes;
-            turn.text += &self.spec.segment_text(&seg, turn.echo_pending);
-            turn.raw += &seg;
-            turn.from = m.match_end;
-            self.mark = m.match_end;
-            let primary = m.index == 0;
-            if primary && (turn.lines.is_empty() || turn.interrupted) {
-                return Ok(Reply {
-                    text: turn.text,
-                    raw: turn.raw,
-                    stray: turn.stray,
-                    start_offset: turn.start_offset,
-                    end_offset: m.match_start,
-                    dropped_bytes: turn.dropped,
-                });
-            }
-            // A prompt in the middle of the turn is part of what the
-            // terminal showed.
-            turn.raw += &m.text;
-            turn.echo_pending = false;
-            turn.at_prompt = true;
-            if turn.interrupted {
-                continue;
-            }
-            if let Some(line) = turn.lines.pop_front() {
-                self.send_line(&mut turn, &line)?;
-                continue;
-            }
-            // The last line left the program waiting for more.
-            if self.spec.blank_line_ends_block && !turn.blank_sent {
-                turn.blank_sent = true;
-                self.send_line(&mut turn, "")?;
-                continue;
-            }
-            let input = turn.input.clone();
-            let cancelled = self.spec.cancel_incomplete;
-            let output = if cancelled {
-                self.send_interrupt(&mut turn)?;
-                match self.drive(turn, deadline) {
-                    Ok(r) => r.text,
-                    Err(Error::ReplTimeout { partial, .. }) => {
-                        // The prompt has not come back yet; the turn is
-                        // open (`resume` waits for it).
-                        return Err(Error::ReplIncomplete {
-                            id,
-                            input,
-                            output: partial,
-                            cancelled: false,
-                        });
-                    }
-                    Err(e) => return Err(e),
-                }
-            } else {
-                turn.text
-            };
-            return Err(Error::ReplIncomplete {
-                id,
-                input,
-                output,
-                cancelled,
-            });
         }
+    }
+
+    /// What the turn waits for next: from where, which prompts, until when.
+    pub(crate) fn wait_spec(
+        &self,
+        turn: &Turn,
+        deadline: Option<Instant>,
+    ) -> (u64, Vec<Pattern>, Option<Instant>) {
+        let mut patterns = vec![Pattern::literal(self.spec.prompt.as_str())];
+        if let Some(c) = &self.spec.continuation {
+            patterns.push(Pattern::literal(c.as_str()));
+        }
+        let until = match (turn.retry_at, deadline) {
+            (Some(r), Some(d)) => Some(r.min(d)),
+            (r, d) => r.or(d),
+        };
+        (turn.from, patterns, until)
+    }
+
+    /// One step of a turn: what the wait for a prompt returned, and what
+    /// follows (wait again, or the turn's end).
+    pub(crate) fn after_wait(
+        &mut self,
+        mut turn: Turn,
+        waited: Result<Match>,
+        deadline: Option<Instant>,
+    ) -> Next {
+        let id = self.session.id();
+        let m = match waited {
+            Ok(m) => m,
+            Err(Error::WaitTimeout { .. })
+                if turn.retry_at.is_some() && deadline.is_none_or(|d| Instant::now() < d) =>
+            {
+                turn.retry_at = None;
+                if let Err(e) = self.session.send_bytes(b"\x03") {
+                    self.turn = Some(turn);
+                    return Next::Done(Err(e));
+                }
+                return Next::Wait(turn);
+            }
+            Err(Error::WaitTimeout { .. }) => {
+                if let Err(e) = self.collect(&mut turn) {
+                    return Next::Done(Err(e));
+                }
+                let partial = turn.partial(&self.spec);
+                if let Some(input) = turn.cancelling.take() {
+                    // The prompt has not come back yet; the turn is open
+                    // (`resume` waits for it).
+                    self.turn = Some(turn);
+                    return Next::Done(Err(Error::ReplIncomplete {
+                        id,
+                        input,
+                        output: partial,
+                        cancelled: false,
+                    }));
+                }
+                let err = Error::ReplTimeout {
+                    id,
+                    waited: turn.started.elapsed(),
+                    partial,
+                    raw: turn.raw.clone() + &turn.seg,
+                };
+                self.turn = Some(turn);
+                return Next::Done(Err(err));
+            }
+            Err(Error::ExitedBeforeMatch { status, .. }) => {
+                if let Err(e) = self.collect(&mut turn) {
+                    return Next::Done(Err(e));
+                }
+                return Next::Done(Err(Error::ReplExited {
+                    id,
+                    status,
+                    output: turn.partial(&self.spec),
+                    raw: turn.raw + &turn.seg,
+                }));
+            }
+            Err(e) => {
+                self.turn = Some(turn);
+                return Next::Done(Err(e));
+            }
+        };
+        let seg = segment(&mut turn, &m);
+        turn.dropped += m.dropped_bytes;
+        turn.text += &self.spec.segment_text(&seg, turn.echo_pending);
+        turn.raw += &seg;
+        turn.from = m.match_end;
+        self.mark = m.match_end;
+        let primary = m.index == 0;
+        if primary && (turn.lines.is_empty() || turn.interrupted) {
+            if let Some(input) = turn.cancelling {
+                return Next::Done(Err(Error::ReplIncomplete {
+                    id,
+                    input,
+                    output: turn.text,
+                    cancelled: true,
+                }));
+            }
+            return Next::Done(Ok(Reply {
+                text: turn.text,
+                raw: turn.raw,
+                stray: turn.stray,
+                start_offset: turn.start_offset,
+                end_offset: m.match_start,
+                dropped_bytes: turn.dropped,
+            }));
+        }
+        // A prompt in the middle of the turn is part of what the terminal
+        // showed.
+        turn.raw += &m.text;
+        turn.echo_pending = false;
+        turn.at_prompt = true;
+        if turn.interrupted {
+            return Next::Wait(turn);
+        }
+        if let Some(line) = turn.lines.pop_front() {
+            return match self.send_line(&mut turn, &line) {
+                Ok(()) => Next::Wait(turn),
+                Err(e) => Next::Done(Err(e)),
+            };
+        }
+        // The last line left the program waiting for more.
+        if self.spec.blank_line_ends_block && !turn.blank_sent {
+            turn.blank_sent = true;
+            return match self.send_line(&mut turn, "") {
+                Ok(()) => Next::Wait(turn),
+                Err(e) => Next::Done(Err(e)),
+            };
+        }
+        let input = turn.input.clone();
+        if self.spec.cancel_incomplete {
+            if let Err(e) = self.send_interrupt(&mut turn) {
+                return Next::Done(Err(e));
+            }
+            turn.cancelling = Some(input);
+            return Next::Wait(turn);
+        }
+        Next::Done(Err(Error::ReplIncomplete {
+            id,
+            input,
+            output: turn.text,
+            cancelled: false,
+        }))
     }
 
     /// Reads what has arrived of the current segment (after a timeout or
@@ -1035,6 +1115,26 @@ impl ReplBuilder {
     /// [`Error::ExitedBeforeMatch`] if the program exits first (both with
     /// the output's tail); the session is closed then.
     pub fn spawn(self) -> Result<Repl> {
+        let mut start = self.prepare()?;
+        let deadline = start.deadline;
+        let session = start.session.clone();
+        let mut from = 0;
+        if let Some((initial, _)) = &start.setup {
+            let m = session.wait_for_from_deadline(from, initial.as_str(), deadline)?;
+            from = start.sent_setup(&m)?;
+            for _ in 0..start.prompts_in_setup() {
+                from = session
+                    .wait_for_from_deadline(from, start.prompt(), deadline)?
+                    .match_end;
+            }
+        }
+        let m = session.wait_for_from_deadline(from, start.prompt(), deadline)?;
+        Ok(start.finish(&m))
+    }
+
+    /// Checks the prompts and starts the program; the waits for its
+    /// first prompt are the caller's (blocking or async).
+    pub(crate) fn prepare(self) -> Result<ReplStart> {
         let spec = self.spec;
         if spec.prompt.is_empty() {
             return Err(Error::InvalidPrompt {
@@ -1061,32 +1161,62 @@ impl ReplBuilder {
             b = f(b);
         }
         let session = b.spawn()?;
-        let deadline = Instant::now().checked_add(self.start_timeout);
-        let mut banner = String::new();
-        let mut from = 0;
-        if let Some((initial, input)) = &self.setup {
-            let m = session.wait_for_from_deadline(from, initial.as_str(), deadline)?;
-            banner += &m.before;
-            from = session.output_offset()?;
-            session.send(&format!("{input}\n"))?;
-            // The echo shows the input: skip the prompt's text in it.
-            for _ in 0..input.matches(spec.prompt.as_str()).count() {
-                from = session
-                    .wait_for_from_deadline(from, spec.prompt.as_str(), deadline)?
-                    .match_end;
-            }
-        }
-        let m = session.wait_for_from_deadline(from, spec.prompt.as_str(), deadline)?;
-        if self.setup.is_none() {
-            banner += &m.before;
-        }
-        Ok(Repl {
+        Ok(ReplStart {
             session,
             spec,
+            setup: self.setup,
+            deadline: Instant::now().checked_add(self.start_timeout),
+            banner: String::new(),
+        })
+    }
+}
+
+/// A REPL whose program runs but has not shown its first prompt yet.
+pub(crate) struct ReplStart {
+    pub(crate) session: Session,
+    spec: Spec,
+    pub(crate) setup: Option<(String, String)>,
+    pub(crate) deadline: Option<Instant>,
+    banner: String,
+}
+
+impl ReplStart {
+    /// The primary prompt.
+    pub(crate) fn prompt(&self) -> &str {
+        &self.spec.prompt
+    }
+
+    /// After the setup's initial prompt `m`: sends the setup input, and
+    /// returns where to look for the next prompt.
+    pub(crate) fn sent_setup(&mut self, m: &Match) -> Result<u64> {
+        self.banner += &m.before;
+        let from = self.session.output_offset()?;
+        if let Some((_, input)) = &self.setup {
+            self.session.send(&format!("{input}\n"))?;
+        }
+        Ok(from)
+    }
+
+    /// How many times the echo of the setup input shows the prompt's text
+    /// (to be skipped).
+    pub(crate) fn prompts_in_setup(&self) -> usize {
+        self.setup
+            .as_ref()
+            .map_or(0, |(_, input)| input.matches(self.spec.prompt.as_str()).count())
+    }
+
+    /// The REPL, once its first prompt `m` has come.
+    pub(crate) fn finish(mut self, m: &Match) -> Repl {
+        if self.setup.is_none() {
+            self.banner += &m.before;
+        }
+        Repl {
+            session: self.session,
+            spec: self.spec,
             mark: m.match_end,
             turn: None,
-            banner: clean_text(&banner),
-        })
+            banner: clean_text(&self.banner),
+        }
     }
 }
 
@@ -1112,6 +1242,7 @@ mod tests {
             start_offset: 0,
             dropped: 0,
             started: Instant::now(),
+            cancelling: None,
         }
     }
 
