@@ -8,10 +8,10 @@ use crate::asyncs::waiter::Waiter;
 use crate::asyncs::waiter::flight_ready;
 use crate::engine::core::Guard;
 use crate::engine::result::PollResult;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::SessionId;
 use crate::limits::{DEFAULT_EVENT_CAPACITY, DEFAULT_MAX_OUTPUT_BYTES};
-use crate::screen::view::ScreenMatch;
+use crate::screen::view::{ScreenMatch, ScreenWait};
 use crate::session::command::Command;
 use crate::session::handle::{Session, deadline_after};
 use crate::status::ExitStatus;
@@ -505,44 +505,13 @@ impl AsyncSession {
         patterns: impl Into<Patterns>,
         timeout: Option<Duration>,
     ) -> Result<ScreenMatch> {
-        let patterns = patterns.into();
-        let started = Instant::now();
-        let deadline = deadline_after(timeout);
-        let core = self.session.core()?;
-        let mut first = true;
+        let mut wait = ScreenWait::new(patterns.into(), timeout);
         loop {
-            // The end is read before the parse, so any output after it
-            // ends the wait below.
-            let (seen_end, exit) = {
-                let g = core.lock()?;
-                (g.end(), g.exit())
-            };
-            let (found, screen) = self.session.screen_find(&patterns)?;
-            if let Some((index, line, text)) = found {
-                return Ok(ScreenMatch::new(index, line, text, first, started.elapsed()));
+            if let Some(done) = wait.look(&self.session) {
+                return done;
             }
-            first = false;
-            let id = self.session.id();
-            if let Some(status) = exit {
-                return Err(Error::ExitedBeforeMatch {
-                    id,
-                    status,
-                    patterns: patterns.to_string(),
-                    waited: started.elapsed(),
-                    tail: screen,
-                });
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                let arrived = core.lock()?.end() - seen_end;
-                return Err(Error::WaitTimeout {
-                    id,
-                    patterns: patterns.to_string(),
-                    waited: started.elapsed(),
-                    tail: screen,
-                    arrived,
-                });
-            }
-            let mut waiter = Waiter::new(&self.session, deadline)?;
+            let seen_end = wait.seen_end;
+            let mut waiter = Waiter::new(&self.session, wait.deadline)?;
             poll_fn(|cx| {
                 waiter.poll_with(cx, |g, timed_out| {
                     (timed_out || g.end() != seen_end || g.exit().is_some()).then_some(Ok(()))

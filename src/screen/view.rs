@@ -126,21 +126,82 @@ impl CaptureOptions {
 /// A matching screen line: (pattern index, absolute line, text).
 pub(crate) type ScreenLine = (usize, usize, String);
 
-impl ScreenMatch {
-    pub(crate) fn new(
-        index: usize,
-        line: usize,
-        text: String,
-        already_there: bool,
-        waited: Duration,
-    ) -> ScreenMatch {
-        ScreenMatch {
-            index,
-            line,
-            text,
-            already_there,
-            waited,
+/// One [`Session::wait_for_screen`] in progress: the blocking form and
+/// the async one take the same looks, and differ only in how they wait for
+/// the next output.
+pub(crate) struct ScreenWait {
+    patterns: Patterns,
+    started: Instant,
+    pub(crate) deadline: Option<Instant>,
+    first: bool,
+    /// The output end at the last look: the next look is due when it moves
+    /// (or the child exits, or the deadline passes).
+    pub(crate) seen_end: u64,
+}
+
+impl ScreenWait {
+    pub(crate) fn new(patterns: Patterns, timeout: Option<Duration>) -> ScreenWait {
+        ScreenWait {
+            patterns,
+            started: Instant::now(),
+            deadline: deadline_after(timeout),
+            first: true,
+            seen_end: 0,
         }
+    }
+
+    /// Looks at the screen: `Some` when the wait is over (a match, the
+    /// exit, the deadline), `None` to wait for output after `seen_end`.
+    pub(crate) fn look(&mut self, session: &Session) -> Option<Result<ScreenMatch>> {
+        // The end is read before the parse, so any output after it ends
+        // the wait for the next look.
+        let (seen_end, exit) = match session
+            .core()
+            .and_then(|core| core.lock().map(|g| (g.end(), g.exit())))
+        {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        self.seen_end = seen_end;
+        let (found, screen) = match session.screen_find(&self.patterns) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let waited = self.started.elapsed();
+        if let Some((index, line, text)) = found {
+            return Some(Ok(ScreenMatch {
+                index,
+                line,
+                text,
+                already_there: self.first,
+                waited,
+            }));
+        }
+        self.first = false;
+        let (id, patterns) = (session.id(), self.patterns.to_string());
+        if let Some(status) = exit {
+            return Some(Err(Error::ExitedBeforeMatch {
+                id,
+                status,
+                patterns,
+                waited,
+                tail: screen,
+            }));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            let arrived = match session.core().and_then(|core| core.lock().map(|g| g.end())) {
+                Ok(end) => end - seen_end,
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(Err(Error::WaitTimeout {
+                id,
+                patterns,
+                waited,
+                tail: screen,
+                arrived,
+            }));
+        }
+        None
     }
 }
 
@@ -359,44 +420,17 @@ impl Session {
         patterns: impl Into<Patterns>,
         timeout: Option<Duration>,
     ) -> Result<ScreenMatch> {
-        let patterns = patterns.into();
-        let started = Instant::now();
-        let deadline = deadline_after(timeout);
+        let mut wait = ScreenWait::new(patterns.into(), timeout);
         let core = self.core()?;
-        let mut first = true;
         loop {
-            // The end is read before the parse, so any output after it
-            // wakes the wait below.
-            let (seen_end, exit) = {
-                let g = core.lock()?;
-                (g.end(), g.exit())
-            };
-            let (found, screen) = self.screen_find(&patterns)?;
-            if let Some((index, line, text)) = found {
-                return Ok(ScreenMatch::new(index, line, text, first, started.elapsed()));
+            if let Some(done) = wait.look(self) {
+                return done;
             }
-            first = false;
-            if let Some(status) = exit {
-                return Err(Error::ExitedBeforeMatch {
-                    id: self.id(),
-                    status,
-                    patterns: patterns.to_string(),
-                    waited: started.elapsed(),
-                    tail: screen,
-                });
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                let arrived = core.lock()?.end() - seen_end;
-                return Err(Error::WaitTimeout {
-                    id: self.id(),
-                    patterns: patterns.to_string(),
-                    waited: started.elapsed(),
-                    tail: screen,
-                    arrived,
-                });
-            }
-            let g = core.lock()?;
-            drop(g.wait_until(deadline, |s| s.end() != seen_end || s.exit().is_some())?);
+            let seen_end = wait.seen_end;
+            drop(
+                core.lock()?
+                    .wait_until(wait.deadline, |s| s.end() != seen_end || s.exit().is_some())?,
+            );
         }
     }
 

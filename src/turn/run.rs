@@ -843,6 +843,17 @@ impl Session {
         }
     }
 
+    /// [`Error::RunBusy`] if another thread waits for this session's `run`.
+    fn not_waited_for(&self, s: &Slot) -> Result<()> {
+        match &s.waiting {
+            Some(waiting) => Err(Error::RunBusy {
+                id: self.id(),
+                command: waiting.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Claims the session for one `run`: refuses a second one in flight
     /// ([`Error::RunBusy`]), checks the command, and says whether the shell
     /// is set up already.
@@ -850,12 +861,7 @@ impl Session {
         let lines = command_lines(command)?;
         let slot = self.run_slot();
         let mut s = slot.0.lock();
-        if let Some(waiting) = &s.waiting {
-            return Err(Error::RunBusy {
-                id: self.id(),
-                command: waiting.clone(),
-            });
-        }
+        self.not_waited_for(&s)?;
         if let Some(f) = &s.flight {
             if f.shared.collector.lock().end.is_none() {
                 return Err(Error::RunBusy {
@@ -992,12 +998,7 @@ impl Session {
         let deadline = deadline_after(timeout);
         let slot = self.run_slot();
         let mut s = slot.0.lock();
-        if let Some(waiting) = &s.waiting {
-            return Err(Error::RunBusy {
-                id: self.id(),
-                command: waiting.clone(),
-            });
-        }
+        self.not_waited_for(&s)?;
         let Some(f) = &s.flight else {
             return Err(Error::NoPendingRun { id: self.id() });
         };
