@@ -478,8 +478,8 @@ const DRAIN_VARIANTS: [DrainVariant; 2] = [
     },
 ];
 
-/// Drains the generated file through `cat`: each round runs the raw PTY
-/// and every [`DRAIN_VARIANTS`] session once, in a rotating order.
+/// Drains the generated file through `cat`: each round runs the raw PTY,
+/// every [`DRAIN_VARIANTS`] session and every peer once, in a rotating order.
 fn drain(cfg: &Config) -> BoxResult<Vec<Row>> {
     let file = drain_file(cfg.drain_bytes)?;
     let file_str = file.to_str().ok_or("non-UTF-8 target path")?;
