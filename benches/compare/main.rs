@@ -3,11 +3,14 @@
 //! ```sh
 //! cargo bench --bench compare            # the full run (a few minutes)
 //! cargo bench --bench compare -- --quick # small sizes, for a smoke test
-//! cargo bench --bench compare -- echo    # only some workloads: drain echo spawn scale repl
+//! cargo bench --bench compare -- echo    # only some workloads:
+//!                                        # drain drain8 echo spawn bighost scale many repl
 //! ```
 //!
-//! Each workload runs a libc baseline and bgterm alternately, in the same
-//! process, and reports the ratio. It prints a table and writes the same
+//! Each workload runs a libc baseline, bgterm and the Rust peers (expectrl,
+//! rexpect, portable-pty: see `peers`) in rotation, in the same process,
+//! and reports each one's ratio to the baseline; a peer that cannot do a
+//! workload gets "-" and a numbered note saying why. It prints a table and writes the same
 //! figures to `target/bgterm-bench/compare.json`. Every child is killed
 //! and reaped even if the run is interrupted (see `cleanup`). If no PTY can
 //! be opened the bench says so and exits with status 2: it never prints a
@@ -15,6 +18,8 @@
 
 mod cleanup;
 mod measure;
+mod more;
+mod peers;
 mod raw;
 
 use std::io::Write as _;
@@ -25,6 +30,7 @@ use bgterm::{ExitStatus, Repl, Session, SessionBuilder};
 
 use crate::cleanup::Slot;
 use crate::measure::{json_num, json_str, median, percentile};
+use crate::peers::{Cell, Peer};
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -42,6 +48,14 @@ struct Config {
     idle: Duration,
     repl_trips: usize,
     repl_rounds: usize,
+    /// Sessions of the `many` workload (just under the default PTY limit).
+    many: usize,
+    /// Size of the file each of the eight concurrent drains reads.
+    drain8_bytes: u64,
+    drain8_rounds: usize,
+    big_host_spawns: usize,
+    /// Memory the bench touches before the big-host spawns.
+    big_host_bytes: usize,
 }
 
 impl Config {
@@ -58,6 +72,11 @@ impl Config {
             idle: Duration::from_secs(10),
             repl_trips: 2000,
             repl_rounds: 2,
+            many: 4000,
+            drain8_bytes: 8 << 20,
+            drain8_rounds: 3,
+            big_host_spawns: 40,
+            big_host_bytes: 2 << 30,
         }
     }
 
@@ -74,6 +93,11 @@ impl Config {
             idle: Duration::from_secs(1),
             repl_trips: 300,
             repl_rounds: 1,
+            many: 200,
+            drain8_bytes: 2 << 20,
+            drain8_rounds: 1,
+            big_host_spawns: 5,
+            big_host_bytes: 256 << 20,
         }
     }
 }
@@ -141,6 +165,8 @@ struct Row {
     target: Target,
     /// Overrides the verdict (e.g. bytes were lost).
     failed: Option<String>,
+    /// One cell per [`peers::ALL`], or empty where peers do not apply.
+    peers: Vec<Cell>,
 }
 
 impl Row {
@@ -157,7 +183,13 @@ impl Row {
             bgterm,
             target: Target::None,
             failed: None,
+            peers: Vec::new(),
         }
+    }
+
+    fn peers(mut self, cells: Vec<Cell>) -> Row {
+        self.peers = cells;
+        self
     }
 
     fn target(mut self, t: Target) -> Row {
@@ -200,7 +232,9 @@ fn main() {
     } else {
         Config::full()
     };
-    let all = ["drain", "echo", "spawn", "scale", "repl"];
+    let all = [
+        "drain", "drain8", "echo", "spawn", "bighost", "scale", "many", "repl",
+    ];
     let picked: Vec<&str> = all.into_iter().filter(|w| args.iter().any(|a| a == w)).collect();
     let run = |w: &str| picked.is_empty() || picked.contains(&w);
 
@@ -231,6 +265,7 @@ fn main() {
             Err(e) => eprintln!("compare: could not raise the open-file limit ({e})"),
         }
     }
+    // (`many` raises it further itself, or reports why it cannot run.)
 
     let machine = measure::machine();
     let date = measure::utc_now();
@@ -249,8 +284,21 @@ fn main() {
 
     let mut rows = Vec::new();
     let outcome = (|| -> BoxResult<()> {
+        // The held sessions first, on a heap no other workload has grown.
+        let mut starts = None;
+        if run("scale") {
+            let (r, s) = scale_rows(&cfg, cfg.sessions, true)?;
+            rows.extend(r);
+            starts = Some(s);
+        }
+        if run("many") {
+            rows.extend(more::many(&cfg, starts.as_ref())?);
+        }
         if run("drain") {
             rows.extend(drain(&cfg)?);
+        }
+        if run("drain8") {
+            rows.extend(more::drain8(&cfg)?);
         }
         if run("echo") {
             rows.extend(echo(&cfg)?);
@@ -258,8 +306,8 @@ fn main() {
         if run("spawn") {
             rows.extend(spawn(&cfg)?);
         }
-        if run("scale") {
-            rows.extend(scale(&cfg)?);
+        if run("bighost") {
+            rows.extend(more::big_host(&cfg)?);
         }
         if run("repl") {
             if on_path("python3") {
@@ -435,21 +483,42 @@ const DRAIN_VARIANTS: [DrainVariant; 2] = [
     },
 ];
 
-/// Drains the generated file through `cat`: each round runs the raw PTY
-/// and every [`DRAIN_VARIANTS`] session once, in a rotating order.
+/// Drains the generated file through `cat`: each round runs the raw PTY,
+/// every [`DRAIN_VARIANTS`] session and every peer once, in a rotating order.
 fn drain(cfg: &Config) -> BoxResult<Vec<Row>> {
     let file = drain_file(cfg.drain_bytes)?;
     let file_str = file.to_str().ok_or("non-UTF-8 target path")?;
     let argv = ["cat", file_str];
     let mut buf = vec![0u8; 64 * 1024];
-    let sides = DRAIN_VARIANTS.len() + 1;
-    // rates[0]: raw; rates[1 + i]: variant i.
+    let variants = DRAIN_VARIANTS.len() + 1;
+    let sides = variants + peers::ALL.len();
+    let mut peer_rates: Vec<peers::Tally> = peers::ALL.iter().map(|_| peers::Tally::new()).collect();
+    // rates[0]: raw; rates[1 + i]: variant i; then the peers.
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); sides];
     let mut problems: Vec<Vec<String>> = vec![Vec::new(); sides];
     let mut raw_bytes = 0u64;
     for round in 0..cfg.drain_rounds {
         for k in 0..sides {
             let side = (round + k) % sides;
+            if side >= variants {
+                let peer = peers::ALL[side - variants];
+                peer_rates[side - variants].run(peer, "drain", |v| {
+                    let t = Instant::now();
+                    let n = peer.drain(&argv)?;
+                    let el = t.elapsed().as_secs_f64();
+                    eprintln!(
+                        "  drain {:<8} {:>7.1} MB/s ({n} bytes)",
+                        peer.name(),
+                        n as f64 / el / 1e6
+                    );
+                    if raw_bytes > 0 && n != raw_bytes {
+                        return Err(format!("{n} bytes vs raw {raw_bytes}").into());
+                    }
+                    v.push(n as f64 / el / 1e6);
+                    Ok(())
+                });
+                continue;
+            }
             if side == 0 {
                 let t = Instant::now();
                 let mut p = raw::spawn(&argv)?;
@@ -510,19 +579,27 @@ fn drain(cfg: &Config) -> BoxResult<Vec<Row>> {
             Some(best(&rates[0])),
             Some(best(&rates[1 + i])),
         )
-        .target(Target::RatioAtLeast(0.90));
+        .target(Target::RatioAtLeast(0.95));
+        // The peers have no screen: they appear on the plain row.
+        if i == 0 {
+            row = row.peers(peer_rates.iter().map(|t| t.cell(best)).collect());
+        }
         let p = &mut problems[1 + i];
         if !p.is_empty() {
             p.dedup();
             row.failed = Some(p.join("; "));
         }
         rows.push(row);
-        rows.push(Row::new(
+        let mut row = Row::new(
             &name,
             format!("MB/s, median of {n}"),
             Some(median(&rates[0])),
             Some(median(&rates[1 + i])),
-        ));
+        );
+        if i == 0 {
+            row = row.peers(peer_rates.iter().map(|t| t.cell(median)).collect());
+        }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -538,16 +615,25 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
     // and `send` + `wait_for_from` (a text waiter woken by its tap), so the
     // waiters' wake-up cost is measured against the same raw baseline.
     // With the feature `tokio`, a fourth side: the async `write_stdin` on a
-    // current-thread runtime, woken through its waker.
+    // current-thread runtime, woken through its waker. The peers follow,
+    // each its own side.
     let (mut raw_us, mut bg_us, mut wf_us) = (Vec::new(), Vec::new(), Vec::new());
     #[cfg(feature = "tokio")]
     let mut async_us = Vec::new();
-    let sides: usize = if cfg!(feature = "tokio") { 4 } else { 3 };
+    let mut peer_us: Vec<peers::Tally> = peers::ALL.iter().map(|_| peers::Tally::new()).collect();
+    let ours: usize = if cfg!(feature = "tokio") { 4 } else { 3 };
+    let sides = ours + peers::ALL.len();
     for round in 0..cfg.echo_rounds {
         // Each side leads in turn.
-        let order = (0..sides).map(|i| (i + round) % sides);
-        for which in order {
-            if which == 0 {
+        for which in (0..sides).map(|k| (round + k) % sides) {
+            if which >= ours {
+                let peer = peers::ALL[which - ours];
+                let trips = peer.echo_trips(cfg.echo_trips);
+                let warmup = peer.echo_trips(ECHO_WARMUP);
+                peer_us[which - ours].run(peer, "echo", |v| {
+                    peer.echo(&ECHO_CHILD, "READY", warmup, trips, v)
+                });
+            } else if which == 0 {
                 let p = raw::spawn(&ECHO_CHILD)?;
                 p.read_until(b"READY")?;
                 let mut one = [0u8; 1];
@@ -601,6 +687,20 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
         }
     }
     let name = format!("echo round trip ({} × 1 byte)", raw_us.len());
+    let raw_trips = raw_us.len();
+    let peer_cells = |p: f64| -> Vec<Cell> {
+        peer_us
+            .iter()
+            .zip(peers::ALL)
+            .map(|(t, peer)| match t.cell(|v| percentile(&mut v.to_vec(), p)) {
+                // Fewer trips than the others: say so beside the figure.
+                Cell::Value(x) if t.samples.len() != raw_trips => {
+                    Cell::Noted(x, format!("{}: {} trips", peer.name(), t.samples.len()))
+                }
+                c => c,
+            })
+            .collect()
+    };
     let wf_name = format!("echo via send + wait_for_from ({} × 1 byte)", wf_us.len());
     #[cfg(feature = "tokio")]
     let async_rows = {
@@ -637,14 +737,16 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
             Some(percentile(&mut raw_us, 50.0)),
             Some(percentile(&mut bg_us, 50.0)),
         )
-        .target(Target::RatioAtMost(2.0)),
+        .target(Target::RatioAtMost(1.15))
+        .peers(peer_cells(50.0)),
         Row::new(
             &name,
             "p99 µs",
             Some(percentile(&mut raw_us, 99.0)),
             Some(percentile(&mut bg_us, 99.0)),
         )
-        .target(Target::RatioAtMost(3.0)),
+        .target(Target::RatioAtMost(1.3))
+        .peers(peer_cells(99.0)),
         Row::new(
             &wf_name,
             "p50 µs",
@@ -694,10 +796,30 @@ fn echo_async(cfg: &Config) -> BoxResult<Vec<f64>> {
 // ---------------------------------------------------------------- spawn
 
 fn spawn(cfg: &Config) -> BoxResult<Vec<Row>> {
+    spawn_rows(cfg.spawns, cfg.spawn_rounds, "")
+}
+
+/// `spawns` starts of `true` per side per round, raw, bgterm and the peers
+/// in rotation; `host` is appended to the row name.
+fn spawn_rows(spawns: usize, rounds: usize, host: &str) -> BoxResult<Vec<Row>> {
     let (mut raw_s, mut bg_s) = (Vec::new(), Vec::new());
-    for round in 0..cfg.spawn_rounds {
-        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
-            for _ in 0..cfg.spawns {
+    let mut peer_s: Vec<peers::Tally> = peers::ALL.iter().map(|_| peers::Tally::new()).collect();
+    let sides = 2 + peers::ALL.len();
+    for round in 0..rounds {
+        for which in (0..sides).map(|k| (round + k) % sides) {
+            if which >= 2 {
+                let peer = peers::ALL[which - 2];
+                peer_s[which - 2].run(peer, "spawn", |v| {
+                    for _ in 0..spawns {
+                        let t = Instant::now();
+                        peer.spawn_reap(&["true"])?;
+                        v.push(t.elapsed().as_secs_f64());
+                    }
+                    Ok(())
+                });
+                continue;
+            }
+            for _ in 0..spawns {
                 let t = Instant::now();
                 if which == 0 {
                     let mut p = raw::spawn(&["true"])?;
@@ -714,23 +836,33 @@ fn spawn(cfg: &Config) -> BoxResult<Vec<Row>> {
         }
     }
     let rate = |v: &[f64]| v.len() as f64 / v.iter().sum::<f64>();
-    let name = format!("spawn `true` + reap ({} each)", raw_s.len());
+    let name = format!("spawn `true` + reap{host} ({} each)", raw_s.len());
+    let p50 = |v: &[f64]| percentile(&mut v.to_vec(), 50.0) * 1e3;
     Ok(vec![
         Row::new(&name, "per second", Some(rate(&raw_s)), Some(rate(&bg_s)))
-            .target(Target::RatioAtLeast(0.5)),
-        Row::new(
-            &name,
-            "p50 ms each",
-            Some(percentile(&mut raw_s, 50.0) * 1e3),
-            Some(percentile(&mut bg_s, 50.0) * 1e3),
-        ),
+            .target(Target::RatioAtLeast(0.9))
+            .peers(peer_s.iter().map(|t| t.cell(rate)).collect()),
+        Row::new(&name, "p50 ms each", Some(p50(&raw_s)), Some(p50(&bg_s)))
+            .peers(peer_s.iter().map(|t| t.cell(p50)).collect()),
     ])
 }
 
 // ---------------------------------------------------------------- scale
 
-fn scale(cfg: &Config) -> BoxResult<Vec<Row>> {
-    let n = cfg.sessions;
+/// The time each side took to start all of a scale workload's sessions.
+struct Starts {
+    raw: f64,
+    bgterm: f64,
+    peers: Vec<Option<f64>>,
+}
+
+/// `n` idle `cat`s: raw PTYs, then bgterm sessions, then each peer's.
+/// `main` is the 1000-session mode: bgterm's CPU is measured while they
+/// sit idle, and the issue's 1000-session targets judge the rows. Returns
+/// the rows and every side's time to start all `n`.
+fn scale_rows(cfg: &Config, n: usize, main: bool) -> BoxResult<(Vec<Row>, Starts)> {
+    let idle_cpu = main;
+    let judge = |t: Target| if main { t } else { Target::None };
     // Baseline: the same number of `cat`s on raw PTYs, started and killed.
     let t = Instant::now();
     let mut raws = Vec::with_capacity(n);
@@ -740,6 +872,7 @@ fn scale(cfg: &Config) -> BoxResult<Vec<Row>> {
     let raw_start = t.elapsed().as_secs_f64();
     drop(raws);
 
+    more::trim_heap();
     let rss_before = measure::status_field("VmRSS") as f64 / 1024.0;
     let t = Instant::now();
     let mut sessions = Vec::with_capacity(n);
@@ -767,12 +900,18 @@ fn scale(cfg: &Config) -> BoxResult<Vec<Row>> {
     let threads = measure::status_field("Threads") as f64;
 
     // All sessions idle: the process should use (almost) no CPU.
-    let cpu0 = measure::cpu_seconds();
-    let t = Instant::now();
-    std::thread::sleep(cfg.idle);
-    let idle_cpu = (measure::cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
-    let rss_idle = measure::status_field("VmRSS") as f64 / 1024.0;
-    eprintln!("  scale: idle CPU {idle_cpu:.3}% of a core, RSS {rss_idle:.1} MiB, {threads} threads");
+    let idle = if idle_cpu {
+        let cpu0 = measure::cpu_seconds();
+        let t = Instant::now();
+        std::thread::sleep(cfg.idle);
+        let idle_cpu = (measure::cpu_seconds() - cpu0) / t.elapsed().as_secs_f64() * 100.0;
+        let rss_idle = measure::status_field("VmRSS") as f64 / 1024.0;
+        eprintln!("  scale: idle CPU {idle_cpu:.3}% of a core, RSS {rss_idle:.1} MiB, {threads} threads");
+        Some((idle_cpu, rss_idle))
+    } else {
+        None
+    };
+    let rss = rss.max(idle.map_or(0.0, |i| i.1));
 
     let t = Instant::now();
     for s in sessions {
@@ -780,27 +919,59 @@ fn scale(cfg: &Config) -> BoxResult<Vec<Row>> {
     }
     let close_all = t.elapsed().as_secs_f64();
 
+    let peer = more::scale_peers(n);
     let w = format!("scale: {n} idle `cat` sessions");
     let nn = n as f64;
-    Ok(vec![
-        Row::new(&w, "start all, s", Some(raw_start), Some(start)),
-        Row::new(&w, "answered echo", None, Some(answered as f64)).target(Target::Equals(nn)),
-        Row::new(&w, "echo p50 µs", None, Some(percentile(&mut trip_us, 50.0))),
-        Row::new(&w, "echo through all, s", None, Some(echo_all)),
-        Row::new(&w, "process RSS, MiB", None, Some(rss.max(rss_idle))).target(Target::AtMost(150.0)),
-        Row::new(&w, "RSS added, MiB", None, Some(rss.max(rss_idle) - rss_before)),
-        Row::new(&w, "threads", None, Some(threads)),
-        Row::new(
-            &w,
-            format!("idle CPU % of a core ({} s)", cfg.idle.as_secs()),
-            None,
-            Some(idle_cpu),
-        )
-        .target(Target::Below(1.0)),
-        Row::new(&w, "close all, s", None, Some(close_all)),
-    ])
+    let not = |why: &str| {
+        peers::ALL
+            .iter()
+            .map(|_| Cell::Not(why.into()))
+            .collect::<Vec<_>>()
+    };
+    let mut rows = vec![
+        Row::new(&w, "start all, s", Some(raw_start), Some(start))
+            .target(judge(Target::RatioAtMost(2.0)))
+            .peers(peer.iter().map(|p| p.cell(|p| p.start)).collect()),
+        Row::new(&w, "answered echo", None, Some(answered as f64))
+            .target(Target::Equals(nn))
+            .peers(peer.iter().map(|p| p.cell(|p| p.answered as f64)).collect()),
+        Row::new(&w, "echo p50 µs", None, Some(percentile(&mut trip_us, 50.0)))
+            .peers(not("peers: pinged all, then checked all")),
+        Row::new(&w, "echo through all, s", None, Some(echo_all))
+            .peers(peer.iter().map(|p| p.cell(|p| p.echo_all)).collect()),
+        Row::new(&w, "process RSS, MiB", None, Some(rss))
+            .target(judge(Target::AtMost(150.0)))
+            .peers(peer.iter().map(|p| p.cell(|p| p.rss)).collect()),
+        Row::new(&w, "RSS added, MiB", None, Some(rss - rss_before))
+            .target(judge(Target::AtMost(8.0)))
+            .peers(peer.iter().map(|p| p.cell(|p| p.rss_added)).collect()),
+        Row::new(&w, "threads", None, Some(threads))
+            .target(Target::AtMost(4.0))
+            .peers(peer.iter().map(|p| p.cell(|p| p.threads)).collect()),
+    ];
+    if let Some((idle_cpu, _)) = idle {
+        rows.push(
+            Row::new(
+                &w,
+                format!("idle CPU % of a core ({} s)", cfg.idle.as_secs()),
+                None,
+                Some(idle_cpu),
+            )
+            .target(Target::Below(1.0))
+            .peers(not("not measured for peers")),
+        );
+    }
+    rows.push(
+        Row::new(&w, "close all, s", None, Some(close_all))
+            .peers(peer.iter().map(|p| p.cell(|p| p.close_all)).collect()),
+    );
+    let starts = Starts {
+        raw: raw_start,
+        bgterm: start,
+        peers: peer.iter().map(|p| p.start()).collect(),
+    };
+    Ok((rows, starts))
 }
-
 // ---------------------------------------------------------------- repl
 
 const REPL_WARMUP: usize = 50;
@@ -889,8 +1060,31 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
+/// A peer's cell: its figure and ratio to raw, or "-", with the number of
+/// its note (added to `notes` once per distinct text).
+fn peer_text(row: &Row, i: usize, notes: &mut Vec<String>) -> String {
+    let mut note = |why: &str| {
+        let k = notes.iter().position(|n| n == why).unwrap_or_else(|| {
+            notes.push(why.to_string());
+            notes.len() - 1
+        });
+        format!(" [{}]", k + 1)
+    };
+    let with_ratio = |x: f64| match ratio(row.raw, Some(x)) {
+        Some(r) => format!("{} ({r:.2}x)", fmt(Some(x))),
+        None => fmt(Some(x)),
+    };
+    match row.peers.get(i) {
+        None => String::new(),
+        Some(Cell::Value(x)) => with_ratio(*x),
+        Some(Cell::Noted(x, why)) => with_ratio(*x) + &note(why),
+        Some(Cell::Not(why)) => "-".to_string() + &note(why),
+    }
+}
+
 fn print_table(rows: &[Row]) {
-    let cells: Vec<[String; 7]> = rows
+    let mut notes = Vec::new();
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
@@ -899,12 +1093,27 @@ fn print_table(rows: &[Row]) {
                 fmt(r.raw),
                 fmt(r.bgterm),
                 r.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
+                peer_text(r, 0, &mut notes),
+                peer_text(r, 1, &mut notes),
+                peer_text(r, 2, &mut notes),
                 r.target.text(),
                 r.verdict(),
             ]
         })
         .collect();
-    let head = ["workload", "metric", "raw", "bgterm", "ratio", "target", "result"];
+    let p = |i: usize| Peer::name(peers::ALL[i]);
+    let head = [
+        "workload",
+        "metric",
+        "raw",
+        "bgterm",
+        "ratio",
+        p(0),
+        p(1),
+        p(2),
+        "target",
+        "result",
+    ];
     let mut width = head.map(|h| h.chars().count());
     for c in &cells {
         for (w, s) in width.iter_mut().zip(c) {
@@ -921,6 +1130,37 @@ fn print_table(rows: &[Row]) {
     for c in &cells {
         println!("{}", line(c));
     }
+    if !notes.is_empty() {
+        println!();
+        for (k, n) in notes.iter().enumerate() {
+            println!("[{}] {n}", k + 1);
+        }
+    }
+    println!("\nratio: bgterm / raw; a peer's (x) is its figure / raw; target and result judge bgterm.");
+}
+
+/// The JSON object of a row's peers.
+fn peers_json(row: &Row) -> String {
+    let cells: Vec<String> = row
+        .peers
+        .iter()
+        .zip(peers::ALL)
+        .map(|(c, peer)| {
+            let (v, why) = match c {
+                Cell::Value(x) => (Some(*x), ""),
+                Cell::Noted(x, why) => (Some(*x), why.as_str()),
+                Cell::Not(why) => (None, why.as_str()),
+            };
+            format!(
+                "{}: {{\"value\": {}, \"ratio\": {}, \"note\": {}}}",
+                json_str(peer.name()),
+                json_num(v),
+                json_num(v.and_then(|x| ratio(row.raw, Some(x)))),
+                json_str(why)
+            )
+        })
+        .collect();
+    format!("{{{}}}", cells.join(", "))
 }
 
 fn write_json(
@@ -935,7 +1175,7 @@ fn write_json(
         .iter()
         .map(|r| {
             format!(
-                "    {{\"workload\": {}, \"metric\": {}, \"raw\": {}, \"bgterm\": {}, \"ratio\": {}, \"target\": {}, \"met\": {}, \"note\": {}}}",
+                "    {{\"workload\": {}, \"metric\": {}, \"raw\": {}, \"bgterm\": {}, \"ratio\": {}, \"target\": {}, \"met\": {}, \"note\": {}, \"peers\": {}}}",
                 json_str(&r.workload),
                 json_str(&r.metric),
                 json_num(r.raw),
@@ -944,6 +1184,7 @@ fn write_json(
                 json_str(&r.target.text()),
                 r.met().map_or("null".to_string(), |b| b.to_string()),
                 json_str(r.failed.as_deref().unwrap_or("")),
+                peers_json(r),
             )
         })
         .collect();
