@@ -179,6 +179,13 @@
 //!   backlog past [`MAX_INPUT_BACKLOG`]) is refused instead of cut.
 #![warn(missing_docs, unreachable_pub)]
 
+// Windows has no PTYs of the unix kind; its ConPTY is not supported yet.
+#[cfg(not(unix))]
+compile_error!(
+    "bgterm supports unix only: Linux (native backend) and other unix systems such as macOS \
+     and the BSDs (portable backend). Windows (ConPTY) is not supported yet."
+);
+
 // The layers, bottom up: each module uses only those above it in this list.
 mod id;
 mod limits;
@@ -220,6 +227,7 @@ pub use session::command::Command;
 pub use session::handle::Session;
 pub use session::manage::{RunState, SessionSummary, StopOutcome, Stopped};
 pub use status::ExitStatus;
+pub use sys::backend::BACKEND;
 pub use turn::clean::{TextCleaner, clean_text};
 pub use turn::repl::{Repl, ReplBuilder, Reply};
 pub use wait::events::SessionEvent;

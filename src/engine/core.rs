@@ -18,6 +18,7 @@ use crate::engine::tap::Tap;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::status::ExitStatus;
+use crate::sys::backend::Backend;
 use crate::sys::fd::{self, EventFd, Io};
 use crate::sys::spawn::Child;
 use crate::sys::{process, pty};
@@ -35,8 +36,11 @@ pub(crate) struct Core {
     wake: EventFd,
     /// Non-blocking PTY master.
     master: OwnedFd,
-    /// Readable once the child exits.
+    /// Readable once the child exits: a pidfd, or the portable backend's
+    /// exit pipe (see [`crate::sys::backend`]).
     pidfd: OwnedFd,
+    /// What the backend keeps for the session.
+    backend: Backend,
 }
 
 /// The locked state of an open session, as features see it: read
@@ -79,6 +83,7 @@ impl Core {
             wake: EventFd::new()?,
             master: child.master,
             pidfd: child.pidfd,
+            backend: child.backend,
         })
     }
 
@@ -120,6 +125,19 @@ impl Core {
 
     pub(super) fn pid(&self) -> libc::pid_t {
         self.pid
+    }
+
+    /// Whether the backend holds a slave descriptor to release once the
+    /// exit's output is drained (the portable backend, see
+    /// [`crate::sys::portable`]).
+    pub(super) fn holds_slave(&self) -> bool {
+        self.backend.holds_slave()
+    }
+
+    /// Releases the backend's slave descriptor: the master reports EOF
+    /// once nobody else holds the terminal.
+    pub(super) fn release_slave(&self) {
+        self.backend.release_slave();
     }
 
     /// Queues `bytes` for the child (see [`State::queue_input`]).
@@ -176,11 +194,13 @@ impl Core {
     /// Resizes the terminal; the child gets SIGWINCH and the taps are told.
     pub(crate) fn resize(&self, rows: u16, cols: u16) -> Result<()> {
         let mut g = self.lock()?;
-        pty::set_window_size(self.master.as_fd(), rows, cols).map_err(|source| Error::Io {
-            id: self.id,
-            op: "resizing the terminal",
-            source,
-        })?;
+        self.backend
+            .resize(self.master.as_fd(), rows, cols)
+            .map_err(|source| Error::Io {
+                id: self.id,
+                op: "resizing the terminal",
+                source,
+            })?;
         g.st.resized(rows, cols);
         Ok(())
     }
@@ -220,6 +240,9 @@ impl Core {
     /// Reaps the child (after [`close`](Self::close) and the kill). Its pid
     /// is free for reuse from here on.
     pub(crate) fn reap(&self) -> Result<ExitStatus> {
+        // The portable backend's waiter thread ends with the child; it is
+        // joined here, before the pid is freed.
+        self.backend.before_reap();
         process::reap(self.pid).map_err(|source| Error::Io {
             id: self.id,
             op: "reaping the child",

@@ -189,6 +189,7 @@ impl Pump {
         if ready.exited {
             self.notice_exit();
         }
+        self.release_step(buf);
         self.tick()
     }
 
@@ -231,8 +232,8 @@ impl Pump {
     /// While output streams, it reads on until the buffer is full or the
     /// PTY has nothing more, then publishes it all under one lock and one
     /// notification: fewer wake-ups of waiters. A short read (interactive
-    /// output) is published at once.
-    fn read_step(&mut self, buf: &mut [u8]) {
+    /// output) is published at once. Returns the number of bytes read.
+    fn read_step(&mut self, buf: &mut [u8]) -> usize {
         let mut filled = 0;
         let mut ended = false;
         while filled < buf.len() {
@@ -251,7 +252,7 @@ impl Pump {
             }
         }
         if filled == 0 && !ended {
-            return;
+            return 0;
         }
         let mut st = self.core.lock_state();
         if filled > 0 {
@@ -268,6 +269,7 @@ impl Pump {
         }
         drop(st);
         self.core.notify();
+        filled
     }
 
     /// Writes queued input, under the lock, so that a caller writing
@@ -299,6 +301,24 @@ impl Pump {
             Err(_) => ExitStatus::Signaled(libc::SIGKILL),
         };
         self.exit.exited(status, Instant::now());
+    }
+
+    /// The portable backend holds a slave descriptor until the child has
+    /// exited (macOS discards unread output when the last one closes):
+    /// once the exit is seen and output is not held back, read everything
+    /// the master has, then release it, so that EOF can end the drain.
+    fn release_step(&mut self, buf: &mut [u8]) {
+        if !matches!(self.exit, ExitDrain::Draining { .. }) || !self.core.holds_slave() {
+            return;
+        }
+        while self.pty_open && !self.held {
+            if self.read_step(buf) == 0 {
+                break;
+            }
+        }
+        if !self.held {
+            self.core.release_slave();
+        }
     }
 
     /// Publishes the exit once its output is drained (see [`ExitDrain`]).

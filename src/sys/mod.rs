@@ -7,7 +7,10 @@
 //! without reaping, process-group signals, terminal attributes and the
 //! window size.
 
+pub(crate) mod backend;
 pub(crate) mod fd;
+#[cfg(bgterm_portable)]
+pub(crate) mod portable;
 pub(crate) mod process;
 pub(crate) mod pty;
 pub(crate) mod spawn;

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use crate::status::ExitStatus;
 
 /// Opens a pidfd for `pid`: readable once the process has exited.
+#[cfg(target_os = "linux")]
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: the syscall takes (pid, flags) and returns a new descriptor.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -106,6 +107,7 @@ pub(crate) fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> io::Result
 /// Why rounds: a member may fork between the scan and its death; the next
 /// scan finds the new process. A process with SIGKILL pending cannot fork,
 /// so a round that finds nobody new ends it.
+#[cfg(target_os = "linux")]
 pub(crate) fn kill_session(sid: libc::pid_t) {
     const MAX_ROUNDS: usize = 16;
     let mut signalled: Vec<libc::pid_t> = Vec::new();
@@ -138,8 +140,16 @@ pub(crate) fn kill_session(sid: libc::pid_t) {
     }
 }
 
+/// Elsewhere (the portable backend on macOS, the BSDs) there is neither a
+/// pidfd nor a `/proc` to find the session's members safely, so nothing
+/// is signalled beyond the groups [`signal_group`] reaches: a job-control
+/// shell's background jobs may survive close there.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn kill_session(_sid: libc::pid_t) {}
+
 /// The processes whose session id is `sid` (zombies included: signalling
 /// one is harmless).
+#[cfg(target_os = "linux")]
 fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -153,6 +163,7 @@ fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
 /// reading `/proc/<pid>/stat`: one system call instead of an open, a read
 /// and a close per process, and the scan covers every process on the
 /// machine on every close.
+#[cfg(target_os = "linux")]
 fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     // SAFETY: getsid has no memory-safety preconditions. Linux answers for
     // processes of other sessions too (it never returns EPERM).

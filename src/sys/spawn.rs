@@ -1,4 +1,6 @@
 //! Starting a child on a new PTY: the fork, the child's set-up, the exec.
+// The portable backend uses this module's `Spec`, `Child` and set-up only.
+#![cfg_attr(bgterm_portable, allow(unused_imports))]
 
 use std::ffi::OsString;
 use std::io;
@@ -31,10 +33,13 @@ pub(crate) struct Child {
     pub(crate) pidfd: OwnedFd,
     /// The child's pid, which is also its process-group and session id.
     pub(crate) pid: libc::pid_t,
+    /// What the backend keeps for the session (see [`crate::sys::backend`]).
+    pub(crate) backend: crate::sys::backend::Backend,
 }
 
 /// Opens a PTY and starts `spec` on it, leading its own session with the
 /// PTY as controlling terminal. Exec failures are reported here.
+#[cfg(not(bgterm_portable))]
 pub(crate) fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
     let (master, slave) = pty::openpty(spec.rows, spec.cols)?;
     let mut cmd = std::process::Command::new(spec.program);
@@ -69,7 +74,12 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
             return Err(e);
         }
     };
-    Ok(Child { master, pidfd, pid })
+    Ok(Child {
+        master,
+        pidfd,
+        pid,
+        backend: crate::sys::backend::Backend,
+    })
 }
 
 /// The child's set-up between fork and exec, in this order: default
@@ -102,7 +112,11 @@ pub(crate) unsafe fn child_setup() -> io::Result<()> {
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         check(libc::setsid())?;
         check(libc::ioctl(0, libc::TIOCSCTTY, 0))?;
+        #[cfg(target_os = "linux")]
         let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        // Elsewhere: the loop below (no close_range with CLOEXEC).
+        #[cfg(not(target_os = "linux"))]
+        let closed = -1;
         if closed == -1 {
             // Kernels before 5.11: mark them one by one.
             let mut lim: libc::rlimit = std::mem::zeroed();
