@@ -7,7 +7,9 @@
 //! function names), with what its tmux sibling gets from tmux — a rendered
 //! screen, scrollback by line, key names, search — in-process, plus
 //! event-driven waiting, recording and named sessions. Typed errors, exact
-//! byte accounting, and no way to hang. Linux only.
+//! byte accounting, and no way to hang. Unix only: Linux natively, other
+//! unix systems through the portable backend ([`BACKEND`]; see the README's
+//! Platforms section: it is tested on Linux only).
 //!
 //! # One answer per input: `Repl`
 //!
@@ -159,7 +161,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `id`, `status`, `limits`, `error` | the vocabulary: [`SessionId`], [`ExitStatus`], every default and limit, [`Error`] |
-//! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, `poll(2)`, signals |
+//! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, epoll, signals; the backend (native Linux, or portable on portable-pty: `sys::backend`, `sys::portable`) |
 //! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump thread, and the *tap* interface features attach through |
 //! | `session` | [`Session`], [`SessionBuilder`] (every option), [`Command`], names, summaries, logs, stop |
 //! | `wait` | [`Pattern`]s, `wait_for`, `poll_quiet`, `run`, event streams |

@@ -311,6 +311,10 @@ impl Pump {
         if !matches!(self.exit, ExitDrain::Draining { .. }) || !self.core.holds_slave() {
             return;
         }
+        // A sink's wake-up may just have released held output.
+        if !self.refresh() {
+            return;
+        }
         while self.pty_open && !self.held {
             if self.read_step(buf) == 0 {
                 break;

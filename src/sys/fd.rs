@@ -1,8 +1,8 @@
 //! Descriptors the reactor waits on: non-blocking reads and writes,
 //! `epoll(7)`, and the eventfds that wake it.
 
-// Elsewhere only `Io`, `read`, `write` and `Readiness` are compiled here.
-#![cfg_attr(not(target_os = "linux"), allow(unused_imports))]
+// With select(2), only `Io`, `read`, `write` and `Readiness` are used here.
+#![cfg_attr(bgterm_select, allow(unused_imports))]
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -61,11 +61,11 @@ fn transfer(mut call: impl FnMut() -> isize) -> io::Result<Io> {
 }
 
 /// A wake-up counter another thread can signal (`eventfd(2)`).
-#[cfg(target_os = "linux")]
+#[cfg(not(bgterm_select))]
 #[derive(Debug)]
 pub(crate) struct EventFd(OwnedFd);
 
-#[cfg(target_os = "linux")]
+#[cfg(not(bgterm_select))]
 impl EventFd {
     pub(crate) fn new() -> io::Result<EventFd> {
         // SAFETY: eventfd returns a new descriptor that we own.
@@ -95,12 +95,13 @@ impl EventFd {
 }
 
 /// An epoll instance: one wait over every session's descriptors.
-#[cfg(target_os = "linux")]
+#[cfg(not(bgterm_select))]
 #[derive(Debug)]
 pub(crate) struct Epoll(OwnedFd);
 
-// No eventfd or epoll elsewhere: a pipe and select(2), same interfaces.
-#[cfg(not(target_os = "linux"))]
+// No eventfd or epoll elsewhere: a pipe and select(2), same interfaces
+// (see build.rs for testing them on Linux).
+#[cfg(bgterm_select)]
 pub(crate) use crate::sys::portable::{select::Select as Epoll, wake::Wake as EventFd};
 
 /// One readiness report from [`Epoll::wait`].
@@ -114,7 +115,7 @@ pub(crate) struct Readiness {
     pub(crate) writable: bool,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(not(bgterm_select))]
 impl Epoll {
     pub(crate) fn new() -> io::Result<Epoll> {
         // SAFETY: epoll_create1 returns a new descriptor that we own.

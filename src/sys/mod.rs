@@ -5,7 +5,10 @@
 //! set-up between fork and exec, non-blocking reads and writes on the PTY
 //! master, `poll(2)` over the master, a pidfd and an eventfd, `waitid(2)`
 //! without reaping, process-group signals, terminal attributes and the
-//! window size.
+//! window size. [`backend`] says which of the two backends runs sessions:
+//! this native Linux code, or `portable` (portable-pty's PTY, a waiter
+//! thread, `select(2)` where there is no epoll) on every other unix and
+//! with the `portable-backend` feature.
 
 pub(crate) mod backend;
 pub(crate) mod fd;

@@ -111,7 +111,8 @@ pub(crate) unsafe fn child_setup() -> io::Result<()> {
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         check(libc::setsid())?;
-        check(libc::ioctl(0, libc::TIOCSCTTY, 0))?;
+        // `as _`: the request is a c_ulong on Linux and the BSDs, a c_uint on macOS.
+        check(libc::ioctl(0, libc::TIOCSCTTY as _, 0))?;
         #[cfg(target_os = "linux")]
         let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
         // Elsewhere: the loop below (no close_range with CLOEXEC).

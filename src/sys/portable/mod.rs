@@ -35,7 +35,8 @@
 //!   master, as natively. Elsewhere there is no epoll, and `poll(2)` does
 //!   not work on ttys on macOS: the reactor waits in `select(2)`
 //!   ([`select`]), and the pump's wake-ups are pipes ([`wake`]), where
-//!   Linux has eventfds.
+//!   Linux has eventfds (`cfg(bgterm_select)`; on Linux, `BGTERM_SELECT=1`
+//!   with the feature builds the same, so that it is tested here).
 //!
 //! What differs from the native backend: a thread per session (the
 //! waiter); on a unix other than Linux, the sessions' descriptors must be
@@ -190,15 +191,14 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
     let slave = open_slave(&name)?;
     let (exit_read, exit_write) = wake::pipe()?;
     // Where the reactor waits in select(2), a descriptor it cannot watch
-    // would leave the session unserved: refuse it before the child starts.
-    #[cfg(not(target_os = "linux"))]
+    // would leave the session unserved: refuse it (EMFILE, as for a full
+    // descriptor table) before the child starts.
+    #[cfg(bgterm_select)]
     if ![master.as_raw_fd(), exit_read.as_raw_fd()]
         .into_iter()
         .all(select::selectable)
     {
-        return Err(io::Error::other(
-            "too many open descriptors for select(2) (FD_SETSIZE)",
-        ));
+        return Err(io::Error::from_raw_os_error(libc::EMFILE));
     }
     let mut cmd = std::process::Command::new(spec.program);
     cmd.arg0(&spec.argv[0])

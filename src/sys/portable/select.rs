@@ -32,7 +32,7 @@ pub(crate) fn selectable(fd: RawFd) -> bool {
     (0..libc::FD_SETSIZE as RawFd).contains(&fd)
 }
 
-#[cfg_attr(target_os = "linux", allow(dead_code))]
+#[cfg_attr(not(bgterm_select), allow(dead_code))]
 impl Select {
     pub(crate) fn new() -> io::Result<Select> {
         Ok(Select::default())

@@ -41,10 +41,18 @@ pub(crate) struct Wake {
     write: OwnedFd,
 }
 
-#[cfg_attr(target_os = "linux", allow(dead_code))]
+#[cfg_attr(not(bgterm_select), allow(dead_code))]
 impl Wake {
+    /// # Errors
+    ///
+    /// As `pipe(2)`, and `EMFILE` when the read end is past what
+    /// `select(2)` can watch (`FD_SETSIZE`): refused here, so that a
+    /// session whose wake-up could not be watched fails to start.
     pub(crate) fn new() -> io::Result<Wake> {
         let (read, write) = pipe()?;
+        if !crate::sys::portable::select::selectable(read.as_raw_fd()) {
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
         Ok(Wake { read, write })
     }
 
