@@ -39,9 +39,9 @@
 //!   with the feature builds the same, so that it is tested here).
 //!
 //! What differs from the native backend: a thread per session (the
-//! waiter); on a unix other than Linux, the sessions' descriptors must be
-//! below `FD_SETSIZE` (1024; about 300 sessions at once), close kills the
-//! child's process group and the terminal's foreground group but not the
+//! waiter); on a unix other than Linux, the watched descriptors must be
+//! below `FD_SETSIZE` (1024; at 7 per running session, about 140 at
+//! once), and close kills the child's process group and the terminal's foreground group but not the
 //! background jobs a job-control shell put in groups of their own (finding
 //! them safely needs Linux's pidfds and `/proc`). Everything else (the
 //! unread cursor, event-driven bounded waits, exact accounting, output at

@@ -4,7 +4,8 @@
 //! Why `select` rather than `poll(2)` or kqueue: `poll(2)` does not work
 //! on tty devices on macOS (it reports them invalid), and kqueue's support
 //! for ttys varies between systems and releases; `select(2)` works on
-//! ttys, pipes and everything else on macOS and the BSDs alike, and this
+//! ttys, pipes and everything else on macOS and the BSDs alike (tmux, on
+//! macOS, makes libevent use `select(2)` for the same reason), and this
 //! code is plain POSIX, so it is compiled and tested on Linux too. The
 //! price: descriptors must be below `FD_SETSIZE` (1024), checked at
 //! [`add`](Select::add) (the portable spawn checks the session's
