@@ -38,7 +38,10 @@
 //!   Linux has eventfds (`cfg(bgterm_select)`; on Linux, `BGTERM_SELECT=1`
 //!   with the feature builds the same, so that it is tested here).
 //!
-//! What differs from the native backend: a thread per session (the
+//! What differs from the native backend: portable-pty's `openpty` sets
+//! close-on-exec just after opening (a program another thread starts in
+//! that instant could inherit the PTY; our own children cannot); a thread
+//! per session (the
 //! waiter); on a unix other than Linux, the watched descriptors must be
 //! below `FD_SETSIZE` (1024; at 7 per running session, about 140 at
 //! once), and close kills the child's process group and the terminal's foreground group but not the
