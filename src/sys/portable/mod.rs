@@ -7,9 +7,9 @@
 //!
 //! - **The PTY** comes from portable-pty (`native_pty_system().openpty`,
 //!   i.e. `openpty(3)`: no `TIOCGPTPEER` needed, and the slave's name comes
-//!   from `ttyname_r`, never from `ptsname`, which is not thread-safe on
-//!   macOS). Its `MasterPty` is kept for [`resize`](Backend::resize). The
-//!   master is a real descriptor on unix: we `dup` it (close-on-exec,
+//!   from `ttyname_r`, never from `ptsname`, which is not thread-safe).
+//!   Its `MasterPty` is kept for [`resize`](Backend::resize). The master
+//!   is a real descriptor on unix: we `dup` it (close-on-exec,
 //!   non-blocking) so that the engine reads and writes it unchanged.
 //!   portable-pty's reader and writer are never used (its writer sends
 //!   `"\n"` and EOF when dropped).
@@ -17,8 +17,8 @@
 //!   `spawn_command` (which allocates between fork and exec, falls back to
 //!   `$HOME` for a bad cwd and adds `SHELL` to a cleared environment): std's
 //!   `Command` with the same async-signal-safe set-up as the native backend
-//!   (`sys::spawn::child_setup`), on a slave we open
-//!   by name. Exec failures and bad cwds are the same typed errors.
+//!   (`sys::spawn::child_setup`), on a slave we open by name. Exec
+//!   failures and bad cwds are the same typed errors.
 //! - **A slave descriptor is held** (portable-pty's own) until the child's
 //!   exit has been noticed and the output read up to that moment, then
 //!   released so that the master reports EOF once nobody else holds the
@@ -41,14 +41,14 @@
 //! What differs from the native backend: portable-pty's `openpty` sets
 //! close-on-exec just after opening (a program another thread starts in
 //! that instant could inherit the PTY; our own children cannot); a thread
-//! per session (the
-//! waiter); on a unix other than Linux, the watched descriptors must be
-//! below `FD_SETSIZE` (1024; at 7 per running session, about 140 at
-//! once), and close kills the child's process group and the terminal's foreground group but not the
-//! background jobs a job-control shell put in groups of their own (finding
-//! them safely needs Linux's pidfds and `/proc`). Everything else (the
-//! unread cursor, event-driven bounded waits, exact accounting, output at
-//! exit, a grandchild holding the terminal) is the shared engine's.
+//! per session (the waiter); on a unix other than Linux, the watched
+//! descriptors must be below `FD_SETSIZE` (1024; at 7 per running session,
+//! about 140 at once), and close kills the child's process group and the
+//! terminal's foreground group but not the background jobs a job-control
+//! shell put in groups of their own (finding them safely needs Linux's
+//! pidfds and `/proc`). Everything else (the unread cursor, event-driven
+//! bounded waits, exact accounting, output at exit, a grandchild holding
+//! the terminal) is the shared engine's.
 
 pub(crate) mod select;
 pub(crate) mod wake;
