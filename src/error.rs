@@ -188,7 +188,9 @@ pub enum Error {
     /// [`Session::wait_for`](crate::Session::wait_for) (or `run`) saw no
     /// match before its deadline. The session is unaffected; nothing was
     /// consumed.
-    #[error("session {id}: no match for {patterns} after {waited:?}; last output: {tail:?}")]
+    #[error(
+        "session {id}: no match for {patterns} after {waited:?} ({arrived} bytes arrived meanwhile); last output: {tail:?}"
+    )]
     WaitTimeout {
         /// The session.
         id: SessionId,
@@ -199,6 +201,9 @@ pub enum Error {
         /// The end of the output searched (at most [`TAIL_CHARS`](crate::TAIL_CHARS)
         /// characters).
         tail: String,
+        /// Output bytes that arrived during the wait (0: the program said
+        /// nothing at all).
+        arrived: u64,
     },
 
     /// The child exited before any pattern matched. Its output is still
@@ -321,6 +326,48 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+
+    /// A recording's or transcript's file already exists and has content:
+    /// it is neither replaced nor added to unless that is asked for with
+    /// [`IfExists::Overwrite`](crate::IfExists::Overwrite) or
+    /// [`IfExists::Append`](crate::IfExists::Append) (asciinema's
+    /// `--overwrite` and `--append`). The file was not touched.
+    #[error(
+        "{path:?} already exists and is not empty; ask for IfExists::Overwrite or IfExists::Append to replace or extend it"
+    )]
+    FileExists {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A recording's or transcript's file is being written by another
+    /// recording or transcript of this process (the same file under any
+    /// name). The file was not touched.
+    #[error("{path:?} is already being written by a recording or transcript of this process")]
+    FileInUse {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// Stopping a recording or transcript gave up waiting for its writer
+    /// (a writer blocked in `write`, such as a pipe nobody reads). The sink
+    /// has ended and takes no more events, the session goes on, and the
+    /// sink's thread finishes on its own if the writer ever returns; until
+    /// then it keeps the writer (and a file's claim, see
+    /// [`Error::FileInUse`]).
+    #[error(
+        "session {id}: the {kind} to {target} did not finish writing within {waited:?}; it was abandoned"
+    )]
+    SinkStopTimedOut {
+        /// The session.
+        id: SessionId,
+        /// Which kind of sink.
+        kind: SinkKind,
+        /// The file path, or `"writer"`.
+        target: String,
+        /// How long the stop waited.
+        waited: Duration,
     },
 
     /// A file given to [`repair_cast`](crate::repair_cast) does not start
@@ -447,14 +494,126 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+
+    /// [`Session::run`](crate::Session::run) was called while an earlier
+    /// `run` on the same session is still in flight (or another thread is
+    /// waiting for one). Nothing was sent: input is never typed ahead into a
+    /// busy shell. Finish the earlier command with
+    /// [`run_resume`](crate::Session::run_resume) or
+    /// [`run_interrupt`](crate::Session::run_interrupt).
+    #[error("session {id}: a run is still in flight ({command:?}); nothing was sent")]
+    RunBusy {
+        /// The session.
+        id: SessionId,
+        /// The command in flight.
+        command: String,
+    },
+
+    /// A `run` did not finish before its deadline. The command keeps
+    /// running; `partial` holds its output so far, and
+    /// [`run_resume`](crate::Session::run_resume) keeps waiting for the same
+    /// command (its result includes this output again: nothing is lost).
+    #[error(
+        "session {id}: {command:?} still running after {waited:?} ({} bytes of output so far); run_resume keeps waiting",
+        partial.total_bytes
+    )]
+    RunTimeout {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// How long this call waited.
+        waited: Duration,
+        /// The output so far.
+        partial: Box<RunPartial>,
+    },
+
+    /// The shell exited while running the command (say `exit 3`, or
+    /// `set -e; false`).
+    #[error("session {id}: the shell exited ({status}) while running {command:?}")]
+    RunShellExited {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// How the shell ended.
+        status: ExitStatus,
+        /// What the command printed before the shell ended.
+        output: Box<RunPartial>,
+    },
+
+    /// The prompt that ended a command reported an exit status that is not
+    /// a number, so none is made up.
+    #[error(
+        "session {id}: the prompt after {command:?} reported the exit status {status:?}, which is not a number"
+    )]
+    RunStatus {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// The status text as the prompt showed it.
+        status: String,
+        /// What the command printed.
+        output: Box<RunPartial>,
+    },
+
+    /// The command was incomplete (an unclosed quote or block: the shell
+    /// asked for more input after its last line). It was cancelled with
+    /// Ctrl-C, and the shell is back at its prompt.
+    #[error("session {id}: {command:?} is incomplete (the shell asked for more input); it was cancelled")]
+    RunIncomplete {
+        /// The session.
+        id: SessionId,
+        /// The command.
+        command: String,
+        /// What the shell printed (usually nothing).
+        output: Box<RunPartial>,
+    },
+
+    /// [`run_resume`](crate::Session::run_resume) or
+    /// [`run_interrupt`](crate::Session::run_interrupt) with no `run` left
+    /// to finish.
+    #[error("session {id}: no run is pending")]
+    NoPendingRun {
+        /// The session.
+        id: SessionId,
+    },
+
+    /// The session's program cannot be driven by `run`: not a POSIX shell,
+    /// not interactive, or a prompt that does not expand `$?`.
+    #[error("session {id}: run cannot use {program:?}: {reason}")]
+    UnsupportedShell {
+        /// The session.
+        id: SessionId,
+        /// The program (its process name).
+        program: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A command given to `run` that the terminal would not deliver as
+    /// typed: a control character other than tab and newline (Ctrl-C,
+    /// Ctrl-D, escape, ...). Nothing was sent.
+    #[error("invalid run command {command:?}: {reason}; nothing was sent")]
+    InvalidRunCommand {
+        /// The command as given.
+        command: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
-    /// True for [`Error::WaitTimeout`] and [`Error::ReplTimeout`]: the
-    /// wait ran out of time, and waiting again may succeed.
+    /// True for [`Error::WaitTimeout`], [`Error::ReplTimeout`] and
+    /// [`Error::RunTimeout`]: the wait ran out of time, and waiting again
+    /// may succeed.
     #[must_use]
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::WaitTimeout { .. } | Error::ReplTimeout { .. })
+        matches!(
+            self,
+            Error::WaitTimeout { .. } | Error::ReplTimeout { .. } | Error::RunTimeout { .. }
+        )
     }
 
     /// The session this error is about, if it is about one: every variant
@@ -477,13 +636,21 @@ impl Error {
             | Error::SinkActive { id, .. }
             | Error::NoSink { id, .. }
             | Error::SinkFailed { id, .. }
+            | Error::SinkStopTimedOut { id, .. }
             | Error::DuplicateName { id, .. }
             | Error::StopTimedOut { id, .. }
             | Error::ReplTimeout { id, .. }
             | Error::ReplExited { id, .. }
             | Error::ReplIncomplete { id, .. }
             | Error::ReplBusy { id, .. }
-            | Error::ReplIdle { id, .. } => Some(*id),
+            | Error::ReplIdle { id, .. }
+            | Error::RunBusy { id, .. }
+            | Error::RunTimeout { id, .. }
+            | Error::RunShellExited { id, .. }
+            | Error::RunStatus { id, .. }
+            | Error::RunIncomplete { id, .. }
+            | Error::NoPendingRun { id, .. }
+            | Error::UnsupportedShell { id, .. } => Some(*id),
             Error::EmptyCommand
             | Error::ProgramNotFound { .. }
             | Error::NotExecutable { .. }
@@ -498,12 +665,33 @@ impl Error {
             | Error::InvalidLines { .. }
             | Error::InvalidScrollback { .. }
             | Error::File { .. }
+            | Error::FileExists { .. }
+            | Error::FileInUse { .. }
             | Error::NotACast { .. }
             | Error::InvalidName { .. }
             | Error::UnknownName { .. }
-            | Error::InvalidPrompt { .. } => None,
+            | Error::InvalidPrompt { .. }
+            | Error::InvalidRunCommand { .. } => None,
         }
     }
+}
+
+/// The output of a command that has not finished (or that ended its
+/// shell), as carried by [`Error::RunTimeout`] and its siblings; the fields
+/// mean what they mean in [`RunOutput`](crate::RunOutput).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunPartial {
+    /// The head and the tail of the output so far.
+    pub output: String,
+    /// Length of the head in `output`.
+    pub head_bytes: usize,
+    /// Bytes left out between the head and the tail.
+    pub elided_bytes: u64,
+    /// How many of `elided_bytes` were never seen.
+    pub missed_bytes: u64,
+    /// Bytes of output in all so far.
+    pub total_bytes: u64,
 }
 
 /// `Result` with this crate's [`Error`].

@@ -57,3 +57,38 @@ impl fmt::Display for SinkKind {
         })
     }
 }
+
+/// What to do with a recording's or transcript's file that already exists
+/// and is not empty.
+///
+/// An empty file, and one that is not a regular file (a FIFO, a device such
+/// as `/dev/null`), is always taken as it is. A missing file is created
+/// whatever this says.
+///
+/// ```
+/// use bgterm::{Error, IfExists, Recording};
+///
+/// let path = std::env::temp_dir().join(format!("bgterm-doc-exists-{}.cast", std::process::id()));
+/// std::fs::write(&path, "precious\n")?;
+/// let refused = Recording::create(&path).unwrap_err();
+/// assert!(matches!(&refused, Error::FileExists { path: p } if *p == path));
+/// assert_eq!(std::fs::read_to_string(&path)?, "precious\n"); // untouched
+/// let _replace = Recording::open(&path, IfExists::Overwrite)?; // asked for explicitly
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IfExists {
+    /// Refuse it with [`Error::FileExists`](crate::Error::FileExists) (asciinema's default).
+    #[default]
+    Refuse,
+    /// Replace its content (asciinema's `--overwrite`). It is truncated
+    /// only once the sink has started.
+    Overwrite,
+    /// Add to it (asciinema's `--append`). A recording appends events to
+    /// an existing asciicast v2 file, continuing its clock from the file's
+    /// last event, so the whole file still plays; a transcript appends
+    /// bytes.
+    Append,
+}

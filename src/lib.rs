@@ -45,9 +45,9 @@
 //!
 //! # The model
 //!
-//! A *session* is a child process on its own PTY, with a pump thread that
-//! copies everything the child writes into a bounded buffer whether or not
-//! anyone reads. Every read ([`write_stdin`], [`poll`], [`read`]) returns
+//! A *session* is a child process on its own PTY whose output is copied
+//! into a bounded buffer whether or not anyone reads (one reactor thread
+//! does this for every session in the process: a session costs no thread). Every read ([`write_stdin`], [`poll`], [`read`]) returns
 //! the next unread chunk and moves the *unread cursor* past it: output that
 //! arrives between calls comes with the next call, nothing comes twice, and
 //! each [`PollResult`] carries the absolute offsets of what it covers.
@@ -70,6 +70,13 @@
 //! last clone drops), by-id methods on a [`Registry`] you create yourself,
 //! and free functions on the global registry, as above.
 //!
+//! A registry sees exactly the sessions started in it (or
+//! [inserted](Registry::insert)), until they are closed, by id or through
+//! any handle: [`start_session`] and [`SessionBuilder::start`] use the
+//! global one, while [`Session::start`] and [`SessionBuilder::spawn`] give
+//! an owned session in no registry (its name resolves nowhere). To get a
+//! handle from an id, ask its registry: `Registry::global().get(sid)`.
+//!
 //! # Waiting: `yield_time` is a bound, not a signal
 //!
 //! `yield_time` returns at once if output is buffered, else the moment
@@ -91,12 +98,62 @@
 //! let t = Some(Duration::from_secs(10));
 //! let r = sh.run("echo hello; f() { return 17; }; f", t)?;
 //! assert_eq!((r.output.as_str(), r.exit_code), ("hello\n", 17));
+//! assert_eq!(sh.run("echo $?", t)?.output, "17\n"); // `$?` is the command's
 //!
 //! let at = sh.output_offset()?; // take the offset before sending
 //! sh.send("echo $((6 * 7))\n")?;
-//! let m = sh.wait_for_from(at, Pattern::regex(r"\n(\d+)\r")?, t)?;
-//! assert_eq!(m.text, "\n42\r");
+//! // (`run` turned the shell's echo off, so only the answer comes back.)
+//! let m = sh.wait_for_from(at, Pattern::regex(r"\d+\r\n")?, t)?;
+//! assert_eq!(m.text, "42\r\n");
 //! # Ok::<(), bgterm::Error>(())
+//! ```
+//!
+//! # Async programs (feature `tokio`)
+//!
+//! With the cargo feature `tokio` (off by default; without it no async
+//! runtime is compiled in), `AsyncSession` is the same session with
+//! awaitable waits: `poll`, `write_stdin`, `wait`, `wait_for` and its
+//! forms, `run`, and `Events`, a `futures_core::Stream` of
+//! [`SessionEvent`]s. They never block a runtime thread and spawn none: the
+//! pump wakes each future through its waker, as it notifies blocked
+//! waiters, so hundreds of sessions can be awaited at once on a
+//! current-thread runtime. Every one is cancellation-safe: a future dropped
+//! before it completes (a `select!` branch that lost, a
+//! `tokio::time::timeout`) has consumed no output and left the unread
+//! cursor where it was. `AsyncSession::from(session)` and
+//! `Session::from(async_session)` convert both ways.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # mod example {
+//! use std::time::Duration;
+//! use bgterm::AsyncSession;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # pub async fn main() -> bgterm::Result<()> {
+//! let t = Some(Duration::from_secs(10));
+//! let (a, b) = (AsyncSession::start(["sh"])?, AsyncSession::start(["cat"])?);
+//! let at = b.output_offset()?;
+//! b.send("ping\n")?;
+//! // Both at once, on one thread.
+//! let (r, m) = tokio::join!(a.run("echo $((6 * 7))", t), b.wait_for_from(at, "ping", t));
+//! let (r, m) = (r?, m?);
+//! assert_eq!((r.output.as_str(), m.match_start), ("42\n", at));
+//! // A wait that loses a race is dropped; nothing it saw is lost.
+//! tokio::select! {
+//!     _ = b.wait_for("never printed", None) => unreachable!(),
+//!     () = tokio::time::sleep(Duration::from_millis(50)) => {}
+//! }
+//! // After the match, all is still unread: the echo's line end, cat's copy.
+//! let next = b.wait_for_from(m.match_end, "ping\r\n", t).await?;
+//! assert_eq!(next.before, "\r\n");
+//! # Ok(())
+//! # }
+//! # }
+//! # fn main() {
+//! # #[cfg(feature = "tokio")]
+//! # example::main().unwrap();
+//! # }
 //! ```
 //!
 //! # When the buffer fills
@@ -119,7 +176,8 @@
 //!
 //! A [`Transcript`] keeps every byte anyway, and a [`Recording`] writes an
 //! asciicast file; a writer that falls behind holds the child back like a
-//! slow terminal instead of losing output.
+//! slow terminal instead of losing output. Neither replaces an existing
+//! file unless asked to ([`IfExists`]).
 //!
 //! # Text, exit and drop
 //!
@@ -153,6 +211,46 @@
 //! # Ok::<(), bgterm::Error>(())
 //! ```
 //!
+//! # Hosts that reap children, fork, or let go of the terminal
+//!
+//! Each child is created with its pidfd (`clone` with `CLONE_PIDFD`), and
+//! is waited for, reaped and signalled through that pidfd only, never by a
+//! bare pid. So a host may set SIGCHLD to `SIG_IGN`, or reap in a SIGCHLD
+//! handler (the `waitpid(-1, WNOHANG)` loop of many servers), and still:
+//!
+//! - start sessions (its reaping never makes a start fail);
+//! - get real exit statuses: read from the child while it is unreaped,
+//!   else, if the host reaped it first, from the pidfd (Linux 6.15 and
+//!   later keep it there); where neither has it, [`ExitStatus::Unknown`],
+//!   never a made-up status;
+//! - [`close`] without an error, and without a signal reaching anyone but
+//!   the session: the child's process group is signalled by its pidfd
+//!   (`PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9+), so a pid the host's reap
+//!   freed and the system gave to another process is never hit.
+//!
+//! What such a host cannot expect: once it has reaped the child, the other
+//! process groups of the child's terminal session (a job-control shell's
+//! background jobs, or a job it moved to the foreground) can no longer be
+//! proven to be the session's (their session id is then a number anyone
+//! may get), so [`close`] and [`kill`](Session::kill) leave them alone.
+//! While the child lives they are reached, before the child itself, so
+//! the usual close of a running session still ends them. A host that calls
+//! `waitpid` on the child's pid itself takes its status from the session.
+//!
+//! The portable backend ([`BACKEND`] `"portable"`) has no pidfd: its
+//! waiter thread records a reap by someone else, after which nothing is
+//! signalled by that pid and the status is [`ExitStatus::Unknown`];
+//! before, a signal goes out only once `waitid(WNOWAIT)` still finds the
+//! child, which leaves a small window a pidfd does not (see the README's
+//! Platforms section).
+//!
+//! A host that forks: handles copied into the fork child are inert there
+//! (see [`Session`]'s "Forked hosts"). A child that closes every
+//! descriptor on its terminal and later opens `/dev/tty` again is still
+//! read (the pump waits for the terminal to change instead of polling its
+//! hang-up), and a size the child sets itself (`stty rows 30 cols 100`) is
+//! the size [`size`](Session::size), [`info`] and the screen report.
+//!
 //! # Map of the crate
 //!
 //! The modules form a stack; each uses only those below it (a test checks
@@ -161,13 +259,14 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `id`, `status`, `limits`, `error` | the vocabulary: [`SessionId`], [`ExitStatus`], every default and limit, [`Error`] |
-//! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, epoll, signals; the backend (native Linux, or portable on portable-pty: `sys::backend`, `sys::portable`) |
-//! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump thread, and the *tap* interface features attach through |
+//! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, epoll, `poll(2)`, signals; the backend (native Linux, or portable on portable-pty: `sys::backend`, `sys::portable`) |
+//! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump (a step machine per session) and the one reactor thread that drives every pump, and the *tap* interface features attach through |
 //! | `session` | [`Session`], [`SessionBuilder`] (every option), [`Command`], names, summaries, logs, stop |
 //! | `wait` | [`Pattern`]s, `wait_for`, `poll_quiet`, `run`, event streams |
 //! | `screen` | the terminal model (avt), views, keys, query answers, search |
 //! | `record` | the lossless sink pipeline, asciicast [`Recording`]s, [`Transcript`]s |
 //! | `api` | starting sessions, the [`Registry`], and every by-id form declared once |
+//! | `asyncs` | (feature `tokio`) `AsyncSession` and its event stream, on the engine's wakers |
 //!
 //! # Differences from Python bgterm
 //!
@@ -201,21 +300,21 @@ mod screen;
 mod record;
 mod turn;
 mod api;
+#[cfg(feature = "tokio")]
+mod asyncs;
 
-pub use api::by_id::{
-    capture_range, close, display, enable_screen, info, interrupt, is_running, kill, list_details,
-    list_sessions, logs, output_offset, poll, poll_quiet, poll_quiet_with_limit, poll_with_limit, read,
-    read_with_limit, recording_status, resize, resolve, run, scroll, scroll_to, search, search_sessions,
-    send, send_bytes, send_keys, signal, size, start_recording, start_session, start_transcript, stop,
-    stop_recording, stop_transcript, stop_with_signal, subscribe, subscribe_with_capacity, summary,
-    sync_screen, terminate, transcript_status, try_wait, view, wait, wait_deadline, wait_for,
-    wait_for_deadline, wait_for_from, wait_for_from_deadline, write_stdin, write_stdin_with_limit,
-};
+// Python bgterm's functional API: every by-id operation as a free function
+// on the global registry (declared once, with its `Registry` method).
+pub use api::by_id::*;
 pub use api::registry::Registry;
+#[cfg(feature = "tokio")]
+pub use asyncs::events::Events;
+#[cfg(feature = "tokio")]
+pub use asyncs::session::AsyncSession;
 pub use engine::decode::DecodeErrors;
 pub use engine::result::PollResult;
-pub use error::{Error, Result};
-pub use id::{SessionId, SinkKind};
+pub use error::{Error, Result, RunPartial};
+pub use id::{IfExists, SessionId, SinkKind};
 pub use limits::*;
 pub use record::cast::{RepairReport, repair_cast};
 pub use record::recording::Recording;
@@ -223,7 +322,7 @@ pub use record::sink::SinkStatus;
 pub use record::transcript::Transcript;
 pub use screen::keys::{CursorKeys, encode_keys};
 pub use screen::search::SearchHit;
-pub use screen::view::{Capture, SessionInfo};
+pub use screen::view::{Capture, CaptureOptions, ScreenMatch, SessionInfo};
 pub use session::builder::SessionBuilder;
 pub use session::command::Command;
 pub use session::handle::Session;
@@ -232,9 +331,10 @@ pub use status::ExitStatus;
 pub use sys::backend::BACKEND;
 pub use turn::clean::{TextCleaner, clean_text};
 pub use turn::repl::{Repl, ReplBuilder, Reply};
+pub use turn::run::{RunOptions, RunOutput};
 pub use wait::events::SessionEvent;
 pub use wait::pattern::{Pattern, Patterns};
-pub use wait::run::RunOutput;
+pub use wait::until::ReadUntil;
 pub use wait::wait_for::Match;
 
 /// Re-exported so callers can `select!` over event receivers.

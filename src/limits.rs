@@ -78,6 +78,13 @@ pub const DEFAULT_VIEW_LINES: usize = 80;
 /// of events waiting to be written before the child's output is held back.
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 1 << 20;
 
+/// How long [`Session::stop_recording`](crate::Session::stop_recording)
+/// and [`Session::stop_transcript`](crate::Session::stop_transcript) wait
+/// for the sink's writer to write what it took, before giving up with
+/// [`Error::SinkStopTimedOut`](crate::Error::SinkStopTimedOut). The
+/// `_deadline` forms take any deadline.
+pub const SINK_STOP_WAIT: Duration = Duration::from_secs(10);
+
 // Stopping.
 
 /// How long [`Session::stop`](crate::Session::stop) waits for the child to be gone after SIGKILL
@@ -92,3 +99,9 @@ pub const STOP_KILL_WAIT: Duration = Duration::from_secs(10);
 /// first prompt unless told otherwise
 /// ([`ReplBuilder::start_timeout`](crate::ReplBuilder::start_timeout)).
 pub const DEFAULT_REPL_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default [`RunOptions::head_bytes`](crate::RunOptions::head_bytes): 64 KiB.
+pub const DEFAULT_RUN_HEAD_BYTES: usize = 64 * 1024;
+
+/// Default [`RunOptions::tail_bytes`](crate::RunOptions::tail_bytes): 64 KiB.
+pub const DEFAULT_RUN_TAIL_BYTES: usize = 64 * 1024;

@@ -137,7 +137,7 @@ fn top_level_modules_form_a_stack_in_the_order_lib_rs_declares() {
 
 #[test]
 fn the_engine_and_the_os_layer_name_no_feature() {
-    let features = ["session", "wait", "screen", "record", "api"];
+    let features = ["session", "wait", "screen", "record", "api", "asyncs"];
     for (module, path) in files() {
         if module != "engine" && module != "sys" {
             continue;

@@ -779,3 +779,126 @@ fn scrollback_size_is_validated() {
     assert_eq!(cap.start_line, 0);
     assert_eq!(cap.lines[0], "28", "only the 24 screen rows are kept");
 }
+
+// ---- waiting on the screen, joined and styled captures ------------------------
+
+#[test]
+fn wait_for_screen_sees_vi_on_the_alternate_screen() {
+    if !common::require("vi") {
+        return;
+    }
+    let file = numbered_file("vi-wait", 3);
+    let s = SessionBuilder::new([
+        "vi",
+        "-u",
+        "NONE",
+        "-N",
+        "-n",
+        "-i",
+        "NONE",
+        file.to_str().unwrap(),
+    ])
+    .spawn()
+    .unwrap();
+    let m = s.wait_for_screen("row 3", Some(LONG)).unwrap();
+    assert_eq!((m.text.as_str(), m.index), ("row 3", 0));
+    assert!(
+        s.info().unwrap().alternate_screen,
+        "vi runs on the alternate screen"
+    );
+    let again = s
+        .wait_for_screen(["nope", "row 3"], Some(Duration::ZERO))
+        .unwrap();
+    assert!(again.already_there && again.index == 1);
+    s.send_keys(["G", "o", "typed here", "Escape"], Duration::ZERO)
+        .unwrap();
+    let typed = s.wait_for_screen("typed here", Some(LONG)).unwrap();
+    assert_eq!((typed.text.as_str(), typed.line), ("typed here", m.line + 1));
+    s.send_keys(["Escape", ":q!", "Enter"], Duration::ZERO).unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn wait_for_screen_sees_top_repaint_its_header() {
+    if !common::require("top") {
+        return;
+    }
+    let s = SessionBuilder::new(["top", "-d", "60"]).spawn().unwrap();
+    let m = s
+        .wait_for_screen(Pattern::regex(r"^top - \d").unwrap(), Some(LONG))
+        .unwrap();
+    assert_eq!(
+        m.line,
+        s.info().unwrap().history_lines,
+        "the header is the screen's first row"
+    );
+    s.send_keys(["q"], Duration::ZERO).unwrap();
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+}
+
+#[test]
+fn wait_for_screen_sees_what_the_byte_stream_hides() {
+    // Each progress update overwrites the last in place: the stream holds
+    // all of them, the screen only the latest.
+    let s = Session::start(
+        "for i in 1 2 3; do printf '\\r%s%%' $((i * 33)); sleep 0.05; done; printf '\\rdone\\n'; read x",
+    )
+    .unwrap();
+    let m = s.wait_for_screen("done", Some(LONG)).unwrap();
+    assert_eq!(m.text, "done", "it overwrote '99%'");
+    let err = s
+        .wait_for_screen("33%", Some(Duration::from_millis(200)))
+        .unwrap_err();
+    match err {
+        Error::WaitTimeout { tail, arrived, .. } => assert_eq!((tail.as_str(), arrived), ("done\n", 0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wait_for_screen_ends_at_an_exit_without_a_match() {
+    let s = Session::start("echo bye").unwrap();
+    match s.wait_for_screen("never", Some(LONG)).unwrap_err() {
+        Error::ExitedBeforeMatch { status, tail, .. } => {
+            assert_eq!((status, tail.as_str()), (ExitStatus::Exited(0), "bye\n"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn captures_join_wrapped_lines_and_keep_colours_as_sgr() {
+    let s = SessionBuilder::new(
+        "printf 'a long line that wraps at twenty columns\\n\\033[32mgreen\\033[0m and \\033[4;1munder\\033[0m\\n'; read x",
+    )
+    .size(24, 20)
+    .spawn()
+    .unwrap();
+    s.wait_for_screen("under", Some(LONG)).unwrap();
+    let plain = s.capture_range(0, 4).unwrap();
+    assert_eq!(
+        plain.lines,
+        [
+            "a long line that wra",
+            "ps at twenty columns",
+            "green and under",
+            ""
+        ]
+    );
+    let joined = s
+        .capture_range_with(0, 4, bgterm::CaptureOptions::new().join_wrapped(true))
+        .unwrap();
+    assert_eq!(
+        joined.lines,
+        ["a long line that wraps at twenty columns", "green and under", ""]
+    );
+    assert_eq!((joined.start_line, joined.end_line), (0, 4));
+    let styled = s
+        .capture_range_with(2, 3, bgterm::CaptureOptions::new().styled(true))
+        .unwrap();
+    assert_eq!(
+        styled.lines,
+        ["\x1b[0;32mgreen\x1b[0m and \x1b[0;1;4munder\x1b[0m"]
+    );
+}

@@ -23,11 +23,12 @@ fn output_already_there_is_not_matched_again() {
     let s = Session::start(["cat"]).unwrap();
     s.send("MARK\n").unwrap();
     expect(&s, "MARK\r\nMARK\r\n");
-    // Also unread-but-old output must not match: send, let it arrive, then wait.
+    // Output read before the wait does not match again (nor, with
+    // `wait_for_new`, anything buffered before it).
     s.send("OLD\n").unwrap();
     expect(&s, "OLD\r\nOLD\r\n");
     let t = Instant::now();
-    let err = s.wait_for("MARK", Some(SHORT)).unwrap_err();
+    let err = s.wait_for_new("MARK", Some(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     match err {
         Error::WaitTimeout {
@@ -347,69 +348,18 @@ fn a_match_is_found_even_after_the_ring_evicted_it() {
         let r = sh
             .run("head -c 200000 /dev/zero | tr '\\0' y; echo", Some(LONG))
             .unwrap();
-        assert_eq!(r.output.len() as u64 + r.dropped_bytes, 200_001);
+        assert_eq!(r.output.len() as u64 + r.elided_bytes, 200_001);
+        assert_eq!((r.total_bytes, r.missed_bytes), (200_001, 0));
     }
 }
 
 // ---- run --------------------------------------------------------------------
 
-fn check_run(shell: &[&str]) {
-    let s = Session::start(shell.to_vec()).unwrap();
-    let t = Some(LONG);
-    for (cmd, out, code) in [
-        ("echo hello", "hello\n", 0),
-        ("false", "", 1),
-        ("(exit 17)", "", 17),
-        ("printf 'no newline'", "no newline", 0),
-        ("printf 'two\\nlines\\n'; sh -c 'exit 3'", "two\nlines\n", 3),
-        ("echo \"it's quoted\" # and a comment", "it's quoted\n", 0),
-        ("for i in 1 2\ndo echo line$i\ndone", "line1\nline2\n", 0),
-    ] {
-        let r = s.run(cmd, t).unwrap();
-        assert_eq!(
-            (r.output.as_str(), r.exit_code),
-            (out, code),
-            "{shell:?}: {cmd:?}"
-        );
-    }
-    // State persists between commands: it is the same shell.
-    s.run("cd /tmp && X=kept", t).unwrap();
-    assert_eq!(s.run("echo $PWD $X", t).unwrap().output, "/tmp kept\n");
-    // A long-running command times out and can be interrupted.
-    let err = s.run("sleep 30", Some(SHORT)).unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
-    s.send_bytes(b"\x03").unwrap();
-    assert_eq!(s.run("echo recovered", t).unwrap().output, "recovered\n");
-}
+// The full `run` suite is in tests/run.rs; these two check how it meets
+// the ring and a terminal without ONLCR.
 
-#[test]
-fn run_in_sh() {
-    check_run(&["sh"]);
-}
-
-#[test]
-fn run_in_interactive_bash() {
-    if !common::require("bash") {
-        return;
-    }
-    // Interactive bash with readline, a prompt and bracketed paste.
-    check_run(&["bash", "--norc", "--noprofile", "-i"]);
-}
-
-#[test]
-fn run_reports_a_shell_that_exits() {
-    let s = Session::start(["sh"]).unwrap();
-    match s.run("exit 3", Some(LONG)) {
-        Err(Error::ExitedBeforeMatch { id, status, .. }) => {
-            assert_eq!((id, status), (s.id(), ExitStatus::Exited(3)));
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
-/// When the command prints more than the ring holds, `run` says how much
-/// of the head was dropped: the output it returns plus the dropped bytes
-/// is everything the command printed.
+/// When the command prints more than the ring holds, `run` still sees every
+/// byte: it keeps the head and the tail and counts what lies between.
 #[test]
 fn run_counts_the_output_the_ring_dropped() {
     let s = SessionBuilder::new(["sh"])
@@ -420,16 +370,17 @@ fn run_counts_the_output_the_ring_dropped() {
         .run("head -c 100000 /dev/zero | tr '\\0' x", Some(LONG))
         .unwrap();
     assert_eq!(r.exit_code, 0);
-    assert!(r.dropped_bytes > 0, "a 4 KiB ring dropped some of 100000 bytes");
     assert!(r.output.bytes().all(|b| b == b'x'), "{:?}", r.output);
     assert_eq!(
-        r.output.len() as u64 + r.dropped_bytes,
-        100_000,
-        "run returned {} of 100000 bytes, {} reported dropped (offsets {}..{})",
+        (
+            r.output.len() as u64 + r.elided_bytes,
+            r.total_bytes,
+            r.missed_bytes
+        ),
+        (100_000, 100_000, 0),
+        "run returned {} of 100000 bytes, {} reported elided",
         r.output.len(),
-        r.dropped_bytes,
-        r.start_offset,
-        r.end_offset
+        r.elided_bytes,
     );
 }
 
@@ -622,4 +573,106 @@ fn dropped_bytes_are_an_event() {
         .sum();
     assert_eq!(dropped, s.read().unwrap().dropped_bytes);
     assert!(dropped > 0);
+}
+
+/// The race in start-then-wait: the banner is printed (and buffered,
+/// unread) before the wait starts. `wait_for` matches it; `wait_for_new`
+/// does not, and its timeout says that nothing arrived meanwhile.
+#[test]
+fn wait_for_matches_buffered_output_and_wait_for_new_only_what_comes_after() {
+    let s = Session::start(["cat"]).unwrap();
+    let events = s.subscribe().unwrap();
+    s.send("banner\n").unwrap();
+    // Until both the echo and cat's copy are buffered, without reading them.
+    let mut seen = String::new();
+    while !seen.contains("banner\r\nbanner\r\n") {
+        match events.recv_timeout(LONG) {
+            Ok(bgterm::SessionEvent::Output { text, .. }) => seen += &text,
+            other => panic!("{other:?}"),
+        }
+    }
+    match s.wait_for_new("banner", Some(SHORT)).unwrap_err() {
+        Error::WaitTimeout { arrived, id, .. } => assert_eq!((arrived, id), (0, s.id())),
+        other => panic!("{other:?}"),
+    }
+    let m = s.wait_for("banner", Some(Duration::ZERO)).unwrap();
+    assert_eq!((m.match_start, m.match_end, m.before.as_str()), (0, 6, ""));
+    // The cursor moved past the first match only: the second is next.
+    let m = s.wait_for("banner", Some(Duration::ZERO)).unwrap();
+    assert_eq!((m.match_start, m.before.as_str()), (8, "\r\n"));
+    // A timeout while output keeps coming says how much came.
+    let ticker = Session::start("while :; do echo tick; sleep 0.01; done").unwrap();
+    match ticker
+        .wait_for_new("never", Some(Duration::from_secs(1)))
+        .unwrap_err()
+    {
+        Error::WaitTimeout { arrived, tail, .. } => {
+            assert!(arrived >= 6 && tail.contains("tick"), "{arrived} {tail:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `poll_until` / `write_stdin_until` with a pattern: one call, one whole
+/// answer, whatever the fragments it arrived in.
+#[test]
+fn until_a_pattern_returns_the_whole_answer_in_one_call() {
+    let sh = bgterm::SessionBuilder::new(["sh"])
+        .env("PS1", "$ ")
+        .spawn()
+        .unwrap();
+    let prompt = bgterm::ReadUntil::new().pattern("$ ");
+    let first = sh.poll_until(LONG, &prompt).unwrap();
+    assert_eq!((first.text.as_str(), first.matched), ("$ ", Some(0)));
+    let out = sh
+        .write_stdin_until("printf 'a'; sleep 0.1; printf 'b\\n'\n", LONG, &prompt)
+        .unwrap();
+    assert_eq!(out.text, "printf 'a'; sleep 0.1; printf 'b\\n'\r\nab\r\n$ ");
+    assert_eq!((out.matched, out.remaining_bytes), (Some(0), 0));
+    // Output already buffered counts: the answer is there before the call.
+    let events = sh.subscribe().unwrap();
+    sh.send("echo buffered\n").unwrap();
+    let mut seen = String::new();
+    while !seen.ends_with("$ ") {
+        match events.recv_timeout(LONG) {
+            Ok(SessionEvent::Output { text, .. }) => seen += &text,
+            other => panic!("{other:?}"),
+        }
+    }
+    let rest = sh.poll_until(Duration::ZERO, &prompt).unwrap();
+    assert_eq!(
+        (rest.text.as_str(), rest.matched),
+        ("echo buffered\r\nbuffered\r\n$ ", Some(0))
+    );
+}
+
+#[test]
+fn until_a_pattern_is_still_bounded_by_the_yield_time_and_the_exit() {
+    let s = Session::start("echo partial; read x; echo done").unwrap();
+    let never = bgterm::ReadUntil::new().pattern("never");
+    let t = Instant::now();
+    let out = s.poll_until(SHORT, &never).unwrap();
+    assert!(t.elapsed() >= SHORT);
+    assert_eq!(
+        (out.text.as_str(), out.matched, out.running),
+        ("partial\r\n", None, true)
+    );
+    let out = s.write_stdin_until("\n", LONG, &never).unwrap();
+    assert!(!out.running && out.matched.is_none(), "{out:?}");
+    assert_eq!(out.text, "\r\ndone\r\n");
+}
+
+/// `settle`: a burst written in pieces comes back whole, and the call ends
+/// once the output has paused, long before the yield time.
+#[test]
+fn settle_collects_a_burst_until_the_output_pauses() {
+    let s = Session::start("read go; for i in 1 2 3; do echo part$i; sleep 0.05; done; read stop").unwrap();
+    let settle = bgterm::ReadUntil::new().settle(Duration::from_millis(400));
+    let t = Instant::now();
+    let out = s
+        .write_stdin_until("\n", Duration::from_secs(30), &settle)
+        .unwrap();
+    assert_eq!(out.text, "\r\npart1\r\npart2\r\npart3\r\n");
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(out.matched, None);
 }

@@ -86,6 +86,10 @@ enum Target {
     RatioAtLeast(f64),
     /// bgterm / raw must be at most this.
     RatioAtMost(f64),
+    /// The async form / the sync form (in the raw column) must be at most
+    /// this.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    SyncRatioAtMost(f64),
     /// bgterm's figure must be at most this.
     AtMost(f64),
     /// bgterm's figure must be below this.
@@ -101,6 +105,7 @@ impl Target {
         match self {
             Target::RatioAtLeast(r) => format!(">= {r:.2}x raw"),
             Target::RatioAtMost(r) => format!("<= {r}x raw"),
+            Target::SyncRatioAtMost(r) => format!("<= {r}x sync"),
             Target::AtMost(v) => format!("<= {v}"),
             Target::Below(v) => format!("< {v}"),
             Target::Equals(v) => format!("= {v}"),
@@ -112,7 +117,7 @@ impl Target {
         let ratio = ratio(raw, bg);
         match self {
             Target::RatioAtLeast(r) => ratio.map(|x| x >= r),
-            Target::RatioAtMost(r) => ratio.map(|x| x <= r),
+            Target::RatioAtMost(r) | Target::SyncRatioAtMost(r) => ratio.map(|x| x <= r),
             Target::AtMost(v) => bg.map(|x| x <= v),
             Target::Below(v) => bg.map(|x| x < v),
             Target::Equals(v) => bg.map(|x| x == v),
@@ -535,13 +540,15 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
     // Three sides in rotation: raw, `write_stdin` (a poll woken by the pump)
     // and `send` + `wait_for_from` (a text waiter woken by its tap), so the
     // waiters' wake-up cost is measured against the same raw baseline.
+    // With the feature `tokio`, a fourth side: the async `write_stdin` on a
+    // current-thread runtime, woken through its waker.
     let (mut raw_us, mut bg_us, mut wf_us) = (Vec::new(), Vec::new(), Vec::new());
+    #[cfg(feature = "tokio")]
+    let mut async_us = Vec::new();
+    let sides: usize = if cfg!(feature = "tokio") { 4 } else { 3 };
     for round in 0..cfg.echo_rounds {
-        let order = match round % 3 {
-            0 => [0, 1, 2],
-            1 => [1, 2, 0],
-            _ => [2, 0, 1],
-        };
+        // Each side leads in turn.
+        let order = (0..sides).map(|i| (i + round) % sides);
         for which in order {
             if which == 0 {
                 let p = raw::spawn(&ECHO_CHILD)?;
@@ -572,6 +579,9 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
                     }
                 }
                 s.close()?;
+            } else if which == 3 {
+                #[cfg(feature = "tokio")]
+                async_us.extend(echo_async(cfg)?);
             } else {
                 let s = Tracked::spawn(SessionBuilder::new(ECHO_CHILD))?;
                 s.read_until("READY", Duration::from_secs(20))?;
@@ -595,7 +605,35 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
     }
     let name = format!("echo round trip ({} × 1 byte)", raw_us.len());
     let wf_name = format!("echo via send + wait_for_from ({} × 1 byte)", wf_us.len());
-    Ok(vec![
+    #[cfg(feature = "tokio")]
+    let async_rows = {
+        let async_name = format!("echo, async write_stdin (tokio, {} × 1 byte)", async_us.len());
+        let vs_sync = "echo, async vs sync write_stdin (raw column: sync)".to_string();
+        vec![
+            Row::new(
+                &async_name,
+                "p50 µs",
+                Some(percentile(&mut raw_us, 50.0)),
+                Some(percentile(&mut async_us, 50.0)),
+            ),
+            Row::new(
+                &async_name,
+                "p99 µs",
+                Some(percentile(&mut raw_us, 99.0)),
+                Some(percentile(&mut async_us, 99.0)),
+            ),
+            Row::new(
+                &vs_sync,
+                "p50 µs",
+                Some(percentile(&mut bg_us, 50.0)),
+                Some(percentile(&mut async_us, 50.0)),
+            )
+            .target(Target::SyncRatioAtMost(1.2)),
+        ]
+    };
+    #[cfg(not(feature = "tokio"))]
+    let async_rows = Vec::new();
+    let mut rows = vec![
         Row::new(
             &name,
             "p50 µs",
@@ -622,7 +660,38 @@ fn echo(cfg: &Config) -> BoxResult<Vec<Row>> {
             Some(percentile(&mut raw_us, 99.0)),
             Some(percentile(&mut wf_us, 99.0)),
         ),
-    ])
+    ];
+    rows.extend(async_rows);
+    Ok(rows)
+}
+
+/// The async side of the echo: `AsyncSession::write_stdin` awaited on a
+/// current-thread runtime (no thread blocks: the pump wakes the task).
+#[cfg(feature = "tokio")]
+fn echo_async(cfg: &Config) -> BoxResult<Vec<f64>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let s = Tracked::spawn(SessionBuilder::new(ECHO_CHILD))?;
+    s.read_until("READY", Duration::from_secs(20))?;
+    let a = bgterm::AsyncSession::from(s.session.clone());
+    let us = rt.block_on(async {
+        let mut us = Vec::new();
+        for i in 0..ECHO_WARMUP + cfg.echo_trips {
+            let t = Instant::now();
+            let out = a.write_stdin("x", Duration::from_secs(10)).await?;
+            if out.text != "x" {
+                return Err(format!("async echo: got {:?}", out.text).into());
+            }
+            if i >= ECHO_WARMUP {
+                us.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error>>(us)
+    })?;
+    drop(a);
+    s.close()?;
+    Ok(us)
 }
 
 // ---------------------------------------------------------------- spawn

@@ -18,13 +18,14 @@ use crate::record::recording::Recording;
 use crate::record::sink::SinkStatus;
 use crate::record::transcript::Transcript;
 use crate::screen::search::SearchHit;
-use crate::screen::view::{Capture, SessionInfo};
+use crate::screen::view::{Capture, CaptureOptions, ScreenMatch, SessionInfo};
 use crate::session::command::Command;
 use crate::session::manage::{SessionSummary, Stopped};
 use crate::status::ExitStatus;
+use crate::turn::run::{RunOptions, RunOutput};
 use crate::wait::events::SessionEvent;
 use crate::wait::pattern::{Pattern, Patterns};
-use crate::wait::run::RunOutput;
+use crate::wait::until::ReadUntil;
 use crate::wait::wait_for::Match;
 
 /// Declares operations by id: for each `fn name(args) -> T;`, a
@@ -122,7 +123,8 @@ by_id! {
 
     /// The absolute offset the next output byte will have.
     fn output_offset() -> u64;
-    /// Waits for text in output that arrives after the call starts.
+    /// Waits for text in the output from the unread cursor on (buffered
+    /// output counts).
     ///
     /// ```
     /// use std::time::Duration;
@@ -139,6 +141,10 @@ by_id! {
     fn wait_for(patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Match;
     /// [`wait_for`] until `deadline`.
     fn wait_for_deadline(patterns: impl Into<Patterns>, deadline: Option<Instant>) -> Match;
+    /// Waits for text in output that arrives after the call starts.
+    fn wait_for_new(patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Match;
+    /// [`wait_for_new`] until `deadline`.
+    fn wait_for_new_deadline(patterns: impl Into<Patterns>, deadline: Option<Instant>) -> Match;
     /// Waits for text in output from absolute offset `offset` on.
     fn wait_for_from(offset: u64, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Match;
     /// [`wait_for_from`] until `deadline`.
@@ -147,8 +153,20 @@ by_id! {
     fn poll_quiet(max_wait: Duration, idle: Duration) -> PollResult;
     /// [`poll_quiet`] returning at most `max_output_bytes` bytes.
     fn poll_quiet_with_limit(max_wait: Duration, idle: Duration, max_output_bytes: usize) -> PollResult;
+    /// Waits up to `yield_time`, returning early when `until` says so.
+    fn poll_until(yield_time: Duration, until: &ReadUntil) -> PollResult;
+    /// Sends input, then [`poll_until`].
+    fn write_stdin_until(chars: &str, yield_time: Duration, until: &ReadUntil) -> PollResult;
     /// Runs one command in a shell session: its output and exit code.
     fn run(command: &str, timeout: Option<Duration>) -> RunOutput;
+    /// [`run`] with options (head and tail sizes, timeout).
+    fn run_with(command: &str, options: &RunOptions) -> RunOutput;
+    /// Keeps waiting for the command a timed-out `run` left running.
+    fn run_resume(timeout: Option<Duration>) -> RunOutput;
+    /// Interrupts the command in flight (Ctrl-C) and collects it.
+    fn run_interrupt(timeout: Option<Duration>) -> RunOutput;
+    /// The command `run` has in flight, if any.
+    fn run_in_flight() -> Option<String>;
     /// A receiver of the session's events from now on.
     fn subscribe() -> Receiver<SessionEvent>;
     /// [`subscribe`] with room for `capacity` undelivered events.
@@ -172,6 +190,11 @@ by_id! {
     fn display(lines: usize) -> Capture;
     /// Exactly the lines `start..end` (end exclusive, clamped).
     fn capture_range(start: usize, end: usize) -> Capture;
+    /// Lines `start..end` rendered as `options` say (wrapped rows joined,
+    /// colours as SGR).
+    fn capture_range_with(start: usize, end: usize, options: CaptureOptions) -> Capture;
+    /// Waits until the rendered screen shows one of `patterns`.
+    fn wait_for_screen(patterns: impl Into<Patterns>, timeout: Option<Duration>) -> ScreenMatch;
     /// The session's viewport.
     fn view() -> Capture;
     /// Pins the viewport at `start`.
@@ -198,12 +221,16 @@ by_id! {
     fn start_recording(recording: Recording) -> ();
     /// Stops the recording and returns its final status.
     fn stop_recording() -> SinkStatus;
+    /// [`stop_recording`] waiting for the writer until `deadline`.
+    fn stop_recording_deadline(deadline: Option<Instant>) -> SinkStatus;
     /// The recording's status, if there is one.
     fn recording_status() -> Option<SinkStatus>;
     /// Starts a lossless transcript; returns the offset of its first byte.
     fn start_transcript(transcript: Transcript) -> u64;
     /// Stops the transcript and returns its final status.
     fn stop_transcript() -> SinkStatus;
+    /// [`stop_transcript`] waiting for the writer until `deadline`.
+    fn stop_transcript_deadline(deadline: Option<Instant>) -> SinkStatus;
     /// The transcript's status, if there is one.
     fn transcript_status() -> Option<SinkStatus>;
 

@@ -3,7 +3,7 @@
 //! every operation are declared in [`crate::api::by_id`].
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
 
@@ -16,6 +16,22 @@ use crate::status::ExitStatus;
 use crate::wait::pattern::Pattern;
 
 /// A set of sessions addressed by [`SessionId`].
+///
+/// # Which sessions a registry sees
+///
+/// Exactly those started in it ([`SessionBuilder::start`](crate::SessionBuilder::start) and
+/// [`start_session`](crate::start_session) for the global one,
+/// [`SessionBuilder::start_in`](crate::SessionBuilder::start_in) and [`Registry::start`] for
+/// yours) or [`insert`](Self::insert)ed, until they are closed. An owned
+/// session from [`SessionBuilder::spawn`](crate::SessionBuilder::spawn) or [`Session::start`] is in
+/// no registry: its name is not resolved anywhere, and the free functions
+/// do not know its id. A session leaves its registry however it is closed:
+/// by id here, or through any [`Session`] handle to it
+/// ([`Session::close`]); its name is then free again and its id unknown.
+///
+/// To get a handle from an id, use [`get`](Self::get) (for the global
+/// registry, `Registry::global().get(id)`): the handle reaches every
+/// method, including those without a by-id form.
 ///
 /// The free functions ([`start_session`](crate::start_session),
 /// [`poll`](crate::poll), ...) use [`Registry::global`]. Create your own
@@ -43,7 +59,9 @@ use crate::wait::pattern::Pattern;
 /// ```
 #[derive(Debug, Default)]
 pub struct Registry {
-    sessions: RwLock<HashMap<SessionId, Session>>,
+    /// Shared with the close hooks of its sessions (weakly: a session never
+    /// keeps its registry alive).
+    sessions: Arc<RwLock<HashMap<SessionId, Session>>>,
 }
 
 static GLOBAL: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -84,7 +102,18 @@ impl Registry {
             drop(sessions); // close `session` (on return) outside the lock
             return Err(err);
         }
-        sessions.insert(id, session);
+        sessions.insert(id, session.clone());
+        drop(sessions);
+        // However the session is closed, it leaves this registry. Weak: a
+        // dropped registry has closed its sessions already.
+        let map = Arc::downgrade(&self.sessions);
+        session.on_close(Box::new(move || {
+            if let Some(map) = map.upgrade() {
+                // Dropped after the lock is released (`let` ends the guard).
+                let removed = map.write().remove(&id);
+                drop(removed);
+            }
+        }));
         Ok(id)
     }
 

@@ -72,10 +72,19 @@ impl SessionBuilder {
     ///
     /// As for [`start`](Self::start).
     pub fn spawn(self) -> Result<Session> {
-        // Files for a recording or transcript are created before the child
-        // exists, so a bad path starts nothing.
-        let recording = self.record.as_ref().map(Recording::create).transpose()?;
-        let transcript = self.transcript.as_ref().map(Transcript::create).transpose()?;
+        // An existing file is refused before the child exists; files are
+        // created only by the start below, so a failed spawn leaves none.
+        let if_exists = self.if_exists;
+        let recording = self
+            .record
+            .as_ref()
+            .map(|p| Recording::open(p, if_exists))
+            .transpose()?;
+        let transcript = self
+            .transcript
+            .as_ref()
+            .map(|p| Transcript::open(p, if_exists))
+            .transpose()?;
         let starting = Session::prepare(&self)?;
         let session = starting.session();
         // Before the pump starts: not one output byte is missed.

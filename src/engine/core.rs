@@ -15,13 +15,15 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::engine::result::PollResult;
 use crate::engine::state::{Config, Delivery, State};
 use crate::engine::tap::Tap;
+use crate::engine::wakers::{WakerSlot, Wakers};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
+use crate::limits::{MAX_COLS, MAX_ROWS};
 use crate::status::ExitStatus;
 use crate::sys::backend::Backend;
 use crate::sys::fd::{self, EventFd, Io};
+use crate::sys::pty;
 use crate::sys::spawn::Child;
-use crate::sys::{process, pty};
 
 /// Shared by a session's handles, its pump, and the features attached to
 /// it.
@@ -32,6 +34,8 @@ pub(crate) struct Core {
     state: Mutex<State>,
     /// Notified whenever `state` changes in a way a waiter may care about.
     changed: Condvar,
+    /// The same notification for async waiters (see [`Wakers`]).
+    wakers: Wakers,
     /// Wakes the pump: input was queued, a sink caught up, or a close.
     wake: EventFd,
     /// Non-blocking PTY master.
@@ -73,18 +77,20 @@ impl PumpWaker {
 }
 
 impl Core {
-    /// The core of a session whose child was just started.
-    pub(crate) fn new(id: SessionId, child: Child, config: Config) -> std::io::Result<Core> {
-        Ok(Core {
+    /// The core of a session whose child was just started. `wake` is made
+    /// before the child, so that nothing can fail once it exists.
+    pub(crate) fn new(id: SessionId, child: Child, config: Config, wake: EventFd) -> Core {
+        Core {
             id,
             pid: child.pid,
             state: Mutex::new(State::new(config)),
             changed: Condvar::new(),
-            wake: EventFd::new()?,
+            wakers: Wakers::default(),
+            wake,
             master: child.master,
             pidfd: child.pidfd,
             backend: child.backend,
-        })
+        }
     }
 
     /// A handle that wakes the pump (see [`PumpWaker`]).
@@ -109,6 +115,20 @@ impl Core {
     /// Tells every waiter that the state changed.
     pub(super) fn notify(&self) {
         self.changed.notify_all();
+        self.wakers.wake_all();
+    }
+
+    /// Forgets an async waiter's waker (a future dropped before it
+    /// completed).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn deregister_waker(&self, slot: &mut WakerSlot) {
+        self.wakers.deregister(slot);
+    }
+
+    /// How many async waiters are registered (for the async API's tests).
+    #[cfg(all(test, feature = "tokio"))]
+    pub(crate) fn registered_wakers(&self) -> usize {
+        self.wakers.registered()
     }
 
     pub(super) fn wake_fd(&self) -> &EventFd {
@@ -123,10 +143,6 @@ impl Core {
         self.pidfd.as_fd()
     }
 
-    pub(super) fn pid(&self) -> libc::pid_t {
-        self.pid
-    }
-
     /// Whether the backend holds a slave descriptor to release once the
     /// exit's output is drained (the portable backend, see
     /// [`crate::sys::portable`]).
@@ -138,6 +154,12 @@ impl Core {
     /// once nobody else holds the terminal.
     pub(super) fn release_slave(&self) {
         self.backend.release_slave();
+    }
+
+    /// How the child ended if it has, without reaping it (see
+    /// [`crate::sys::backend`]).
+    pub(super) fn peek_exit(&self) -> std::io::Result<Option<ExitStatus>> {
+        self.backend.peek_exit(self.pidfd.as_fd())
     }
 
     /// Queues `bytes` for the child (see [`State::queue_input`]).
@@ -191,6 +213,19 @@ impl Core {
         Ok(g.wait_until(deadline, |s| s.exit().is_some())?.exit())
     }
 
+    /// Brings the recorded size up to the terminal's own, which the child
+    /// may have changed (`stty rows 30 cols 100` sets it on its side): the
+    /// taps (the screen) are told, at this point of the output. A size the
+    /// session could not hold (a zero or oversized dimension) is left out.
+    pub(super) fn sync_size(&self, st: &mut State) {
+        if let Ok((rows, cols)) = pty::window_size(self.master.as_fd())
+            && (rows, cols) != st.size()
+            && valid_size(rows, cols)
+        {
+            st.resized(rows, cols);
+        }
+    }
+
     /// Resizes the terminal; the child gets SIGWINCH and the taps are told.
     pub(crate) fn resize(&self, rows: u16, cols: u16) -> Result<()> {
         let mut g = self.lock()?;
@@ -202,29 +237,41 @@ impl Core {
                 source,
             })?;
         g.st.resized(rows, cols);
+        drop(g);
+        // An async event stream waits for the resize event.
+        self.wakers.wake_all();
         Ok(())
     }
 
     /// Signals the child's process group, and the terminal's foreground
-    /// group if a job-control shell moved a job there.
+    /// group if a job-control shell moved a job there; never a process
+    /// that is not provably ours (see [`crate::sys::process`]).
     ///
-    /// The caller guarantees that the child is not reaped meanwhile, so its
-    /// pid still names our process group.
+    /// The foreground group first: it can be proven ours only while the
+    /// child is unreaped, and the signal may end the child. The child's
+    /// own group is signalled even if the foreground group could not be
+    /// (a set-uid job there): close relies on it.
     pub(crate) fn signal_groups(&self, signal: i32) -> std::io::Result<()> {
-        process::signal_group(self.pid, signal)?;
-        if let Some(fg) = pty::foreground_group(self.master.as_fd())
-            && fg != self.pid
-        {
-            process::signal_group(fg, signal)?;
-        }
-        Ok(())
+        let foreground = match pty::foreground_group(self.master.as_fd()) {
+            Some(fg) if fg != self.pid => {
+                self.backend
+                    .signal_session_group(self.pidfd.as_fd(), self.pid, fg, signal)
+            }
+            _ => Ok(()),
+        };
+        self.backend
+            .signal_own_group(self.pidfd.as_fd(), self.pid, signal)
+            .and(foreground)
     }
 
     /// SIGKILL to every other process of the child's terminal session (see
-    /// [`process::kill_session`]). Same guarantee as
-    /// [`signal_groups`](Self::signal_groups).
+    /// [`crate::sys::process::kill_session`]). The child is stopped first, so that it
+    /// cannot exit by itself (say, a shell whose `wait` the kill of its jobs
+    /// ends) between this and the SIGKILL that follows: the status it then
+    /// reports is the kill's.
     pub(crate) fn kill_session(&self) {
-        process::kill_session(self.pid);
+        let _ = self.backend.freeze(self.pidfd.as_fd());
+        self.backend.kill_session(self.pidfd.as_fd(), self.pid);
     }
 
     /// Marks the session closed and wakes everyone: waiters fail with
@@ -234,16 +281,16 @@ impl Core {
     pub(crate) fn close(&self) {
         self.state.lock().close();
         self.changed.notify_all();
+        self.wakers.wake_all();
         self.wake.signal();
     }
 
     /// Reaps the child (after [`close`](Self::close) and the kill). Its pid
-    /// is free for reuse from here on.
+    /// is free for reuse from here on. A child someone else reaped is not
+    /// an error: its status is the one the kernel kept, or
+    /// [`ExitStatus::Unknown`].
     pub(crate) fn reap(&self) -> Result<ExitStatus> {
-        // The portable backend's waiter thread ends with the child; it is
-        // joined here, before the pid is freed.
-        self.backend.before_reap();
-        process::reap(self.pid).map_err(|source| Error::Io {
+        self.backend.reap(self.pidfd.as_fd()).map_err(|source| Error::Io {
             id: self.id,
             op: "reaping the child",
             source,
@@ -251,7 +298,19 @@ impl Core {
     }
 }
 
+/// Whether the session can hold a terminal of `rows` × `cols`.
+fn valid_size(rows: u16, cols: u16) -> bool {
+    (1..=MAX_ROWS).contains(&rows) && (1..=MAX_COLS).contains(&cols)
+}
+
 impl<'a> Guard<'a> {
+    /// The terminal size as (rows, cols), brought up to date with the
+    /// terminal's own first (see [`Core::sync_size`]).
+    pub(crate) fn current_size(&mut self) -> (u16, u16) {
+        self.core.sync_size(&mut self.st);
+        self.st.size()
+    }
+
     /// Adds a tap; it sees every event from now on (none can slip between
     /// what the caller read under this guard and the tap).
     pub(crate) fn add_tap(&mut self, tap: Box<dyn Tap>) {
@@ -301,6 +360,15 @@ impl<'a> Guard<'a> {
                 None => self.core.changed.wait(&mut self.st),
             }
         }
+    }
+
+    /// Registers an async waiter's waker, under this lock: it is woken by
+    /// the next change that would notify a blocked waiter (see
+    /// [`Wakers`]), so a condition checked under this guard cannot change
+    /// unseen.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn register_waker(&self, slot: &mut WakerSlot, waker: &std::task::Waker) {
+        self.core.wakers.register(slot, waker);
     }
 
     /// Runs `f` with the lock released (a long search), then locks again.

@@ -20,6 +20,8 @@
 //! - [`tap`]: the one interface features attach through: they see every
 //!   event in order, may hold output back, and may answer queries.
 //! - [`result`]: what a read returns.
+//! - [`wakers`]: the condvar's counterpart for async waiters (std
+//!   [`Waker`](std::task::Waker)s; the engine knows no runtime).
 
 pub(crate) mod core;
 pub(crate) mod decode;
@@ -29,3 +31,4 @@ pub(crate) mod result;
 pub(crate) mod ring;
 pub(crate) mod state;
 pub(crate) mod tap;
+pub(crate) mod wakers;

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use crate::engine::core::Core;
 use crate::status::ExitStatus;
 use crate::sys::fd::{self, Io};
-use crate::sys::process;
 
 /// How long output may keep arriving after the child exits before the exit
 /// is published, when the PTY does not report EOF (a grandchild still holds
@@ -109,12 +108,36 @@ pub(crate) struct Ready {
     pub(crate) exited: bool,
 }
 
+/// Whether the terminal can still bring output, as the pump last saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Terminal {
+    /// Someone holds the slave side: watch the master.
+    Open,
+    /// Nobody held the slave side at the last read (EIO), but the child
+    /// lives and may open its terminal again (`/dev/tty`): watch the master
+    /// for a change, edge-triggered (its hang-up would wake a level-
+    /// triggered wait at once, for ever).
+    Hung,
+    /// The child is gone and so is every holder: nothing more can arrive.
+    Ended,
+}
+
+/// How to watch the PTY master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watch {
+    /// Not at all: every holder is gone, or a sink holds output back.
+    Off,
+    /// Level-triggered, for output (and input room too, if `write`).
+    Level { write: bool },
+    /// Edge-triggered, for a change while nobody holds the terminal.
+    Edge,
+}
+
 /// What a pump wants watched right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Interest {
-    /// The PTY master, and whether for writing too; `None`: not at all
-    /// (every holder is gone, or a sink holds output back).
-    pub(crate) master: Option<bool>,
+    /// The PTY master.
+    pub(crate) master: Watch,
     /// The pidfd, until the exit is seen.
     pub(crate) pidfd: bool,
 }
@@ -122,8 +145,8 @@ pub(crate) struct Interest {
 /// A session's pump. See the module docs.
 pub(crate) struct Pump {
     core: Arc<Core>,
-    /// The PTY still has a holder: output may come, input may be taken.
-    pty_open: bool,
+    /// Whether output may still come, and how to wait for it.
+    pty: Terminal,
     exit: ExitDrain,
     /// What the pump needs from the state (close, queued input, sink
     /// backpressure) changes only when a caller or a sink signals the wake
@@ -140,7 +163,7 @@ impl Pump {
     pub(crate) fn new(core: Arc<Core>) -> Pump {
         Pump {
             core,
-            pty_open: true,
+            pty: Terminal::Open,
             exit: ExitDrain::Running,
             stale: true,
             want_write: false,
@@ -161,7 +184,14 @@ impl Pump {
     /// What to watch until the next event.
     pub(crate) fn interest(&self) -> Interest {
         Interest {
-            master: (self.pty_open && !self.held).then_some(self.want_write),
+            master: match self.pty {
+                _ if self.held => Watch::Off,
+                Terminal::Open => Watch::Level {
+                    write: self.want_write,
+                },
+                Terminal::Hung => Watch::Edge,
+                Terminal::Ended => Watch::Off,
+            },
             pidfd: self.exit.watching(),
         }
     }
@@ -187,7 +217,7 @@ impl Pump {
             self.write_step();
         }
         if ready.exited {
-            self.notice_exit();
+            self.notice_exit(buf);
         }
         self.release_step(buf);
         self.tick()
@@ -233,6 +263,11 @@ impl Pump {
     /// PTY has nothing more, then publishes it all under one lock and one
     /// notification: fewer wake-ups of waiters. A short read (interactive
     /// output) is published at once. Returns the number of bytes read.
+    ///
+    /// A read that finds nobody holding the terminal (EIO) ends the output
+    /// only once the child is known to have exited; while it lives, the
+    /// terminal is [`Hung`](Terminal::Hung): the child may open `/dev/tty`
+    /// again and write more.
     fn read_step(&mut self, buf: &mut [u8]) -> usize {
         let mut filled = 0;
         let mut ended = false;
@@ -251,20 +286,29 @@ impl Pump {
                 }
             }
         }
-        if filled == 0 && !ended {
+        let child_lives = self.exit.watching();
+        self.pty = match (self.pty, ended) {
+            (Terminal::Hung, false) => Terminal::Open,
+            (Terminal::Open, true) if child_lives => Terminal::Hung,
+            (Terminal::Open | Terminal::Hung, true) if !child_lives => Terminal::Ended,
+            (pty, _) => pty,
+        };
+        let output_ends = self.pty == Terminal::Ended && ended;
+        if filled == 0 && !output_ends {
             return 0;
         }
         let mut st = self.core.lock_state();
         if filled > 0 {
+            // The child may have resized its terminal before writing this.
+            self.core.sync_size(&mut st);
             st.publish_output(&buf[..filled]);
             self.want_write = st.wants_write();
             // The taps just saw output: a sink may be behind now.
             self.held = st.backlogged();
         }
-        if ended {
-            // Every holder of the terminal is gone: nothing more can arrive
-            // (after the bytes just published).
-            self.pty_open = false;
+        if output_ends {
+            // The child and every holder of the terminal are gone: nothing
+            // more can arrive (after the bytes just published).
             st.end_output();
         }
         drop(st);
@@ -275,7 +319,7 @@ impl Pump {
     /// Writes queued input, under the lock, so that a caller writing
     /// directly can never overtake it.
     fn write_step(&mut self) {
-        if !self.pty_open {
+        if self.pty != Terminal::Open {
             return;
         }
         let mut st = self.core.lock_state();
@@ -283,24 +327,33 @@ impl Pump {
         st.write_input(|front| match fd::write(master, front) {
             Ok(Io::Done(n)) => Some(n),
             Ok(Io::WouldBlock) => Some(0),
-            // Nobody can take input any more, but output the child wrote
-            // last may still be waiting to be read: drop the input and keep
-            // reading until the read reports EOF.
-            Ok(Io::Closed) | Err(_) => None,
+            // Nobody holds the terminal right now: keep the input for when
+            // the child opens it again (the read step sees the hang-up and
+            // stops asking to write); the exit discards it.
+            Ok(Io::Closed) => Some(0),
+            // The terminal takes no input at all: drop it, and keep reading
+            // until the read reports EOF.
+            Err(_) => None,
         });
         self.want_write = st.wants_write();
     }
 
     /// The pidfd is readable: look at how the child ended, without reaping.
-    fn notice_exit(&mut self) {
-        let status = match process::peek_exit(self.core.pid()) {
+    /// If the terminal was hung, read once more: the output the child
+    /// wrote last is there, and then EIO ends it.
+    fn notice_exit(&mut self, buf: &mut [u8]) {
+        let status = match self.core.peek_exit() {
             Ok(Some(status)) => status,
             Ok(None) => return,
-            // The child cannot be waited for (should not happen: we never
-            // reap before close). Publish a kill so waiters end.
-            Err(_) => ExitStatus::Signaled(libc::SIGKILL),
+            // waitid on our own pidfd failed otherwise (should not happen;
+            // ECHILD is answered inside peek_exit): the child did exit (the
+            // pidfd said so), how is not known. Never a made-up status.
+            Err(_) => ExitStatus::Unknown,
         };
         self.exit.exited(status, Instant::now());
+        if self.pty == Terminal::Hung && !self.held {
+            self.read_step(buf);
+        }
     }
 
     /// The portable backend holds a slave descriptor until the child has
@@ -315,7 +368,7 @@ impl Pump {
         if !self.refresh() {
             return;
         }
-        while self.pty_open && !self.held {
+        while self.pty != Terminal::Ended && !self.held {
             if self.read_step(buf) == 0 {
                 break;
             }
@@ -327,7 +380,8 @@ impl Pump {
 
     /// Publishes the exit once its output is drained (see [`ExitDrain`]).
     fn exit_step(&mut self) {
-        let Some(status) = self.exit.due(Instant::now(), self.pty_open, self.held) else {
+        let open = self.pty != Terminal::Ended;
+        let Some(status) = self.exit.due(Instant::now(), open, self.held) else {
             return;
         };
         self.exit = ExitDrain::Published;

@@ -23,14 +23,17 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::engine::pump::{Interest, Pump, READ_CHUNK, Ready};
-use crate::sys::fd::{Epoll, EventFd, Readiness};
+use crate::engine::pump::{Interest, Pump, READ_CHUNK, Ready, Watch};
+use crate::sys::fd::{Epoll, EventFd, Mode, Readiness};
 
 /// The reactor while any session is served.
 struct Running {
     shared: Arc<Shared>,
     thread: JoinHandle<()>,
     sessions: usize,
+    /// The process whose thread this is: a fork child has a copy of this
+    /// state but no reactor thread.
+    pid: u32,
 }
 
 /// What the reactor thread shares with [`serve`] and [`Served::finish`].
@@ -60,6 +63,8 @@ static REACTOR: Mutex<Option<Running>> = Mutex::new(None);
 /// its core.
 pub(crate) struct Served {
     done: Arc<Done>,
+    /// The process that handed the pump over.
+    pid: u32,
 }
 
 impl std::fmt::Debug for Served {
@@ -72,6 +77,15 @@ impl std::fmt::Debug for Served {
 /// only session).
 pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
     let mut reactor = REACTOR.lock();
+    let pid = std::process::id();
+    if reactor.as_ref().is_some_and(|r| r.pid != pid)
+        && let Some(inherited) = reactor.take()
+    {
+        // A fork child: the parent's reactor thread does not exist here,
+        // and its sessions are the parent's. Forget it (never join or
+        // signal it) and start this process's own.
+        std::mem::forget(inherited);
+    }
     let mut carried = 0;
     if reactor.as_ref().is_some_and(|r| r.thread.is_finished())
         && let Some(dead) = reactor.take()
@@ -87,7 +101,7 @@ pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
             ctl: EventFd::new()?,
             inbox: Mutex::new(Inbox::default()),
         });
-        shared.epoll.add(shared.ctl.fd(), CTL, false)?;
+        shared.epoll.add(shared.ctl.fd(), CTL, Mode::Read)?;
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("bgterm-reactor".into())
@@ -97,6 +111,7 @@ pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
             shared,
             thread,
             sessions: carried,
+            pid,
         });
     }
     let running = reactor.as_mut().unwrap_or_else(|| unreachable!("started above"));
@@ -104,7 +119,7 @@ pub(crate) fn serve(pump: Pump) -> std::io::Result<Served> {
     running.shared.inbox.lock().pumps.push((pump, Arc::clone(&done)));
     running.sessions += 1;
     running.shared.ctl.signal();
-    Ok(Served { done })
+    Ok(Served { done, pid })
 }
 
 impl Served {
@@ -112,6 +127,11 @@ impl Served {
     /// closed, and its wake fd signalled, first), then stops and joins the
     /// reactor thread if no session is left.
     pub(crate) fn finish(self) {
+        if self.pid != std::process::id() {
+            // In a fork child: the pump is served by the parent's reactor,
+            // which is not in this process. Nothing here to wait for.
+            return;
+        }
         let mut done = self.done.done.lock();
         while !*done {
             // The reactor never blocks on anything but epoll, which the
@@ -150,8 +170,8 @@ fn token(slot: usize, which: u64) -> u64 {
 struct Entry {
     pump: Pump,
     done: Arc<Done>,
-    /// The master's registration: `None` not registered, `Some(write)`.
-    master: Option<bool>,
+    /// How the master is registered.
+    master: Watch,
     pidfd: bool,
     /// Listed in [`Sessions::draining`].
     draining: bool,
@@ -166,9 +186,15 @@ impl Entry {
         let core = Arc::clone(self.pump.core());
         if want.master != self.master {
             let fd = core.master();
-            let _ = match (self.master, want.master) {
-                (None, Some(w)) => epoll.add(fd, token(slot, MASTER), w),
-                (Some(_), Some(w)) => epoll.modify(fd, token(slot, MASTER), w),
+            let mode = |w: Watch| match w {
+                Watch::Level { write: false } => Some(Mode::Read),
+                Watch::Level { write: true } => Some(Mode::ReadWrite),
+                Watch::Edge => Some(Mode::Edge),
+                Watch::Off => None,
+            };
+            let _ = match (mode(self.master), mode(want.master)) {
+                (None, Some(m)) => epoll.add(fd, token(slot, MASTER), m),
+                (Some(_), Some(m)) => epoll.modify(fd, token(slot, MASTER), m),
                 (Some(_), None) => epoll.delete(fd),
                 (None, None) => Ok(()),
             };
@@ -177,7 +203,7 @@ impl Entry {
         if want.pidfd != self.pidfd {
             let fd = core.pidfd();
             let _ = if want.pidfd {
-                epoll.add(fd, token(slot, PIDFD), false)
+                epoll.add(fd, token(slot, PIDFD), Mode::Read)
             } else {
                 epoll.delete(fd)
             };
@@ -189,7 +215,7 @@ impl Entry {
     fn release(self, epoll: &Epoll) {
         let core = Arc::clone(self.pump.core());
         let _ = epoll.delete(core.wake_fd().fd());
-        if self.master.is_some() {
+        if self.master != Watch::Off {
             let _ = epoll.delete(core.master());
         }
         if self.pidfd {
@@ -238,11 +264,11 @@ impl Sessions<'_> {
             let wake = self
                 .shared
                 .epoll
-                .add(pump.core().wake_fd().fd(), token(slot, WAKE), false);
+                .add(pump.core().wake_fd().fd(), token(slot, WAKE), Mode::Read);
             let mut entry = Entry {
                 pump,
                 done,
-                master: None,
+                master: Watch::Off,
                 pidfd: false,
                 draining: false,
             };

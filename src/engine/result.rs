@@ -21,7 +21,7 @@ pub struct PollResult {
     pub running: bool,
     /// The exit code once the child has exited, in Python's convention
     /// (minus the signal number if a signal killed it); `None` while
-    /// running. [`exit_status`](Self::exit_status) keeps code and signal
+    /// running, and when the status is [`ExitStatus::Unknown`]. [`exit_status`](Self::exit_status) keeps code and signal
     /// apart.
     pub exit_code: Option<i32>,
     /// How the child ended, once it has.
@@ -40,4 +40,8 @@ pub struct PollResult {
     pub start_offset: u64,
     /// Absolute offset one past the last byte this result covers.
     pub end_offset: u64,
+    /// Which `until` pattern was found, for a read that waited for one
+    /// ([`Session::poll_until`](crate::Session::poll_until)); `None` for
+    /// every other read, and when the wait ended some other way.
+    pub matched: Option<usize>,
 }

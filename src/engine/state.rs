@@ -179,13 +179,14 @@ impl State {
         Ok(PollResult {
             text,
             running: self.exit.is_none(),
-            exit_code: self.exit.map(ExitStatus::python_returncode),
+            exit_code: self.exit.and_then(ExitStatus::python_returncode),
             exit_status: self.exit,
             remaining_bytes: remaining,
             dropped_bytes: taken.dropped,
             truncated: taken.dropped > 0 || remaining > 0,
             start_offset: taken.start,
             end_offset: self.ring.cursor(),
+            matched: None,
         })
     }
 

@@ -164,9 +164,41 @@ pub fn repair_cast(path: impl AsRef<Path>) -> Result<RepairReport> {
     })
 }
 
+/// Where a recording appended to the cast at `path` continues its clock:
+/// the time of the cast's last event.
+///
+/// # Errors
+///
+/// [`Error::NotACast`] if the file is not a whole asciicast v2 file (no
+/// header, or a partial or invalid line that [`repair_cast`] would trim),
+/// [`Error::File`] if it cannot be read.
+pub(crate) fn append_offset(path: &Path) -> Result<Duration> {
+    let file_err = |source| Error::File {
+        path: path.to_path_buf(),
+        op: "reading",
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(file_err)?;
+    let len = file.metadata().map_err(file_err)?.len();
+    let not_a_cast = |reason| Error::NotACast {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match scan(BufReader::new(file)).map_err(file_err)? {
+        Scan::NotACast(reason) => Err(not_a_cast(reason)),
+        Scan::Valid(keep) if keep.end < len || keep.needs_newline => Err(not_a_cast(
+            "it ends in a partial or invalid line, which repair_cast would trim",
+        )),
+        // Whole microseconds, as written: never a hair before the last event.
+        Scan::Valid(keep) => Ok(Duration::from_micros((keep.last_time * 1e6).round() as u64)),
+    }
+}
+
 struct Keep {
     /// Offset just past the last valid line (before any missing newline).
     end: u64,
+    /// The time of the last valid event (0 if none).
+    last_time: f64,
     /// The last valid line lacks its newline.
     needs_newline: bool,
     events: u64,
@@ -193,6 +225,7 @@ fn scan(mut r: impl BufRead) -> io::Result<Scan> {
     }
     let mut keep = Keep {
         end: n as u64,
+        last_time: 0.0,
         needs_newline: !line.ends_with(b"\n"),
         events: 0,
     };
@@ -206,6 +239,7 @@ fn scan(mut r: impl BufRead) -> io::Result<Scan> {
         match parse_event(trim_newline(&line)) {
             Some(t) if t >= last_time && !keep.needs_newline => {
                 last_time = t;
+                keep.last_time = t;
                 keep.end += n as u64;
                 keep.events += 1;
                 keep.needs_newline = !line.ends_with(b"\n");

@@ -2,14 +2,16 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::decode::{DecodeErrors, TextDecoder};
 use crate::error::Result;
-use crate::id::SinkKind;
+use crate::id::{IfExists, SinkKind};
 use crate::limits::DEFAULT_MAX_PENDING_BYTES;
 use crate::record::cast::{self, Code};
+use crate::record::file;
 use crate::record::sink::{self, Entry, SinkConfig, SinkStatus, SinkWriter, Takes};
 use crate::session::handle::Session;
 
@@ -35,6 +37,17 @@ use crate::session::handle::Session;
 /// recording with an error that [`Session::recording_status`] and
 /// [`Session::stop_recording`] report; the session goes on.
 ///
+/// # Files
+///
+/// As asciinema does, a file that exists and has content is refused with
+/// [`Error::FileExists`](crate::Error::FileExists) unless
+/// [`IfExists::Overwrite`] or [`IfExists::Append`] is asked for with
+/// [`open`](Self::open); a file another recording or transcript of this
+/// process is writing is refused with
+/// [`Error::FileInUse`](crate::Error::FileInUse). The file is created (or
+/// truncated) only when the recording starts, so a start that fails leaves
+/// no file behind and changes none.
+///
 /// ```
 /// use std::time::Duration;
 /// use bgterm::{Recording, Session};
@@ -55,7 +68,7 @@ use crate::session::handle::Session;
 /// ```
 #[must_use = "a recording does nothing until passed to start_recording"]
 pub struct Recording {
-    out: Box<dyn Write + Send>,
+    out: Out,
     target: String,
     input: bool,
     title: Option<String>,
@@ -73,27 +86,59 @@ impl fmt::Debug for Recording {
     }
 }
 
+/// Where a recording or transcript writes: a caller's writer, or a file
+/// opened when the sink starts.
+pub(crate) enum Out {
+    Writer(Box<dyn Write + Send>),
+    File(PathBuf, IfExists),
+}
+
 impl Recording {
-    /// A recording to the file at `path`, created now (an existing file is
-    /// truncated).
+    /// A recording to a new file at `path`, created when the recording
+    /// starts. An existing file with content is refused (see
+    /// [`open`](Self::open) to replace or extend one).
     ///
     /// # Errors
     ///
-    /// [`Error::File`](crate::Error::File) naming the path if it cannot be
-    /// created.
+    /// [`Error::FileExists`](crate::Error::FileExists) naming the path if
+    /// it exists and is not empty (checked again when the recording
+    /// starts).
     pub fn create(path: impl AsRef<Path>) -> Result<Recording> {
+        Recording::open(path, IfExists::Refuse)
+    }
+
+    /// A recording to the file at `path`, opened when the recording starts;
+    /// `if_exists` says what happens to an existing file with content.
+    /// Appending needs an asciicast v2 file: its events continue from the
+    /// last one's time, so the file plays as one recording.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FileExists`](crate::Error::FileExists) for a file with
+    /// content under [`IfExists::Refuse`]. When the recording starts:
+    /// that again, [`Error::FileInUse`](crate::Error::FileInUse),
+    /// [`Error::File`](crate::Error::File), or for an append
+    /// [`Error::NotACast`](crate::Error::NotACast) if the file is not a
+    /// whole asciicast v2 file.
+    pub fn open(path: impl AsRef<Path>, if_exists: IfExists) -> Result<Recording> {
         let path = path.as_ref();
-        let file = sink::create_file(path)?;
-        Ok(Recording::with_target(Box::new(file), path.display().to_string()))
+        file::check(path, if_exists)?;
+        Ok(Recording::with_target(
+            Out::File(path.to_path_buf(), if_exists),
+            path.display().to_string(),
+        ))
     }
 
     /// A recording to any writer (a socket, a pipe, a buffer). It is
-    /// flushed after each batch of lines.
+    /// flushed after each batch of lines. A writer that blocks for good
+    /// keeps the recording's thread (see
+    /// [`Error::SinkStopTimedOut`](crate::Error::SinkStopTimedOut)), never
+    /// the session.
     pub fn to_writer(writer: impl Write + Send + 'static) -> Recording {
-        Recording::with_target(Box::new(writer), "writer".into())
+        Recording::with_target(Out::Writer(Box::new(writer)), "writer".into())
     }
 
-    fn with_target(out: Box<dyn Write + Send>, target: String) -> Recording {
+    fn with_target(out: Out, target: String) -> Recording {
         Recording {
             out,
             target,
@@ -133,7 +178,11 @@ impl Recording {
 /// Turns items into cast lines on the recording's thread.
 struct CastWriter {
     out: Box<dyn Write + Send>,
+    /// The header line; empty when appending to a cast that has one.
     header: String,
+    /// Added to every event's time: the last event's time in the cast
+    /// appended to, so the clock never goes back.
+    offset: Duration,
     /// Incremental decoders: a character split across two chunks comes out
     /// whole in the later event, never as U+FFFD.
     output: TextDecoder,
@@ -162,6 +211,7 @@ impl SinkWriter for CastWriter {
         for item in items {
             match item {
                 Entry::Bytes { at, input, bytes } => {
+                    let at = &(*at + self.offset);
                     self.last = *at;
                     let (decoder, code) = if *input {
                         (&mut self.input, Code::Input)
@@ -174,6 +224,7 @@ impl SinkWriter for CastWriter {
                     }
                 }
                 Entry::Resize { at, rows, cols } => {
+                    let at = &(*at + self.offset);
                     self.last = *at;
                     cast::push_event(&mut self.line, *at, Code::Resize, &format!("{cols}x{rows}"));
                 }
@@ -207,27 +258,48 @@ impl Session {
     pub fn start_recording(&self, recording: Recording) -> Result<()> {
         let command = self.command().to_string();
         let term = self.term().map(str::to_string);
-        sink::attach(self, SinkKind::Recording, |g| {
+        let Recording {
+            out,
+            target,
+            input,
+            title,
+            max_pending_bytes,
+        } = recording;
+        let open = |ending: &Arc<sink::Ending>| -> Result<_> {
+            match out {
+                Out::Writer(w) => Ok(((w, None), Vec::new())),
+                Out::File(path, if_exists) => {
+                    let opened = file::open(&path, if_exists, ending)?;
+                    let offset = if opened.appending {
+                        Some(cast::append_offset(&path)?)
+                    } else {
+                        None
+                    };
+                    Ok((
+                        (Box::new(opened.file) as Box<dyn Write + Send>, offset),
+                        vec![opened.undo],
+                    ))
+                }
+            }
+        };
+        sink::attach(self, SinkKind::Recording, open, |g, (out, append_offset)| {
             let (rows, cols) = g.size();
             let timestamp = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let header = cast::header_line(
-                cols,
-                rows,
-                timestamp,
-                &command,
-                recording.title.as_deref(),
-                term.as_deref(),
-            );
+            // Appending: the cast has its header already.
+            let header = match append_offset {
+                Some(_) => String::new(),
+                None => cast::header_line(cols, rows, timestamp, &command, title.as_deref(), term.as_deref()),
+            };
             let encoding = g.encoding();
             let config = SinkConfig {
                 kind: SinkKind::Recording,
-                target: recording.target,
-                limit: recording.max_pending_bytes,
+                target,
+                limit: max_pending_bytes,
                 takes: Takes {
-                    input: recording.input,
+                    input,
                     resizes: true,
                     clock: Some(Instant::now()),
                 },
@@ -236,8 +308,9 @@ impl Session {
                 initial: Vec::new(),
             };
             let writer = CastWriter {
-                out: recording.out,
+                out,
                 header,
+                offset: append_offset.unwrap_or(Duration::ZERO),
                 output: TextDecoder::new(encoding, DecodeErrors::Replace),
                 input: TextDecoder::new(encoding, DecodeErrors::Replace),
                 last: Duration::ZERO,
@@ -248,18 +321,32 @@ impl Session {
         .map(drop)
     }
 
-    /// Stops the recording, waits until everything it took is written, and
-    /// returns its final status. Also collects a recording that already
-    /// ended (the child exited, or writing failed).
+    /// Stops the recording, waits until everything it took is written (at
+    /// most [`SINK_STOP_WAIT`](crate::SINK_STOP_WAIT)), and returns its
+    /// final status. Also collects a recording that already ended (the
+    /// child exited, or writing failed).
     ///
     /// # Errors
     ///
     /// [`Error::SinkFailed`](crate::Error::SinkFailed) with the write error
     /// if writing failed (the file is valid up to the last complete line),
+    /// [`Error::SinkStopTimedOut`](crate::Error::SinkStopTimedOut) if the
+    /// writer is still writing when the wait is over (the recording has
+    /// ended all the same),
     /// [`Error::NoSink`](crate::Error::NoSink) if there is no recording,
     /// [`Error::SessionClosed`](crate::Error::SessionClosed).
     pub fn stop_recording(&self) -> Result<SinkStatus> {
-        sink::stop(self, SinkKind::Recording)
+        sink::stop(self, SinkKind::Recording, sink::default_stop_deadline())
+    }
+
+    /// [`stop_recording`](Self::stop_recording) waiting for the writer
+    /// until `deadline` (`None`: as long as it takes).
+    ///
+    /// # Errors
+    ///
+    /// As for [`stop_recording`](Self::stop_recording).
+    pub fn stop_recording_deadline(&self, deadline: Option<Instant>) -> Result<SinkStatus> {
+        sink::stop(self, SinkKind::Recording, deadline)
     }
 
     /// The recording's status without stopping it, or `None` if there is
@@ -296,6 +383,7 @@ mod tests {
         let w = CastWriter {
             out: Box::new(Buf(Arc::clone(&buf))),
             header: "{\"version\":2}\n".into(),
+            offset: Duration::ZERO,
             output: TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace),
             input: TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace),
             last: Duration::ZERO,

@@ -25,13 +25,21 @@
 //! what is queued, ends the sink and wakes the pump, so the session and its
 //! in-memory output go on. The caller reads the error from the sink's
 //! status or when stopping it.
+//!
+//! Why a stalled writer holds nothing of the session's: a writer can block
+//! in `write` for ever (a pipe nobody reads), and no thread can interrupt
+//! it. So the sink's thread keeps only the queue and a *weak* waker of the
+//! pump; the session's descriptors belong to its core, which close frees
+//! whatever the writer does. Stopping a sink waits for its thread at most
+//! until a deadline ([`SINK_STOP_WAIT`] by default), then abandons it with
+//! [`Error::SinkStopTimedOut`]: the sink has ended, the session goes on,
+//! and the thread finishes by itself if the writer ever returns. Nothing
+//! else of ours waits on a writer: a closing session only ends its sinks.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::fs::File;
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -41,7 +49,10 @@ use crate::engine::core::Guard;
 use crate::engine::tap::{Event, Tap};
 use crate::error::{Error, Result};
 use crate::id::{SessionId, SinkKind};
-use crate::session::handle::Session;
+use crate::limits::SINK_STOP_WAIT;
+use crate::record::file::Undo;
+use crate::session::handle::{Session, deadline_after};
+use crate::sys::fd::{self, EventFd, PollFd};
 
 /// The state of a recording or transcript.
 ///
@@ -116,6 +127,8 @@ struct Queue {
     output_start: u64,
     output_end: u64,
     error: Option<Arc<io::Error>>,
+    /// The sink's thread has returned (or unwound).
+    finished: bool,
 }
 
 struct Sink {
@@ -125,14 +138,19 @@ struct Sink {
     queue: Mutex<Queue>,
     /// Notified when items arrive or the sink ends.
     more: Condvar,
+    /// Notified when the thread finishes.
+    done: Condvar,
     /// Wakes the session's pump (it may be holding output back for us).
     wake_pump: Box<dyn Fn() + Send + Sync>,
+    /// Tells the sink's own files that it ended (see [`Ending`]).
+    ending: Arc<Ending>,
 }
 
 impl Sink {
     fn end(&self) {
         self.queue.lock().ended = true;
         self.more.notify_all();
+        self.ending.end();
     }
 
     fn status(&self) -> SinkStatus {
@@ -147,6 +165,77 @@ impl Sink {
             output_start: q.output_start,
             output_end: q.output_end,
             error: q.error.clone(),
+        }
+    }
+}
+
+/// How the files a sink opened itself learn that it ended, so that none of
+/// our threads waits for ever on a reader that stopped reading.
+///
+/// A regular file takes every write at once. A FIFO (or socket) whose
+/// reader stops would block a plain `write` for good, so such files are
+/// written without blocking, waiting for room in `poll` together with this
+/// eventfd. While the sink runs the wait is as long as the reader needs
+/// (the sink's backpressure holds the child meanwhile); once the sink has
+/// ended (stopped, its session closed, its child exited) a reader that
+/// takes nothing for [`SINK_STOP_WAIT`] ends the write with an error, and
+/// the thread finishes.
+#[derive(Debug, Default)]
+pub(crate) struct Ending {
+    /// Made only for a sink that has such a file: a sink whose (caller's)
+    /// writer blocks for good keeps its `Ending`, and should keep no
+    /// descriptor with it.
+    fd: OnceLock<EventFd>,
+    at: Mutex<Option<Instant>>,
+}
+
+impl Ending {
+    /// Readies the wake-up for a file that is written without blocking.
+    pub(crate) fn arm(&self) -> io::Result<()> {
+        if self.fd.get().is_none() {
+            let _ = self.fd.set(EventFd::new()?);
+        }
+        Ok(())
+    }
+
+    /// The sink ended now (the first call counts).
+    fn end(&self) {
+        self.at.lock().get_or_insert_with(Instant::now);
+        if let Some(fd) = self.fd.get() {
+            fd.signal();
+        }
+    }
+
+    /// Waits until `file` can take a write. `progress` is when it last took
+    /// one: after the sink ended, [`SINK_STOP_WAIT`] without progress is an
+    /// error.
+    pub(crate) fn wait_writable(
+        &self,
+        file: std::os::fd::BorrowedFd<'_>,
+        progress: Instant,
+    ) -> io::Result<()> {
+        loop {
+            let deadline = (*self.at.lock()).map(|ended| ended.max(progress) + SINK_STOP_WAIT);
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the reader took nothing for SINK_STOP_WAIT after the sink ended",
+                ));
+            }
+            let wake = self
+                .fd
+                .get()
+                .ok_or_else(|| io::Error::other("the sink's wake-up was not armed"))?;
+            let mut fds = [PollFd::new(file, true), PollFd::new(wake.fd(), false)];
+            fd::poll(&mut fds, deadline.map(|d| d - now))?;
+            if fds[1].readable() {
+                // Ended: from now on the wait has a deadline.
+                wake.clear();
+            }
+            if fds[0].writable() {
+                return Ok(());
+            }
         }
     }
 }
@@ -245,16 +334,43 @@ impl SinkHandle {
         self.sink.status()
     }
 
-    /// Ends the sink, waits for its thread to write what is queued, and
-    /// reports. Call without the session's state lock (the thread may take
-    /// as long as the writer does), after waking the pump.
-    pub(crate) fn stop(mut self, id: SessionId) -> Result<SinkStatus> {
+    /// Ends the sink, waits (until `deadline`, `None`: no limit) for its
+    /// thread to write what is queued, and reports. Call without the
+    /// session's state lock (the thread may take as long as the writer
+    /// does).
+    pub(crate) fn stop(mut self, id: SessionId, deadline: Option<Instant>) -> Result<SinkStatus> {
+        let started = Instant::now();
         self.sink.end();
         // The pump may be holding output back for this sink.
         (self.sink.wake_pump)();
+        let finished = {
+            let mut q = self.sink.queue.lock();
+            while !q.finished {
+                match deadline {
+                    Some(d) => {
+                        if self.sink.done.wait_until(&mut q, d).timed_out() {
+                            break;
+                        }
+                    }
+                    None => self.sink.done.wait(&mut q),
+                }
+            }
+            q.finished
+        };
+        if !finished {
+            // The writer is stuck; the thread is left to finish on its own
+            // (dropping the handle detaches it).
+            let status = self.sink.status();
+            return Err(Error::SinkStopTimedOut {
+                id,
+                kind: status.kind,
+                target: status.target,
+                waited: started.elapsed(),
+            });
+        }
         if let Some(t) = self.thread.take() {
-            // The thread does not panic (writers' panics are not caught,
-            // but they only end that thread); a panic reads as an error.
+            // The thread has finished: this join does not wait. A writer's
+            // panic (not caught; it only ends that thread) reads as an error.
             if t.join().is_err() {
                 let mut q = self.sink.queue.lock();
                 q.error
@@ -305,6 +421,7 @@ pub(crate) fn start(
     config: SinkConfig,
     writer: Box<dyn SinkWriter>,
     wake_pump: Box<dyn Fn() + Send + Sync>,
+    ending: Arc<Ending>,
 ) -> io::Result<(SinkTap, SinkHandle)> {
     let pending = config.initial.iter().map(Entry::weight).sum();
     let sink = Arc::new(Sink {
@@ -320,15 +437,30 @@ pub(crate) fn start(
             output_start: config.output_start,
             output_end: config.output_end,
             error: None,
+            finished: false,
         }),
         more: Condvar::new(),
+        done: Condvar::new(),
         wake_pump,
+        ending,
     });
     let for_thread = Arc::clone(&sink);
     let thread = std::thread::Builder::new()
         .name(format!("bgterm-{}", config.kind))
         .stack_size(256 * 1024)
-        .spawn(move || write_until_ended(&for_thread, writer))?;
+        .spawn(move || {
+            // Set however the thread ends, a writer's panic included.
+            struct Finished(Arc<Sink>);
+            impl Drop for Finished {
+                fn drop(&mut self) {
+                    self.0.queue.lock().finished = true;
+                    self.0.done.notify_all();
+                }
+            }
+            let finished = Finished(for_thread);
+            // The writer (and a file's claim) is dropped before `finished`.
+            write_until_ended(&finished.0, writer);
+        })?;
     Ok((
         SinkTap {
             sink: Arc::clone(&sink),
@@ -361,55 +493,71 @@ impl Sinks {
     }
 }
 
-/// Attaches a sink of `make`'s kind to `session`: `make` sees the locked
-/// state (so no event slips between what it reads and the tap) and returns
-/// the sink's configuration and writer. Returns where the sink starts.
+/// Attaches a sink of `make`'s kind to `session`. `open` runs first, once
+/// nothing else can refuse the start but a close racing it (it opens the
+/// sink's files, without the state lock: opening a FIFO may block); then
+/// `make` sees the locked state (so no event slips between what it reads
+/// and the tap) and returns the sink's configuration and writer. Returns
+/// where the sink starts. A file `open` created is removed if the start
+/// fails after all.
 ///
 /// # Errors
 ///
 /// [`Error::SinkActive`] if the session has a sink of that kind,
-/// [`Error::SessionClosed`], or [`Error::Io`] if its thread cannot start.
-pub(crate) fn attach(
+/// [`Error::SessionClosed`], what `open` returns, or [`Error::Io`] if its
+/// thread cannot start.
+pub(crate) fn attach<O>(
     session: &Session,
     kind: SinkKind,
-    make: impl FnOnce(&Guard<'_>) -> (SinkConfig, Box<dyn SinkWriter>),
+    open: impl FnOnce(&Arc<Ending>) -> Result<(O, Vec<Undo>)>,
+    make: impl FnOnce(&Guard<'_>, O) -> (SinkConfig, Box<dyn SinkWriter>),
 ) -> Result<u64> {
     let sinks = Sinks::of(session);
     let mut slot = sinks.slot(kind).lock();
     let id = session.id();
+    if slot.is_some() {
+        return Err(Error::SinkActive { id, kind });
+    }
     // The pump may hold output back for a sink; the sink wakes it through
     // this, which keeps no session alive and takes no lock.
     let waker = session.core()?.waker();
-    session.with_state(|g| {
-        if slot.is_some() {
-            return Err(Error::SinkActive { id, kind });
-        }
-        let (config, writer) = make(g);
+    let io_err = |source| Error::Io {
+        id,
+        op: match kind {
+            SinkKind::Recording => "starting the recording thread",
+            SinkKind::Transcript => "starting the transcript thread",
+        },
+        source,
+    };
+    let ending = Arc::new(Ending::default());
+    let (opened, undo) = open(&ending)?;
+    let started = session.with_state(|g| {
+        let (config, writer) = make(g, opened);
         let output_start = config.output_start;
-        let (tap, handle) =
-            start(config, writer, Box::new(move || waker.wake())).map_err(|source| Error::Io {
-                id,
-                op: match kind {
-                    SinkKind::Recording => "starting the recording thread",
-                    SinkKind::Transcript => "starting the transcript thread",
-                },
-                source,
-            })?;
+        let (tap, handle) = start(config, writer, Box::new(move || waker.wake()), ending).map_err(io_err)?;
         g.add_tap(Box::new(tap));
         *slot = Some(handle);
         Ok(output_start)
-    })
+    })?;
+    undo.into_iter().for_each(Undo::disarm);
+    Ok(started)
 }
 
-/// Detaches `session`'s sink of `kind`, waits for it to finish, reports.
-pub(crate) fn stop(session: &Session, kind: SinkKind) -> Result<SinkStatus> {
+/// Detaches `session`'s sink of `kind`, waits until `deadline` for it to
+/// finish, reports.
+pub(crate) fn stop(session: &Session, kind: SinkKind, deadline: Option<Instant>) -> Result<SinkStatus> {
     session.core()?;
     let handle = Sinks::of(session).slot(kind).lock().take().ok_or(Error::NoSink {
         id: session.id(),
         kind,
     })?;
     // No lock is held: the wait for the thread holds nobody up.
-    handle.stop(session.id())
+    handle.stop(session.id(), deadline)
+}
+
+/// The deadline of a plain `stop_*`: [`SINK_STOP_WAIT`] from now.
+pub(crate) fn default_stop_deadline() -> Option<Instant> {
+    deadline_after(Some(SINK_STOP_WAIT))
 }
 
 /// The status of `session`'s sink of `kind`, if it has one.
@@ -420,20 +568,6 @@ pub(crate) fn status(session: &Session, kind: SinkKind) -> Result<Option<SinkSta
         .lock()
         .as_ref()
         .map(SinkHandle::status))
-}
-
-/// Opens `path` for a sink to write a new file (truncating one that
-/// exists).
-///
-/// # Errors
-///
-/// [`Error::File`] naming the path.
-pub(crate) fn create_file(path: &Path) -> Result<File> {
-    File::create(path).map_err(|source| Error::File {
-        path: path.to_path_buf(),
-        op: "creating",
-        source,
-    })
 }
 
 /// The sink thread: writes batches until the sink ends and is drained.
@@ -561,6 +695,7 @@ mod tests {
             Box::new(move || {
                 w.fetch_add(1, Ordering::SeqCst);
             }),
+            Arc::new(Ending::default()),
         )
         .unwrap();
         (feeder, handle, out, gate, wakes)
@@ -571,7 +706,7 @@ mod tests {
         let (mut f, h, out, _, _) = sink(1 << 20, usize::MAX, true);
         assert!(f.event(&output(0, b"hello ")));
         assert!(f.event(&output(6, b"world")));
-        let status = h.stop(SessionId::from_u64(1)).unwrap();
+        let status = h.stop(SessionId::from_u64(1), None).unwrap();
         assert_eq!(&out.lock()[..], b"hello world");
         assert_eq!(
             (status.events, status.bytes_written, status.output_end),
@@ -593,7 +728,7 @@ mod tests {
         // Open the gate: the writer drains the queue and wakes the pump.
         *gate.0.lock() = true;
         gate.1.notify_all();
-        let status = h.stop(SessionId::from_u64(1)).unwrap();
+        let status = h.stop(SessionId::from_u64(1), None).unwrap();
         assert_eq!(&out.lock()[..], b"123456789");
         assert_eq!(status.pending_bytes, 0);
         assert!(!f.backlogged());
@@ -604,7 +739,7 @@ mod tests {
     fn a_failing_writer_ends_the_sink_with_its_error_and_wakes_the_pump() {
         let (mut f, h, _out, _, wakes) = sink(1 << 20, 4, true);
         f.event(&output(0, b"too long"));
-        let err = h.stop(SessionId::from_u64(7)).unwrap_err();
+        let err = h.stop(SessionId::from_u64(7), None).unwrap_err();
         match &err {
             Error::SinkFailed { id, kind, source, .. } => {
                 assert_eq!((id.get(), *kind), (7, SinkKind::Transcript));
@@ -619,12 +754,41 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_gives_up_on_a_stuck_writer_at_its_deadline() {
+        let (mut f, h, out, gate, wakes) = sink(8, usize::MAX, false);
+        f.event(&output(0, b"123456789")); // backlogged, and the writer is stuck
+        assert!(f.backlogged());
+        let t0 = Instant::now();
+        let err = h
+            .stop(SessionId::from_u64(5), Some(t0 + Duration::from_millis(50)))
+            .unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_millis(50));
+        match err {
+            Error::SinkStopTimedOut { id, kind, target, .. } => {
+                assert_eq!(
+                    (id.get(), kind, target.as_str()),
+                    (5, SinkKind::Transcript, "test")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // Ended all the same: the pump was woken and is held no more.
+        assert!(!f.backlogged());
+        assert!(wakes.load(Ordering::SeqCst) >= 1);
+        assert!(!f.event(&output(9, b"late")));
+        // Let the abandoned thread finish.
+        *gate.0.lock() = true;
+        gate.1.notify_all();
+        drop(out);
+    }
+
+    #[test]
     fn dropping_the_feeder_ends_the_sink() {
         let (f, h, out, _, _) = sink(1 << 20, usize::MAX, true);
         let mut f = f;
         f.event(&output(0, b"abc"));
         drop(f);
-        let status = h.stop(SessionId::from_u64(1)).unwrap();
+        let status = h.stop(SessionId::from_u64(1), None).unwrap();
         assert_eq!(&out.lock()[..], b"abc");
         assert_eq!(status.events, 1);
     }

@@ -5,11 +5,14 @@
 use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::id::SinkKind;
+use crate::id::{IfExists, SinkKind};
 use crate::limits::DEFAULT_MAX_PENDING_BYTES;
+use crate::record::file;
+use crate::record::recording::Out;
 use crate::record::sink::{self, Entry, SinkConfig, SinkStatus, SinkWriter, Takes};
 use crate::session::handle::Session;
 
@@ -47,7 +50,19 @@ use crate::session::handle::Session;
 /// A write error (a full disk, a closed pipe) ends the transcript: what
 /// was written stays, the error is kept for [`Session::transcript_status`]
 /// and [`Session::stop_transcript`], and the session goes on as if there
-/// had been no transcript.
+/// had been no transcript. A writer that blocks for good (a pipe nobody
+/// reads) keeps only the transcript's thread: stopping gives up on it after
+/// [`SINK_STOP_WAIT`](crate::SINK_STOP_WAIT) with
+/// [`Error::SinkStopTimedOut`](crate::Error::SinkStopTimedOut), and closing
+/// the session frees every descriptor of the session whatever the writer
+/// does.
+///
+/// # Files
+///
+/// As for a [`Recording`](crate::Recording): a file with content is
+/// refused unless [`IfExists::Overwrite`] or [`IfExists::Append`] is asked
+/// for, a file another sink of this process writes is refused, and files
+/// are created or truncated only when the transcript starts.
 ///
 /// ```
 /// use std::time::Duration;
@@ -70,8 +85,9 @@ use crate::session::handle::Session;
 /// ```
 #[must_use = "a transcript does nothing until passed to start_transcript"]
 pub struct Transcript {
-    output: Box<dyn Write + Send>,
-    input: Option<Box<dyn Write + Send>>,
+    output: Out,
+    input: Option<Out>,
+    if_exists: IfExists,
     target: String,
     max_pending_bytes: usize,
 }
@@ -87,19 +103,36 @@ impl fmt::Debug for Transcript {
 }
 
 impl Transcript {
-    /// A transcript of the output to the file at `path`, created now (an
-    /// existing file is truncated).
+    /// A transcript of the output to a new file at `path`, created when the
+    /// transcript starts. An existing file with content is refused (see
+    /// [`open`](Self::open)).
     ///
     /// # Errors
     ///
-    /// [`Error::File`](crate::Error::File) naming the path if it cannot be
-    /// created.
+    /// [`Error::FileExists`](crate::Error::FileExists) naming the path if
+    /// it exists and is not empty (checked again when the transcript
+    /// starts).
     pub fn create(path: impl AsRef<Path>) -> Result<Transcript> {
+        Transcript::open(path, IfExists::Refuse)
+    }
+
+    /// A transcript of the output to the file at `path`, opened when the
+    /// transcript starts; `if_exists` says what happens to an existing file
+    /// with content, here and for an [`input_file`](Self::input_file).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FileExists`](crate::Error::FileExists) for a file with
+    /// content under [`IfExists::Refuse`]. When the transcript starts: that
+    /// again, [`Error::FileInUse`](crate::Error::FileInUse) or
+    /// [`Error::File`](crate::Error::File).
+    pub fn open(path: impl AsRef<Path>, if_exists: IfExists) -> Result<Transcript> {
         let path = path.as_ref();
-        let file = sink::create_file(path)?;
+        file::check(path, if_exists)?;
         Ok(Transcript {
-            output: Box::new(file),
+            output: Out::File(path.to_path_buf(), if_exists),
             input: None,
+            if_exists,
             target: path.display().to_string(),
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
         })
@@ -108,25 +141,27 @@ impl Transcript {
     /// A transcript of the output to any writer.
     pub fn to_writer(writer: impl Write + Send + 'static) -> Transcript {
         Transcript {
-            output: Box::new(writer),
+            output: Out::Writer(Box::new(writer)),
             input: None,
+            if_exists: IfExists::Refuse,
             target: "writer".into(),
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
         }
     }
 
     /// Also tees every input byte sent to the child to the file at `path`
-    /// (created now), in order.
+    /// (opened when the transcript starts, as [`open`](Self::open) says),
+    /// in order.
     ///
     /// By default, input is not kept.
     ///
     /// # Errors
     ///
-    /// [`Error::File`](crate::Error::File) naming the path if it cannot be
-    /// created.
+    /// As for [`open`](Self::open).
     pub fn input_file(mut self, path: impl AsRef<Path>) -> Result<Transcript> {
         let path = path.as_ref();
-        self.input = Some(Box::new(sink::create_file(path)?));
+        file::check(path, self.if_exists)?;
+        self.input = Some(Out::File(path.to_path_buf(), self.if_exists));
         self.target = format!("{} (input: {})", self.target, path.display());
         Ok(self)
     }
@@ -135,7 +170,7 @@ impl Transcript {
     ///
     /// By default, input is not kept.
     pub fn input_writer(mut self, writer: impl Write + Send + 'static) -> Transcript {
-        self.input = Some(Box::new(writer));
+        self.input = Some(Out::Writer(Box::new(writer)));
         self
     }
 
@@ -199,7 +234,30 @@ impl Session {
     /// already attached (stop it first), [`Error::SessionClosed`](crate::Error::SessionClosed),
     /// or [`Error::Io`](crate::Error::Io) if its thread cannot be started.
     pub fn start_transcript(&self, transcript: Transcript) -> Result<u64> {
-        sink::attach(self, SinkKind::Transcript, |g| {
+        let Transcript {
+            output,
+            input,
+            target,
+            max_pending_bytes,
+            ..
+        } = transcript;
+        let open = |ending: &Arc<sink::Ending>| -> Result<_> {
+            let mut undo = Vec::new();
+            let mut open_one = |out: Out| -> Result<Box<dyn Write + Send>> {
+                match out {
+                    Out::Writer(w) => Ok(w),
+                    Out::File(path, if_exists) => {
+                        let opened = file::open(&path, if_exists, ending)?;
+                        undo.push(opened.undo);
+                        Ok(Box::new(opened.file))
+                    }
+                }
+            };
+            let output = open_one(output)?;
+            let input = input.map(&mut open_one).transpose()?;
+            Ok(((output, input), undo))
+        };
+        sink::attach(self, SinkKind::Transcript, open, |g, (output, input)| {
             let (start, retained) = g.retained_from(0);
             let initial = if retained.is_empty() {
                 Vec::new()
@@ -212,10 +270,10 @@ impl Session {
             };
             let config = SinkConfig {
                 kind: SinkKind::Transcript,
-                target: transcript.target,
-                limit: transcript.max_pending_bytes,
+                target,
+                limit: max_pending_bytes,
                 takes: Takes {
-                    input: transcript.input.is_some(),
+                    input: input.is_some(),
                     resizes: false,
                     clock: None,
                 },
@@ -224,24 +282,38 @@ impl Session {
                 initial,
             };
             let writer = RawWriter {
-                output: BufWriter::with_capacity(64 * 1024, transcript.output),
-                input: transcript.input.map(|w| BufWriter::with_capacity(16 * 1024, w)),
+                output: BufWriter::with_capacity(64 * 1024, output),
+                input: input.map(|w| BufWriter::with_capacity(16 * 1024, w)),
             };
             (config, Box::new(writer) as Box<dyn SinkWriter>)
         })
     }
 
-    /// Stops the transcript, waits until every byte it took is written, and
-    /// returns its final status. Also collects a transcript that already
-    /// ended (the child exited, or writing failed).
+    /// Stops the transcript, waits until every byte it took is written (at
+    /// most [`SINK_STOP_WAIT`](crate::SINK_STOP_WAIT)), and returns its
+    /// final status. Also collects a transcript that already ended (the
+    /// child exited, or writing failed).
     ///
     /// # Errors
     ///
     /// [`Error::SinkFailed`](crate::Error::SinkFailed) with the write error
-    /// if writing failed, [`Error::NoSink`](crate::Error::NoSink) if there
+    /// if writing failed,
+    /// [`Error::SinkStopTimedOut`](crate::Error::SinkStopTimedOut) if the
+    /// writer is still writing when the wait is over (the transcript has
+    /// ended all the same), [`Error::NoSink`](crate::Error::NoSink) if there
     /// is no transcript, [`Error::SessionClosed`](crate::Error::SessionClosed).
     pub fn stop_transcript(&self) -> Result<SinkStatus> {
-        sink::stop(self, SinkKind::Transcript)
+        sink::stop(self, SinkKind::Transcript, sink::default_stop_deadline())
+    }
+
+    /// [`stop_transcript`](Self::stop_transcript) waiting for the writer
+    /// until `deadline` (`None`: as long as it takes).
+    ///
+    /// # Errors
+    ///
+    /// As for [`stop_transcript`](Self::stop_transcript).
+    pub fn stop_transcript_deadline(&self, deadline: Option<Instant>) -> Result<SinkStatus> {
+        sink::stop(self, SinkKind::Transcript, deadline)
     }
 
     /// The transcript's status without stopping it, or `None` if there is

@@ -239,19 +239,120 @@ impl Model {
     /// The text of transcript lines `start..end` (clamped to the retained
     /// lines), trailing blanks removed.
     pub(crate) fn lines(&self, start: usize, end: usize) -> Vec<String> {
+        self.render(start, end, Render::default())
+    }
+
+    /// Transcript lines `start..end` (clamped), rendered as asked: plain or
+    /// with SGR sequences for colours and attributes, and with soft-wrapped
+    /// rows joined into the line they continue (then fewer lines come back
+    /// than rows were asked for; a line that continues past `end` is cut
+    /// there).
+    pub(crate) fn render(&self, start: usize, end: usize, how: Render) -> Vec<String> {
         let history = self.history();
         let past = self.term.primary_screen().all_lines().take(history);
         let visible = self.term.screen().visible_lines();
-        past.chain(visible)
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .map(|line| {
+        let mut out: Vec<String> = Vec::new();
+        let mut continues = false;
+        for line in past.chain(visible).skip(start).take(end.saturating_sub(start)) {
+            let wrapped = how.join && line.is_wrapped();
+            // A row that wraps is full to the edge: its trailing blanks are
+            // text the next row continues.
+            let text = if how.styled {
+                styled(line, !wrapped)
+            } else {
                 let mut text = line.text();
-                text.truncate(text.trim_end().len());
+                if !wrapped {
+                    text.truncate(text.trim_end().len());
+                }
                 text
-            })
-            .collect()
+            };
+            match out.last_mut() {
+                Some(last) if continues => last.push_str(&text),
+                _ => out.push(text),
+            }
+            continues = wrapped;
+        }
+        out
     }
+}
+
+/// How [`Model::render`] renders lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Render {
+    /// Join soft-wrapped rows into one line (as tmux's `capture-pane -J`).
+    pub(crate) join: bool,
+    /// Keep colours and attributes as SGR sequences (as `capture-pane -e`).
+    pub(crate) styled: bool,
+}
+
+/// One row with SGR sequences: each run of cells with one pen is preceded
+/// by that pen's full SGR (from a reset), and a styled row ends with a
+/// reset. Trailing blanks in the default pen are trimmed when `trim`.
+fn styled(line: &avt::Line, trim: bool) -> String {
+    let mut runs: Vec<(avt::Pen, String)> = Vec::new();
+    for cells in line.chunks(|a, b| a.pen() != b.pen()) {
+        let pen = *cells[0].pen();
+        let text: String = cells.iter().map(avt::Cell::char).collect();
+        runs.push((pen, text));
+    }
+    if trim {
+        while let Some((pen, text)) = runs.last_mut() {
+            if !pen.is_default() {
+                break;
+            }
+            text.truncate(text.trim_end().len());
+            if !text.is_empty() {
+                break;
+            }
+            runs.pop();
+        }
+    }
+    let mut out = String::new();
+    let mut styled = false;
+    for (pen, text) in runs {
+        if pen.is_default() {
+            if styled {
+                out.push_str("\x1b[0m");
+                styled = false;
+            }
+        } else {
+            out.push_str(&sgr(&pen));
+            styled = true;
+        }
+        out.push_str(&text);
+    }
+    if styled {
+        out.push_str("\x1b[0m");
+    }
+    out
+}
+
+/// The SGR sequence that sets exactly `pen` (starting from a reset).
+fn sgr(pen: &avt::Pen) -> String {
+    let mut codes: Vec<String> = vec!["0".into()];
+    for (on, code) in [
+        (pen.is_bold(), "1"),
+        (pen.is_faint(), "2"),
+        (pen.is_italic(), "3"),
+        (pen.is_underline(), "4"),
+        (pen.is_blink(), "5"),
+        (pen.is_inverse(), "7"),
+        (pen.is_strikethrough(), "9"),
+    ] {
+        if on {
+            codes.push(code.into());
+        }
+    }
+    for (color, base, bright, extended) in [(pen.foreground(), 30, 90, 38), (pen.background(), 40, 100, 48)] {
+        match color {
+            Some(avt::Color::Indexed(n)) if n < 8 => codes.push((base + u16::from(n)).to_string()),
+            Some(avt::Color::Indexed(n)) if n < 16 => codes.push((bright + u16::from(n) - 8).to_string()),
+            Some(avt::Color::Indexed(n)) => codes.push(format!("{extended};5;{n}")),
+            Some(avt::Color::RGB(c)) => codes.push(format!("{extended};2;{};{};{}", c.r, c.g, c.b)),
+            None => {}
+        }
+    }
+    format!("\x1b[{}m", codes.join(";"))
 }
 
 #[cfg(test)]
@@ -302,6 +403,54 @@ mod tests {
         // Erased again: back to ending at the cursor.
         feed(&f, &mut m, b"\x1b[J");
         assert_eq!(m.line_count(), 3);
+    }
+
+    #[test]
+    fn wrapped_rows_join_and_styles_come_back_as_sgr() {
+        let (f, mut m) = model(5, 10, 100);
+        feed(
+            &f,
+            &mut m,
+            b"0123456789abcdef\r\n\x1b[1;31mred\x1b[0m plain \x1b[38;5;200mx\x1b[48;2;1;2;3my\x1b[0m\r\n",
+        );
+        // "red plain " fills the 10 columns, so "xy" wraps onto a row of its own.
+        assert_eq!(m.lines(0, 4), ["0123456789", "abcdef", "red plain", "xy"]);
+        let joined = m.render(
+            0,
+            4,
+            Render {
+                join: true,
+                styled: false,
+            },
+        );
+        assert_eq!(joined, ["0123456789abcdef", "red plain xy"]);
+        let styled = m.render(
+            2,
+            4,
+            Render {
+                join: false,
+                styled: true,
+            },
+        );
+        assert_eq!(
+            styled,
+            [
+                "\x1b[0;1;31mred\x1b[0m plain",
+                "\x1b[0;38;5;200mx\x1b[0;38;5;200;48;2;1;2;3my\x1b[0m"
+            ]
+        );
+        let both = m.render(
+            2,
+            4,
+            Render {
+                join: true,
+                styled: true,
+            },
+        );
+        assert_eq!(
+            both,
+            ["\x1b[0;1;31mred\x1b[0m plain \x1b[0;38;5;200mx\x1b[0;38;5;200;48;2;1;2;3my\x1b[0m"]
+        );
     }
 
     #[test]

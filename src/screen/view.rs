@@ -2,17 +2,18 @@
 //! scrollback by absolute line number, a viewport, session info, key names
 //! and resizing, on [`Session`], [`Registry`] and as free functions.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::engine::result::PollResult;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::screen::attach;
 use crate::screen::keys::{CursorKeys, encode_keys};
-use crate::screen::model::{Model, Viewport};
+use crate::screen::model::{Model, Render, Viewport};
 use crate::session::command::Command;
-use crate::session::handle::Session;
+use crate::session::handle::{Session, deadline_after};
 use crate::status::ExitStatus;
+use crate::wait::pattern::Patterns;
 
 /// A slice of a session's transcript: the lines a person would read on its
 /// terminal, numbered from 0 at the top of the retained scrollback.
@@ -86,20 +87,98 @@ pub struct SessionInfo {
     pub unrendered_bytes: u64,
 }
 
+/// How [`Session::capture_range_with`] renders lines, as tmux's
+/// `capture-pane` flags do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct CaptureOptions {
+    render: Render,
+}
+
+impl CaptureOptions {
+    /// Plain lines, one per row: what [`Session::capture_range`] returns.
+    pub fn new() -> CaptureOptions {
+        CaptureOptions::default()
+    }
+
+    /// Join a row that soft-wraps with the rows it continues onto, so a
+    /// long line comes back whole (tmux's `-J`). [`Capture::lines`] then
+    /// has one entry per logical line; `start_line`/`end_line` still count
+    /// rows.
+    ///
+    /// By default, off.
+    pub fn join_wrapped(mut self, join: bool) -> CaptureOptions {
+        self.render.join = join;
+        self
+    }
+
+    /// Keep colours and attributes (bold, underline, inverse, ...) as SGR
+    /// escape sequences (tmux's `-e`): each run of one style starts with
+    /// its full SGR, a styled line ends with a reset.
+    ///
+    /// By default, off.
+    pub fn styled(mut self, styled: bool) -> CaptureOptions {
+        self.render.styled = styled;
+        self
+    }
+}
+
+/// A matching screen line: (pattern index, absolute line, text).
+pub(crate) type ScreenLine = (usize, usize, String);
+
+impl ScreenMatch {
+    pub(crate) fn new(
+        index: usize,
+        line: usize,
+        text: String,
+        already_there: bool,
+        waited: Duration,
+    ) -> ScreenMatch {
+        ScreenMatch {
+            index,
+            line,
+            text,
+            already_there,
+            waited,
+        }
+    }
+}
+
+/// Where [`Session::wait_for_screen`] found its pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScreenMatch {
+    /// Which pattern matched (its position in the [`Patterns`]).
+    pub index: usize,
+    /// The absolute line it is on (as [`Capture`] numbers lines).
+    pub line: usize,
+    /// That whole line.
+    pub text: String,
+    /// Whether the screen already showed it when the call began.
+    pub already_there: bool,
+    /// How long the call waited.
+    pub waited: Duration,
+}
+
 /// Lines `start..end` clamped to the transcript (`start` to `end`).
 fn capture(model: &Model, exit: Option<ExitStatus>, start: usize, end: usize) -> Capture {
+    capture_as(model, exit, start, end, Render::default())
+}
+
+/// [`capture`] rendered as asked.
+fn capture_as(model: &Model, exit: Option<ExitStatus>, start: usize, end: usize, how: Render) -> Capture {
     let end = end.min(model.line_count());
     let start = start.min(end);
-    let lines = model.lines(start, end);
+    let lines = model.render(start, end, how);
     Capture {
         text: lines.join("\n"),
         start_line: start,
-        end_line: start + lines.len(),
+        end_line: end,
         lines,
         line_count: model.line_count(),
         cursor_line: model.cursor_line(),
         running: exit.is_none(),
-        exit_code: exit.map(ExitStatus::python_returncode),
+        exit_code: exit.and_then(ExitStatus::python_returncode),
         exit_status: exit,
     }
 }
@@ -122,6 +201,12 @@ impl Session {
     /// order: state, then model).
     fn with_screen<T>(&self, f: impl FnOnce(&mut Model, Option<ExitStatus>) -> Result<T>) -> Result<T> {
         let screen = attach::activate(self)?;
+        // The child may have resized its terminal itself (`stty`): the
+        // screen follows from this point of the output.
+        self.with_state(|g| {
+            g.current_size();
+            Ok(())
+        })?;
         // The exit is read before the parse, and is published only after
         // the child's output is in: so the model below includes all of it.
         let exit = self.try_wait()?;
@@ -213,6 +298,124 @@ impl Session {
         self.with_screen(|model, exit| Ok(capture(model, exit, start, end)))
     }
 
+    /// [`capture_range`](Self::capture_range) rendered as `options` say:
+    /// wrapped rows joined, colours kept as SGR.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{CaptureOptions, SessionBuilder};
+    ///
+    /// let s = SessionBuilder::new("printf '\\033[1mbold\\033[0m %s\\n' 0123456789; read x")
+    ///     .size(24, 10)
+    ///     .spawn()?;
+    /// s.wait_for("789", Some(Duration::from_secs(10)))?;
+    /// assert_eq!(s.capture_range(0, 2)?.lines, ["bold 01234", "56789"]);
+    /// let joined = s.capture_range_with(0, 2, CaptureOptions::new().join_wrapped(true))?;
+    /// assert_eq!(joined.lines, ["bold 0123456789"]);
+    /// let styled = s.capture_range_with(0, 1, CaptureOptions::new().styled(true))?;
+    /// assert_eq!(styled.lines, ["\x1b[0;1mbold\x1b[0m 01234"]);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`capture_range`](Self::capture_range).
+    pub fn capture_range_with(&self, start: usize, end: usize, options: CaptureOptions) -> Result<Capture> {
+        if start > end {
+            return Err(Error::InvalidRange {
+                id: self.id(),
+                start,
+                end,
+            });
+        }
+        self.with_screen(|model, exit| Ok(capture_as(model, exit, start, end, options.render)))
+    }
+
+    /// Waits until the rendered screen — the rows a person sees now, on the
+    /// alternate screen too — shows one of `patterns` on one of its lines,
+    /// for at most `timeout` (`None`: no limit). Reports whether it was
+    /// already there when the call began. Woken by the session's output,
+    /// never by a timer; the screen is parsed on this thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Session;
+    ///
+    /// let s = Session::start("printf 'loading\\r'; sleep 0.2; printf 'ready  \\n'; read x")?;
+    /// // `loading` is overwritten in place: the byte stream has both, the
+    /// // screen ends up with one.
+    /// let m = s.wait_for_screen("ready", Some(Duration::from_secs(10)))?;
+    /// assert_eq!((m.text.as_str(), m.line), ("ready", 0));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WaitTimeout`] (its tail is the screen's text) when time
+    /// runs out, [`Error::ExitedBeforeMatch`] if the child exits and its
+    /// final screen does not match, [`Error::SessionClosed`].
+    pub fn wait_for_screen(
+        &self,
+        patterns: impl Into<Patterns>,
+        timeout: Option<Duration>,
+    ) -> Result<ScreenMatch> {
+        let patterns = patterns.into();
+        let started = Instant::now();
+        let deadline = deadline_after(timeout);
+        let core = self.core()?;
+        let mut first = true;
+        loop {
+            // The end is read before the parse, so any output after it
+            // wakes the wait below.
+            let (seen_end, exit) = {
+                let g = core.lock()?;
+                (g.end(), g.exit())
+            };
+            let (found, screen) = self.screen_find(&patterns)?;
+            if let Some((index, line, text)) = found {
+                return Ok(ScreenMatch::new(index, line, text, first, started.elapsed()));
+            }
+            first = false;
+            if let Some(status) = exit {
+                return Err(Error::ExitedBeforeMatch {
+                    id: self.id(),
+                    status,
+                    patterns: patterns.to_string(),
+                    waited: started.elapsed(),
+                    tail: screen,
+                });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let arrived = core.lock()?.end() - seen_end;
+                return Err(Error::WaitTimeout {
+                    id: self.id(),
+                    patterns: patterns.to_string(),
+                    waited: started.elapsed(),
+                    tail: screen,
+                    arrived,
+                });
+            }
+            let g = core.lock()?;
+            drop(g.wait_until(deadline, |s| s.end() != seen_end || s.exit().is_some())?);
+        }
+    }
+
+    /// The first line of the rendered screen that matches `patterns`
+    /// (pattern index, absolute line, text), and the screen's text.
+    pub(crate) fn screen_find(&self, patterns: &Patterns) -> Result<(Option<ScreenLine>, String)> {
+        self.with_screen(|model, _| {
+            let (rows, _) = model.size();
+            let start = model.line_count().saturating_sub(rows);
+            let lines = model.lines(start, model.line_count());
+            let found = lines.iter().enumerate().find_map(|(i, text)| {
+                patterns
+                    .find(text.as_bytes(), 0)
+                    .map(|(index, _, _)| (index, start + i, text.clone()))
+            });
+            Ok((found, lines.join("\n")))
+        })
+    }
+
     /// The lines in the session's viewport: the latest ones (as
     /// [`display`](Self::display)) until [`scroll_to`](Self::scroll_to) or
     /// [`scroll`](Self::scroll) pins it to a place in the history. A
@@ -302,7 +505,7 @@ impl Session {
                 command: self.command().clone(),
                 pid: self.pid(),
                 running: exit.is_none(),
-                exit_code: exit.map(ExitStatus::python_returncode),
+                exit_code: exit.and_then(ExitStatus::python_returncode),
                 exit_status: exit,
                 cursor: model.cursor(),
                 size: (

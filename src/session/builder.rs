@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use encoding_rs::Encoding;
 
 use crate::engine::decode::DecodeErrors;
+use crate::id::IfExists;
 use crate::limits::{
     DEFAULT_COLS, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROWS, DEFAULT_SCROLLBACK_LINES, DEFAULT_TERM, MAX_COLS,
     MAX_ROWS,
@@ -56,6 +57,7 @@ pub struct SessionBuilder {
     pub(crate) name: Option<String>,
     pub(crate) record: Option<PathBuf>,
     pub(crate) transcript: Option<PathBuf>,
+    pub(crate) if_exists: IfExists,
     pub(crate) screen: bool,
     pub(crate) scrollback_lines: usize,
 }
@@ -78,6 +80,7 @@ impl SessionBuilder {
             name: None,
             record: None,
             transcript: None,
+            if_exists: IfExists::Refuse,
             screen: false,
             scrollback_lines: DEFAULT_SCROLLBACK_LINES,
         }
@@ -129,6 +132,37 @@ impl SessionBuilder {
     pub fn env_clear(mut self) -> SessionBuilder {
         self.env.push(EnvOp::Clear);
         self
+    }
+
+    /// The environment preset for automation: plain output from the start,
+    /// for agents and tests that read text rather than watch a terminal.
+    /// Sets `TERM=dumb` (see [`term`](Self::term)), `NO_COLOR=1`,
+    /// `PAGER=cat` and `GIT_PAGER=cat` (no pager waiting for a key), and
+    /// `LANG=C.UTF-8` / `LC_ALL=C.UTF-8` (UTF-8 output whatever the host's
+    /// locale). What Codex sets for its non-interactive commands. Later
+    /// [`env`](Self::env) / [`term`](Self::term) calls override any of it.
+    ///
+    /// By default, off: the child inherits the environment, with
+    /// `TERM=xterm-256color`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let s = SessionBuilder::new("echo $TERM $NO_COLOR $PAGER $GIT_PAGER $LC_ALL")
+    ///     .automation_env()
+    ///     .spawn()?;
+    /// s.wait(Some(Duration::from_secs(10)))?;
+    /// assert_eq!(s.read()?.text, "dumb 1 cat cat C.UTF-8\r\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    pub fn automation_env(self) -> SessionBuilder {
+        self.term(Some("dumb"))
+            .env("NO_COLOR", "1")
+            .env("PAGER", "cat")
+            .env("GIT_PAGER", "cat")
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
     }
 
     /// Terminal size in rows and columns: 1 to [`MAX_ROWS`] rows and 1 to
@@ -186,7 +220,9 @@ impl SessionBuilder {
     /// in; look it up with [`Registry::resolve`](crate::Registry::resolve) (or [`resolve`](crate::resolve) for the
     /// global registry). A name must not be empty, longer than
     /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, start or end with white space, or contain
-    /// control characters or path separators (`/`, `\`).
+    /// control characters, invisible format characters (Unicode category
+    /// Cf, such as U+200B or the direction override U+202E), line or
+    /// paragraph separators, or path separators (`/`, `\`).
     ///
     /// Starting fails with [`Error::InvalidName`](crate::Error::InvalidName) for a bad name and with
     /// [`Error::DuplicateName`](crate::Error::DuplicateName) if the registry already has a session of
@@ -212,8 +248,11 @@ impl SessionBuilder {
     }
 
     /// Records the session as an asciicast v2 file at `path` from its very
-    /// first output byte, with [`Recording`](crate::Recording)'s defaults. The file is
-    /// created before the child starts. Use [`Session::start_recording`](crate::Session::start_recording)
+    /// first output byte, with [`Recording`](crate::Recording)'s defaults. An existing file
+    /// with content is refused with [`Error::FileExists`](crate::Error::FileExists) before any
+    /// child starts, unless [`if_exists`](Self::if_exists) says otherwise; the
+    /// file is created only once the child has started, so a start that
+    /// fails leaves no file. Use [`Session::start_recording`](crate::Session::start_recording)
     /// for other options or targets.
     ///
     /// By default, nothing is recorded.
@@ -224,12 +263,24 @@ impl SessionBuilder {
 
     /// Tees every output byte to the file at `path`, from the child's very
     /// first byte (a [`Transcript`](crate::Transcript) with its defaults, attached before the
-    /// child starts; the file is created first). Use
+    /// child's output is read). Existing files are treated as for
+    /// [`record`](Self::record). Use
     /// [`Session::start_transcript`](crate::Session::start_transcript) for input or other targets.
     ///
     /// By default, there is no transcript.
     pub fn transcript(mut self, path: impl Into<PathBuf>) -> SessionBuilder {
         self.transcript = Some(path.into());
+        self
+    }
+
+    /// What happens to an existing [`record`](Self::record) or
+    /// [`transcript`](Self::transcript) file that has content (see
+    /// [`IfExists`](crate::IfExists)).
+    ///
+    /// By default, [`IfExists::Refuse`](crate::IfExists::Refuse): such a file is refused with
+    /// [`Error::FileExists`](crate::Error::FileExists), as asciinema does.
+    pub fn if_exists(mut self, if_exists: IfExists) -> SessionBuilder {
+        self.if_exists = if_exists;
         self
     }
 
@@ -260,7 +311,71 @@ impl SessionBuilder {
         self.scrollback_lines = lines;
         self
     }
+
+    /// Prepares the session for [`Session::run`](crate::Session::run): the terminal's echo is
+    /// turned off before the program starts (by running it through
+    /// `/bin/sh -c 'stty -echo; exec "$@"'`), so the setup line that the
+    /// first `run` types is never echoed, and for `zsh` the line editor is
+    /// turned off (`+Z`), because zle echoes typed input itself (for the
+    /// ksh family: `+o emacs +o vi`). The
+    /// session's [`command`](crate::Session::command) shows that wrapper.
+    ///
+    /// Call it after [`shell`](Self::shell), if at all.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let t = Some(Duration::from_secs(10));
+    /// // (No history file, so that the history is this session's alone.)
+    /// let bash = SessionBuilder::new(["bash", "--norc"]).env("HISTFILE", "/dev/null").for_run().spawn()?;
+    /// assert_eq!(bash.run("echo hi; false", t)?.exit_code, 1);
+    /// assert_eq!(bash.run("history", t)?.output, "    1  echo hi; false\n    2  history\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    pub fn for_run(mut self) -> SessionBuilder {
+        let command = match self.shell.take() {
+            Some(true) => self.command.clone().into_shell(),
+            Some(false) => self.command.clone().into_argv(),
+            None => self.command.clone(),
+        };
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "stty -echo 2>/dev/null; printf '\\033]133;A\\007'; exec \"$@\"".into(),
+            RUN_WRAPPER_NAME.into(),
+        ];
+        match command {
+            Command::Shell(line) => argv.extend(["/bin/sh".into(), "-c".into(), line.into()]),
+            Command::Argv(words) => {
+                let name = words
+                    .first()
+                    .and_then(|p| std::path::Path::new(p).file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut words = words.into_iter();
+                argv.extend(words.next());
+                // Line editors that echo typed input themselves, whatever
+                // the terminal's echo flag says.
+                match name.as_str() {
+                    "zsh" => argv.push("+Z".into()),
+                    "ksh" | "ksh93" | "mksh" | "lksh" | "pdksh" => {
+                        argv.extend(["+o".into(), "emacs".into(), "+o".into(), "vi".into()]);
+                    }
+                    _ => {}
+                }
+                argv.extend(words);
+            }
+        }
+        self.command = Command::Argv(argv);
+        self.shell = Some(false);
+        self
+    }
 }
+
+/// The `$0` of the wrapper [`SessionBuilder::for_run`] starts the shell
+/// through, by which `run` recognises it.
+pub(crate) const RUN_WRAPPER_NAME: &str = "bgterm-run";
 
 /// Whether `rows` x `cols` is a size a session may have.
 pub(crate) fn valid_size(rows: u16, cols: u16) -> bool {

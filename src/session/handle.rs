@@ -22,6 +22,7 @@ use crate::session::builder::{SessionBuilder, valid_size};
 use crate::session::command::Command;
 use crate::session::{launch, name};
 use crate::status::ExitStatus;
+use crate::sys::fd::EventFd;
 
 /// A running program on its own pseudo-terminal.
 ///
@@ -32,9 +33,19 @@ use crate::status::ExitStatus;
 /// # Dropping
 ///
 /// When the last clone is dropped without [`close`](Self::close), the
-/// session is closed: its process group gets SIGKILL, the pump thread is
-/// joined, the child is reaped (no zombie) and its descriptors are closed.
+/// session is closed: its process group gets SIGKILL, the reactor lets go
+/// of it, the child is reaped (no zombie) and its descriptors are closed.
 /// Sessions kept in a [`Registry`](crate::Registry) live until closed there.
+///
+/// # Forked hosts
+///
+/// A session belongs to the process that started it. If the host forks,
+/// handles copied into the fork child are inert there: dropping them does
+/// nothing at all to the session (no signal, no join, no reap; the
+/// parent's session goes on untouched), and [`close`](Self::close) fails
+/// with [`Error::SessionClosed`] without touching it. The fork child's
+/// copies of the descriptors are left open; they are close-on-exec, so an
+/// `exec` in the fork child releases them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,6 +67,9 @@ pub struct Session {
 struct Inner {
     id: SessionId,
     pid: u32,
+    /// The process that started the session: only it may end it (a handle
+    /// inherited by a `fork` child is inert there).
+    owner: u32,
     command: Command,
     cwd: PathBuf,
     /// The unique name given at start, if any.
@@ -73,6 +87,18 @@ struct Inner {
     served: Mutex<Option<Served>>,
     /// What features keep per session (see [`Session::extension`]).
     extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// Run once by the close, however it comes (see [`Session::on_close`]).
+    on_close: Mutex<CloseHooks>,
+}
+
+/// What the close runs (see [`Session::on_close`]).
+#[derive(Default)]
+struct CloseHooks(Vec<Box<dyn FnOnce() + Send>>);
+
+impl std::fmt::Debug for CloseHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CloseHooks({})", self.0.len())
+    }
 }
 
 /// A session whose child runs but whose pump has not started: features
@@ -109,30 +135,26 @@ impl Session {
             name::validate(name)?;
         }
         let started = SystemTime::now();
+        // Made before the child, so that nothing can fail once it exists.
+        let wake = EventFd::new().map_err(|source| Error::Spawn {
+            program: b.command.to_string(),
+            source,
+        })?;
         let spawned = launch::spawn(b)?;
         let id = SessionId::next();
         let pid = spawned.child.pid;
-        let program = spawned.command.to_string();
         let config = Config {
             max_buffer_bytes: b.max_buffer_bytes,
             encoding: b.encoding,
             decode_errors: b.decode_errors,
             size: (b.rows, b.cols),
         };
-        let core = match Core::new(id, spawned.child, config) {
-            Ok(core) => Arc::new(core),
-            Err(source) => {
-                // The child and its descriptors went with the failed core;
-                // the child still needs killing and reaping.
-                let _ = crate::sys::process::signal_group(pid, libc::SIGKILL);
-                let _ = crate::sys::process::reap(pid);
-                return Err(Error::Spawn { program, source });
-            }
-        };
+        let core = Arc::new(Core::new(id, spawned.child, config, wake));
         let session = Session {
             inner: Arc::new(Inner {
                 id,
                 pid: pid as u32,
+                owner: std::process::id(),
                 command: spawned.command,
                 cwd: spawned.cwd,
                 name: b.name.clone(),
@@ -142,6 +164,7 @@ impl Session {
                 core: RwLock::new(Some(Arc::clone(&core))),
                 served: Mutex::new(None),
                 extensions: Mutex::new(Vec::new()),
+                on_close: Mutex::new(CloseHooks::default()),
             }),
         };
         Ok(Starting {
@@ -156,7 +179,10 @@ impl Session {
         self.inner.id
     }
 
-    /// The child's process id, which is also its process-group id.
+    /// The child's process id, which is also its process-group id. The
+    /// crate itself never signals by this number (see "Hosts that reap
+    /// children" in the crate docs): if the host reaped the child, the
+    /// number may already belong to another process.
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.inner.pid
@@ -229,13 +255,26 @@ impl Session {
         made
     }
 
+    /// Runs `f` when the session is closed, through any handle or by the
+    /// last handle's drop (at once if it already is), with no lock of the
+    /// session held: how a registry learns that a session left it.
+    pub(crate) fn on_close(&self, f: Box<dyn FnOnce() + Send>) {
+        let mut hooks = self.inner.on_close.lock();
+        if self.inner.core.read().is_some() {
+            hooks.0.push(f);
+        } else {
+            drop(hooks);
+            f();
+        }
+    }
+
     /// Sends `chars` to the child, then waits up to `yield_time` for output
     /// and returns the next unread chunk (at most
     /// [`DEFAULT_MAX_OUTPUT_BYTES`]). See [`poll`](Self::poll) for how the
     /// wait ends. An empty `chars` is valid and makes this a poll.
     ///
     /// The input goes to the terminal at once as far as it takes it without
-    /// blocking; the rest is queued for the session's pump thread, so this
+    /// blocking; the rest is queued for the session's pump, so this
     /// never blocks on a child that is not reading. Text is encoded in the
     /// session's encoding. A PTY turns `"\n"` into Enter; echo is on unless
     /// the child turned it off, so the input usually comes back in `text`.
@@ -408,13 +447,14 @@ impl Session {
     ///
     /// As for [`terminate`](Self::terminate).
     pub fn kill(&self) -> Result<()> {
-        self.signal(libc::SIGKILL)?;
-        let guard = self.inner.core.read();
-        if let Some(core) = guard.as_ref() {
-            // Under the read guard, so the child cannot be reaped meanwhile.
+        {
+            let guard = self.inner.core.read();
+            let core = guard.as_ref().ok_or(Error::SessionClosed { id: self.inner.id })?;
+            // Before the child dies: the other members of its session are
+            // provably ours only while it is unreaped (see `close`).
             core.kill_session();
         }
-        Ok(())
+        self.signal(libc::SIGKILL)
     }
 
     /// Sends `signal` to the child's process group and the terminal's
@@ -455,14 +495,14 @@ impl Session {
     ///
     /// [`Error::SessionClosed`].
     pub fn size(&self) -> Result<(u16, u16)> {
-        self.with_state(|g| Ok(g.size()))
+        self.with_state(|g| Ok(g.current_size()))
     }
 
     /// Closes the session: SIGKILL to its process group and to every other
     /// process of its terminal session, such as a job-control shell's
     /// background jobs (only a process that left with `setsid` escapes),
     /// also reaching grandchildren that still hold the terminal; stops its
-    /// pump thread, reaps the child and releases every descriptor. Returns
+    /// pump, reaps the child and releases every descriptor. Returns
     /// how the child ended (its real status if it had already exited).
     /// Every other clone then fails with [`Error::SessionClosed`], and
     /// threads waiting on it wake with that error.
@@ -470,29 +510,48 @@ impl Session {
     /// To let the program exit cleanly, send it its quit command or
     /// [`terminate`](Self::terminate) and [`wait`](Self::wait) first.
     ///
+    /// If something other than this crate reaped the child (see "Hosts
+    /// that reap children" in the crate docs), close still succeeds, with
+    /// the status the kernel kept or [`ExitStatus::Unknown`].
+    ///
     /// # Errors
     ///
-    /// [`Error::SessionClosed`] if it was already closed; [`Error::Io`] if
-    /// the child could not be reaped.
+    /// [`Error::SessionClosed`] if it was already closed, or if called in a
+    /// process other than the one that started the session (a fork child:
+    /// see [Forked hosts](Self#forked-hosts)); [`Error::Io`] if waiting for
+    /// the child failed.
     pub fn close(&self) -> Result<ExitStatus> {
         self.inner.close()
     }
 }
 
 impl Inner {
+    /// Whether this process is the one that started the session.
+    fn owned_here(&self) -> bool {
+        std::process::id() == self.owner
+    }
+
     fn close(&self) -> Result<ExitStatus> {
+        if !self.owned_here() {
+            return Err(Error::SessionClosed { id: self.id });
+        }
         // Taking `core` for writing waits out any signal in flight.
         let core = self
             .core
             .write()
             .take()
             .ok_or(Error::SessionClosed { id: self.id })?;
+        for hook in std::mem::take(&mut self.on_close.lock().0) {
+            hook();
+        }
         core.close();
-        // The child is unreaped until `reap` below, so its pid still names
-        // our process group.
-        let _ = core.signal_groups(libc::SIGKILL);
-        // Background jobs of a job-control shell are in groups of their own.
+        // The rest of the terminal session first (background jobs of a
+        // job-control shell are in groups of their own): they can be
+        // proven ours only while the child is unreaped, so before the
+        // child is killed (a host that reaps could take it at once).
         core.kill_session();
+        // The child's own group goes by its pidfd: never a stranger's.
+        let _ = core.signal_groups(libc::SIGKILL);
         if let Some(served) = self.served.lock().take() {
             // The reactor lets go of the pump at the close's wake-up.
             served.finish();
@@ -503,6 +562,18 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if !self.owned_here() {
+            // A fork child's copy: the session, its reactor and its child
+            // are the parent's. Touch nothing: no signal, no wait for the
+            // reactor (its thread does not exist here), no reap (the child
+            // is not ours here), not even the features' state, whose drop
+            // may wait for threads that exist only in the parent. The
+            // copied memory is the fork child's to lose.
+            std::mem::forget(self.core.get_mut().take());
+            std::mem::forget(self.served.get_mut().take());
+            std::mem::forget(std::mem::take(self.extensions.get_mut()));
+            return;
+        }
         if self.core.get_mut().is_some() {
             let _ = self.close();
         }

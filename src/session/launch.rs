@@ -104,7 +104,15 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
         rows: b.rows,
         cols: b.cols,
     })
-    .map_err(spawn_err)?;
+    .map_err(|e| match e.stage {
+        // Checked above, but it can vanish (or lose its permissions) before
+        // the child changes into it.
+        spawn::Stage::Cwd => Error::BadCwd {
+            cwd: cwd.clone(),
+            source: e.source,
+        },
+        spawn::Stage::Setup | spawn::Stage::Exec => spawn_err(e.source),
+    })?;
     Ok(Spawned {
         child,
         command,

@@ -1,5 +1,6 @@
 //! Descriptors the reactor waits on: non-blocking reads and writes,
-//! `epoll(7)`, and the eventfds that wake it.
+//! `epoll(7)`, the eventfds that wake it, and `poll(2)` for a sink's
+//! writer.
 
 // With select(2), only `Io`, `read`, `write` and `Readiness` are used here.
 #![cfg_attr(bgterm_select, allow(unused_imports))]
@@ -60,6 +61,62 @@ fn transfer(mut call: impl FnMut() -> isize) -> io::Result<Io> {
     }
 }
 
+/// One descriptor to watch in [`poll`]; laid out as a `libc::pollfd`, so a
+/// slice of them is passed to the kernel as is.
+#[repr(transparent)]
+pub(crate) struct PollFd {
+    raw: libc::pollfd,
+}
+
+impl PollFd {
+    /// Watches `fd` for readability, and for writability too if `write`.
+    pub(crate) fn new(fd: BorrowedFd<'_>, write: bool) -> PollFd {
+        let mut events = libc::POLLIN;
+        if write {
+            events |= libc::POLLOUT;
+        }
+        PollFd {
+            raw: libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events,
+                revents: 0,
+            },
+        }
+    }
+
+    /// Readable, or hung up / in error (a read will tell which).
+    pub(crate) fn readable(&self) -> bool {
+        self.raw.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+    }
+
+    /// Writable (or in error: a write will tell).
+    pub(crate) fn writable(&self) -> bool {
+        self.raw.revents & (libc::POLLOUT | libc::POLLERR) != 0
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes (`None` = forever).
+/// Retries `EINTR`. The descriptors must stay open for the call.
+pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<()> {
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        // Round up so a short remaining grace does not become a busy loop.
+        Some(t) => t.as_micros().div_ceil(1000).min(libc::c_int::MAX as u128) as libc::c_int,
+    };
+    loop {
+        // SAFETY: `PollFd` is a transparent `libc::pollfd`, so `fds` is a
+        // valid array of `fds.len()` pollfd structs for the kernel to fill.
+        let r = unsafe { libc::poll(fds.as_mut_ptr().cast(), fds.len() as libc::nfds_t, ms) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
 /// A wake-up counter another thread can signal (`eventfd(2)`).
 #[cfg(not(bgterm_select))]
 #[derive(Debug)]
@@ -104,6 +161,21 @@ pub(crate) struct Epoll(OwnedFd);
 #[cfg(bgterm_select)]
 pub(crate) use crate::sys::portable::{select::Select as Epoll, wake::Wake as EventFd};
 
+/// How [`Epoll`] watches a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Level-triggered, for reading (or a hang-up).
+    Read,
+    /// Level-triggered, for reading and writing.
+    ReadWrite,
+    /// Edge-triggered, for input and hang-ups: reported once per change.
+    /// Why: a PTY master whose slave side nobody holds reports a hang-up to
+    /// every level-triggered wait, which would spin; edge-triggered, it is
+    /// reported once, then again only when the terminal changes (a reopened
+    /// slave writes, or closes again).
+    Edge,
+}
+
 /// One readiness report from [`Epoll::wait`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Readiness {
@@ -124,25 +196,26 @@ impl Epoll {
         Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
-        let mut events = libc::EPOLLIN as u32;
-        if write {
-            events |= libc::EPOLLOUT as u32;
-        }
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
+        let events = match mode {
+            Mode::Read => libc::EPOLLIN,
+            Mode::ReadWrite => libc::EPOLLIN | libc::EPOLLOUT,
+            Mode::Edge => libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET,
+        } as u32;
         let mut ev = libc::epoll_event { events, u64: token };
         // SAFETY: `ev` is a valid epoll_event; both descriptors are open.
         check(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) })?;
         Ok(())
     }
 
-    /// Watches `fd` for reading (and writing, if `write`), level-triggered.
-    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, token, write)
+    /// Watches `fd` as `mode` says.
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token, mode)
     }
 
-    /// Changes what `fd` is watched for.
-    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, token, write)
+    /// Changes how `fd` is watched.
+    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, token, mode)
     }
 
     /// Stops watching `fd`.

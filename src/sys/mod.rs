@@ -2,13 +2,15 @@
 //!
 //! Everything else in the crate is safe Rust; this module wraps the few
 //! Linux calls that `std` does not expose: opening a PTY, the child's
-//! set-up between fork and exec, non-blocking reads and writes on the PTY
-//! master, `poll(2)` over the master, a pidfd and an eventfd, `waitid(2)`
-//! without reaping, process-group signals, terminal attributes and the
-//! window size. [`backend`] says which of the two backends runs sessions:
-//! this native Linux code, or `portable` (portable-pty's PTY, a waiter
-//! thread, `select(2)` where there is no epoll) on every other unix and
-//! with the `portable-backend` feature.
+//! `clone` (with its pidfd) and set-up up to the exec, non-blocking reads
+//! and writes on the PTY master, `poll(2)` over the master and an
+//! edge-triggered epoll for a terminal nobody holds, the pidfd and an
+//! eventfd, `waitid(2)` on the pidfd without reaping, signals through
+//! pidfds, terminal attributes and the window size. [`backend`] says which
+//! of the two backends runs sessions: this native Linux code, or
+//! `portable` (portable-pty's PTY, std's `Command`, a waiter thread,
+//! `select(2)` where there is no epoll) on every other unix and with the
+//! `portable-backend` feature.
 
 pub(crate) mod backend;
 pub(crate) mod fd;

@@ -56,3 +56,12 @@ pub(crate) fn set_window_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> i
     check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) })?;
     Ok(())
 }
+
+/// The terminal window size as (rows, cols), as either side last set it.
+pub(crate) fn window_size(master: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    // SAFETY: zeroed winsize is a valid out-parameter for TIOCGWINSZ.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize to a valid pointer.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}

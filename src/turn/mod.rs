@@ -1,4 +1,6 @@
-//! One answer per input: clean text, and REPLs that know their prompt.
+//! One turn at a time: the answer to what was just sent — clean text,
+//! REPLs that know their prompt, and shell commands run to completion.
 
 pub(crate) mod clean;
 pub(crate) mod repl;
+pub(crate) mod run;

@@ -1124,6 +1124,7 @@ mod tests {
             match_start: start,
             match_end: start + 3,
             dropped_bytes: 0,
+            invalid_at: None,
         }
     }
 

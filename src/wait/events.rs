@@ -6,7 +6,14 @@
 //! free at all times for the end of the stream, so when a subscriber falls
 //! behind, the events that do not fit are counted and reported as one
 //! [`SessionEvent::Missed`] as soon as there is room, and the final `Missed`
-//! and [`SessionEvent::Exited`] always fit.
+//! and the last event ([`SessionEvent::Exited`] or [`SessionEvent::Closed`])
+//! always fit.
+//!
+//! Why `Closed` comes from the tap's drop: a session's taps are dropped when
+//! it is closed (through any handle, by the last handle's drop, or by a
+//! registry), and only then; a subscriber dropped before it sent `Exited`
+//! says `Closed`. So every stream ends with exactly one of the two, with no
+//! hook in the engine.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -58,6 +65,13 @@ pub enum SessionEvent {
         /// How it ended.
         status: ExitStatus,
     },
+    /// The session was closed before its child's exit was seen (closing
+    /// kills the child; [`Session::close`] returns how it ended). No events
+    /// follow.
+    Closed {
+        /// The session.
+        session: SessionId,
+    },
     /// This subscriber fell behind and these events were not delivered.
     Missed {
         /// The session.
@@ -78,6 +92,7 @@ impl SessionEvent {
             | SessionEvent::Dropped { session, .. }
             | SessionEvent::Resized { session, .. }
             | SessionEvent::Exited { session, .. }
+            | SessionEvent::Closed { session }
             | SessionEvent::Missed { session, .. } => *session,
         }
     }
@@ -91,6 +106,8 @@ struct Subscriber {
     decoder: TextDecoder,
     missed_events: u64,
     missed_bytes: u64,
+    /// The last event (`Exited`) was offered: nothing more to say.
+    ended: bool,
 }
 
 impl Subscriber {
@@ -150,9 +167,22 @@ impl Tap for Subscriber {
             Event::Exit { status } => {
                 // The two reserved slots: a final Missed (if any) and this.
                 self.offer(SessionEvent::Exited { session, status }, 0, 0);
+                self.ended = true;
                 false
             }
             Event::Input { .. } => true,
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        // Dropped without the exit: the session was closed (or the receiver
+        // is gone, and then this send fails harmlessly). The two reserved
+        // slots take a final Missed and this.
+        if !self.ended {
+            let session = self.session;
+            self.offer(SessionEvent::Closed { session }, 0, 0);
         }
     }
 }
@@ -170,17 +200,29 @@ impl Session {
     }
 
     /// A receiver of this session's events from now on: output (with its
-    /// offsets), buffer drops, resizes, and finally the exit, after which
-    /// the channel disconnects. Subscribing does not move the unread cursor.
+    /// offsets), buffer drops and resizes, then exactly one last event,
+    /// after which the channel disconnects. Subscribing does not move the
+    /// unread cursor.
+    ///
+    /// The last event is, in every ending:
+    ///
+    /// - [`SessionEvent::Exited`] with the child's status, once the child
+    ///   has exited and all its output was sent as events (if it had
+    ///   already exited when you subscribed, that is the only event);
+    /// - [`SessionEvent::Closed`] if the session is closed first, through
+    ///   any handle, by dropping its last handle, or by its registry.
+    ///
+    /// A receiver never sees the channel disconnect without one of these
+    /// first (unless it dropped events itself, such as with `try_iter` and
+    /// a `take`).
     ///
     /// A subscriber that stops reading never slows the session: events that
     /// do not fit in `capacity` (at least 3) are counted and reported as one
-    /// [`SessionEvent::Missed`], and the exit is always delivered. Dropping
+    /// [`SessionEvent::Missed`], and the last event is always delivered. Dropping
     /// the receiver unsubscribes; the session notices at the next event for
     /// which the channel has room, so a receiver dropped while its channel
     /// was full keeps its (at most `capacity`) queued events in memory until
-    /// the session exits or closes. If the child has already exited, the
-    /// receiver yields just the [`SessionEvent::Exited`].
+    /// the session exits or closes.
     ///
     /// ```
     /// use bgterm::crossbeam_channel::{never, select};
@@ -200,13 +242,14 @@ impl Session {
     ///     };
     ///     match event {
     ///         Ok(SessionEvent::Output { text, .. }) => seen += &text,
-    ///         Ok(SessionEvent::Exited { .. }) => {
+    ///         // The last event of a stream: the exit, or a close (if another
+    ///         // thread closed the session). Stop selecting that stream.
+    ///         Ok(SessionEvent::Exited { .. } | SessionEvent::Closed { .. }) => {
     ///             running -= 1;
-    ///             // That stream has ended: stop selecting it.
     ///             if which == 0 { ea = never() } else { eb = never() }
     ///         }
     ///         Ok(_) => {}
-    ///         Err(_) => unreachable!("every stream ends with Exited"),
+    ///         Err(_) => unreachable!("every stream ends with Exited or Closed before it disconnects"),
     ///     }
     /// }
     /// assert!(seen.contains("A-1") && seen.contains("B-2"));
@@ -227,12 +270,15 @@ impl Session {
             decoder: TextDecoder::new(self.encoding(), DecodeErrors::Replace),
             missed_events: 0,
             missed_bytes: 0,
+            ended: false,
         };
         self.with_state(|g| {
             match g.exit() {
                 // Nothing more will happen: say so; dropping `tx` disconnects.
                 Some(status) => {
                     let _ = tx.try_send(SessionEvent::Exited { session, status });
+                    let mut subscriber = subscriber;
+                    subscriber.ended = true;
                 }
                 None => g.add_tap(Box::new(subscriber)),
             }
@@ -255,6 +301,7 @@ mod tests {
             decoder: TextDecoder::new(encoding_rs::UTF_8, DecodeErrors::Replace),
             missed_events: 0,
             missed_bytes: 0,
+            ended: false,
         };
         (s, rx)
     }
@@ -271,6 +318,7 @@ mod tests {
                     events, output_bytes, ..
                 } => format!("missed {events}/{output_bytes}"),
                 SessionEvent::Exited { status, .. } => format!("exit {status}"),
+                SessionEvent::Closed { .. } => "closed".to_string(),
                 other => format!("{other:?}"),
             })
             .collect()
@@ -301,6 +349,23 @@ mod tests {
         assert!(s.event(&output(4, b"d")));
         assert_eq!(texts(&rx), ["missed 1/2", "4:d"]);
         assert_eq!((s.missed_events, s.missed_bytes), (0, 0));
+    }
+
+    #[test]
+    fn a_subscriber_dropped_before_the_exit_says_closed_even_when_full() {
+        let (mut s, rx) = subscriber(4);
+        for (i, chunk) in [&b"a"[..], b"b", b"c"].iter().enumerate() {
+            assert!(s.event(&output(i as u64, chunk)));
+        }
+        drop(s); // what closing the session does to its taps
+        assert_eq!(texts(&rx), ["0:a", "1:b", "missed 1/1", "closed"]);
+        assert!(rx.recv().is_err(), "then the channel disconnects");
+        let (mut s, rx) = subscriber(4);
+        assert!(!s.event(&Event::Exit {
+            status: ExitStatus::Exited(0)
+        }));
+        drop(s);
+        assert_eq!(texts(&rx), ["exit exit code 0"], "after the exit, no Closed");
     }
 
     #[test]

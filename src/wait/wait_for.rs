@@ -16,8 +16,10 @@ use parking_lot::Mutex;
 
 use crate::engine::core::Guard;
 use crate::engine::decode::decode_lossy;
+use crate::engine::state::State;
 use crate::engine::tap::{Event, Tap};
 use crate::error::{Error, Result};
+use crate::id::SessionId;
 use crate::limits::TAIL_CHARS;
 use crate::session::handle::{Session, deadline_after};
 use crate::wait::pattern::Patterns;
@@ -46,6 +48,12 @@ pub struct Match {
     /// Unread bytes the ring dropped before `start_offset` since the
     /// previous read.
     pub dropped_bytes: u64,
+    /// With [`DecodeErrors::Strict`](crate::DecodeErrors::Strict): the
+    /// absolute offset of the first malformed sequence in `before`, which
+    /// then shows each one as U+FFFD. The match is delivered all the same
+    /// (a wait never throws a match away over a decoding problem). Always
+    /// `None` in the other modes, which never report one.
+    pub invalid_at: Option<u64>,
 }
 
 impl Session {
@@ -61,43 +69,43 @@ impl Session {
         self.with_state(|g| Ok(g.end()))
     }
 
-    /// Waits until one of `patterns` appears in output that arrives *after
-    /// this call starts* (so text already on screen, such as a stale prompt,
-    /// never matches), for at most `timeout` (`None`: no limit).
+    /// Waits until one of `patterns` appears in the output from the unread
+    /// cursor on — output already buffered but not yet read counts, so
+    /// start-then-wait has no race — for at most `timeout` (`None`: no
+    /// limit).
     ///
     /// On success the unread cursor moves past the match; the unread text
-    /// before it is in [`Match::before`].
+    /// before it is in [`Match::before`]. To ignore what is already there
+    /// (a stale prompt), use [`wait_for_new`](Self::wait_for_new).
     ///
     /// ```
     /// use std::time::Duration;
     /// use bgterm::{Pattern, Session};
     ///
-    /// // A program that prints on its own: wait for its next line.
-    /// let s = Session::start("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done")?;
-    /// let m = s.wait_for(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
-    /// assert!(m.text.starts_with("tick "));
+    /// // The banner may be printed before the wait starts: it still counts.
+    /// let s = Session::start("echo ready; read x; echo \"result: $((x * 2))\"")?;
+    /// let m = s.wait_for("ready", Some(Duration::from_secs(10)))?;
+    /// assert_eq!((m.text.as_str(), m.before.as_str()), ("ready", ""));
     ///
-    /// // To wait for the answer to your own input, take the offset first
-    /// // (see `wait_for_from`): the answer may come before a plain
-    /// // `wait_for` call starts. Several patterns report which matched.
-    /// let calc = Session::start("read x; echo \"result: $((x * 2))\"")?;
-    /// let at = calc.output_offset()?;
-    /// calc.send("21\n")?;
-    /// let m = calc.wait_for_from(at, ["error", "result: 42"], Some(Duration::from_secs(10)))?;
+    /// // Several patterns report which matched.
+    /// s.send("21\n")?;
+    /// let m = s.wait_for(["error", "result: 42"], Some(Duration::from_secs(10)))?;
     /// assert_eq!((m.index, m.text.as_str()), (1, "result: 42"));
     /// # Ok::<(), bgterm::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::WaitTimeout`] (with the tail of what was seen and how long it
-    /// waited) when time runs out, [`Error::ExitedBeforeMatch`] if the child
-    /// exits first, [`Error::SessionClosed`], [`Error::Unencodable`] for a
-    /// literal the session's encoding cannot represent (it could never
-    /// match), and [`Error::Decode`] in strict mode. A timeout of zero
-    /// checks once and never blocks.
+    /// [`Error::WaitTimeout`] (with the tail of what was seen, how long it
+    /// waited and how much output arrived meanwhile) when time runs out,
+    /// [`Error::ExitedBeforeMatch`] if the child exits first,
+    /// [`Error::SessionClosed`], [`Error::Unencodable`] for a literal the
+    /// session's encoding cannot represent (it could never match). In
+    /// strict decoding mode, malformed output before the match is reported
+    /// in [`Match::invalid_at`], not as an error. A timeout of zero checks
+    /// once and never blocks.
     pub fn wait_for(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
-        self.expect(None, patterns.into(), deadline_after(timeout))
+        self.expect(Origin::Cursor, patterns.into(), deadline_after(timeout))
     }
 
     /// [`wait_for`](Self::wait_for) until `deadline` (`None`: no limit).
@@ -110,7 +118,43 @@ impl Session {
         patterns: impl Into<Patterns>,
         deadline: Option<Instant>,
     ) -> Result<Match> {
-        self.expect(None, patterns.into(), deadline)
+        self.expect(Origin::Cursor, patterns.into(), deadline)
+    }
+
+    /// Like [`wait_for`](Self::wait_for), but matches only output that
+    /// arrives *after this call starts*, so text already buffered (a stale
+    /// prompt) never matches.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Pattern, Session};
+    ///
+    /// // A program that prints on its own: wait for its next line.
+    /// let s = Session::start("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done")?;
+    /// let first = s.wait_for(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
+    /// let next = s.wait_for_new(Pattern::regex(r"tick \d+")?, Some(Duration::from_secs(10)))?;
+    /// assert!(next.match_start > first.match_start);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_new(&self, patterns: impl Into<Patterns>, timeout: Option<Duration>) -> Result<Match> {
+        self.expect(Origin::End, patterns.into(), deadline_after(timeout))
+    }
+
+    /// [`wait_for_new`](Self::wait_for_new) until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_for`](Self::wait_for).
+    pub fn wait_for_new_deadline(
+        &self,
+        patterns: impl Into<Patterns>,
+        deadline: Option<Instant>,
+    ) -> Result<Match> {
+        self.expect(Origin::End, patterns.into(), deadline)
     }
 
     /// Like [`wait_for`](Self::wait_for), but matches output from absolute
@@ -140,7 +184,7 @@ impl Session {
         patterns: impl Into<Patterns>,
         timeout: Option<Duration>,
     ) -> Result<Match> {
-        self.expect(Some(offset), patterns.into(), deadline_after(timeout))
+        self.expect(Origin::Offset(offset), patterns.into(), deadline_after(timeout))
     }
 
     /// [`wait_for_from`](Self::wait_for_from) until `deadline`.
@@ -154,27 +198,81 @@ impl Session {
         patterns: impl Into<Patterns>,
         deadline: Option<Instant>,
     ) -> Result<Match> {
-        self.expect(Some(offset), patterns.into(), deadline)
+        self.expect(Origin::Offset(offset), patterns.into(), deadline)
     }
 
-    fn expect(&self, from: Option<u64>, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
-        let started = Instant::now();
-        let id = self.id();
+    fn expect(&self, from: Origin, patterns: Patterns, deadline: Option<Instant>) -> Result<Match> {
+        let patterns = Expect::encode(self, patterns)?;
         let encoding = self.encoding();
-        let patterns = patterns
-            .encoded(encoding)
-            .map_err(|character| Error::Unencodable {
-                id,
-                encoding: encoding.name(),
-                character,
-            })?;
         let core = self.core()?;
         let mut g = core.lock()?;
+        let mut expect = Expect::start(self, &mut g, from, patterns);
+        loop {
+            let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+            if let Some(done) = expect.step(&mut g, timed_out) {
+                return done.and_then(|found| take_match(&mut g, encoding, found));
+            }
+            g = g.wait_until(deadline, |s| expect.changed(s))?;
+        }
+    }
+}
+
+/// A match found but not yet taken: (pattern index, start, end, matched
+/// bytes).
+pub(crate) type Found = (usize, u64, u64, Vec<u8>);
+
+/// One `wait_for` in progress: the matching state that the blocking form
+/// (which waits on the condvar) and the async form (which registers a
+/// waker) both drive, one [`step`](Self::step) per wake-up, each under the
+/// state lock.
+pub(crate) struct Expect {
+    id: SessionId,
+    encoding: &'static encoding_rs::Encoding,
+    patterns: Patterns,
+    literal: bool,
+    watch: Arc<Mutex<Watch>>,
+    /// Ends the tap however the wait ends (also by a dropped future).
+    _detach: Detach,
+    /// Output not yet searched by the tap: a regex's window, or a
+    /// literal's error tail.
+    window: Vec<u8>,
+    window_base: u64,
+    found: Option<Found>,
+    /// The output end at the last step: the wait goes on when it moves.
+    seen_end: u64,
+    /// The output end when the wait began.
+    start_end: u64,
+    started: Instant,
+}
+
+impl Expect {
+    /// `patterns` in the session's encoding.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unencodable`] for a literal the encoding cannot represent.
+    pub(crate) fn encode(session: &Session, patterns: Patterns) -> Result<Patterns> {
+        let encoding = session.encoding();
+        patterns
+            .encoded(encoding)
+            .map_err(|character| Error::Unencodable {
+                id: session.id(),
+                encoding: encoding.name(),
+                character,
+            })
+    }
+
+    /// Starts waiting for `patterns` (encoded) in the output from `from`.
+    pub(crate) fn start(session: &Session, g: &mut Guard<'_>, from: Origin, patterns: Patterns) -> Expect {
         // Under one lock: snapshot what the ring holds from `from`, and
         // attach a tap that sees every later byte, so nothing slips between
         // them and nothing the ring evicts later is missed.
         let end = g.end();
-        let (base, mut window) = g.retained_from(from.unwrap_or(end));
+        let (base, window) = g.retained_from(match from {
+            Origin::Cursor => g.cursor(),
+            Origin::End => end,
+            Origin::Offset(offset) => offset,
+        });
         let literal = patterns.overlap().is_some();
         let watch = Arc::new(Mutex::new(Watch {
             patterns: literal.then(|| patterns.clone()),
@@ -188,82 +286,135 @@ impl Session {
         if g.exit().is_none() {
             g.add_tap(Box::new(WatchTap(Arc::clone(&watch))));
         }
-        // Ends the tap however this call returns.
-        let _detach = Detach(Arc::clone(&watch));
-        let mut window_base = base;
-        let search = |window: &[u8], window_base: u64| {
-            patterns.find(window, 0).map(|(i, s, e)| {
-                (
-                    i,
-                    window_base + s as u64,
-                    window_base + e as u64,
-                    window[s..e].to_vec(),
-                )
-            })
-        };
         // What was there before the tap: searched once, here.
-        let mut found = g.unlocked(|| search(&window, window_base));
+        let found = g.unlocked(|| search(&patterns, &window, base));
+        Expect {
+            id: session.id(),
+            encoding: session.encoding(),
+            patterns,
+            literal,
+            _detach: Detach(Arc::clone(&watch)),
+            watch,
+            window,
+            window_base: base,
+            found,
+            seen_end: end,
+            start_end: end,
+            started: Instant::now(),
+        }
+    }
+
+    /// Whether the state moved since the last step (new output or the
+    /// exit): only then can a step find something new.
+    pub(crate) fn changed(&self, s: &State) -> bool {
+        s.end() != self.seen_end || s.exit().is_some()
+    }
+
+    /// Looks at what arrived since the last step. `None`: keep waiting
+    /// (nothing matched, the child runs and the wait has not `timed_out`).
+    /// Nothing is consumed: [`take_match`] does that.
+    pub(crate) fn step(&mut self, g: &mut Guard<'_>, timed_out: bool) -> Option<Result<Found>> {
         loop {
             if g.closed() {
-                return Err(Error::SessionClosed { id });
+                return Some(Err(Error::SessionClosed { id: self.id }));
             }
-            if let Some((index, s, e, bytes)) = found {
-                let matched = decode_lossy(encoding, &bytes, false);
-                return finish(&mut g, index, matched, s, e);
+            if let Some(found) = self.found.take() {
+                return Some(Ok(found));
             }
             let exited = g.exit();
-            let seen_end = g.end();
+            self.seen_end = g.end();
             // What the tap collected since the last look.
-            found = {
-                let mut w = watch.lock();
-                if !literal && w.pending_start > window_base + window.len() as u64 {
+            self.found = {
+                let mut w = self.watch.lock();
+                if !self.literal && w.pending_start > self.window_base + self.window.len() as u64 {
                     // The waiter fell more than the window's bound behind:
                     // no match can span the gap.
-                    window.clear();
-                    window_base = w.pending_start;
+                    self.window.clear();
+                    self.window_base = w.pending_start;
                 }
-                window.append(&mut w.pending);
-                w.pending_start = window_base + window.len() as u64;
+                self.window.append(&mut w.pending);
+                w.pending_start = self.window_base + self.window.len() as u64;
                 w.found.take()
             };
-            if literal {
+            if self.literal {
                 // The tap finds literal matches as the bytes arrive; the
                 // window is only the tail for an error message.
-                let cut = window.len().saturating_sub(TAIL_KEEP_BYTES);
-                window.drain(..cut);
-                window_base += cut as u64;
+                let cut = self.window.len().saturating_sub(TAIL_KEEP_BYTES);
+                self.window.drain(..cut);
+                self.window_base += cut as u64;
             } else {
                 // A regex is re-run over the window, which the tap keeps
                 // within its bound.
-                let limit = watch.lock().limit;
-                let cut = window.len().saturating_sub(limit);
-                window.drain(..cut);
-                window_base += cut as u64;
-                found = g.unlocked(|| search(&window, window_base));
+                let limit = self.watch.lock().limit;
+                let cut = self.window.len().saturating_sub(limit);
+                self.window.drain(..cut);
+                self.window_base += cut as u64;
+                let (patterns, window, base) = (&self.patterns, &self.window, self.window_base);
+                self.found = g.unlocked(|| search(patterns, window, base));
             }
-            if found.is_some() {
+            if self.found.is_some() {
                 continue;
             }
             if let Some(status) = exited {
-                return Err(Error::ExitedBeforeMatch {
-                    id,
+                return Some(Err(Error::ExitedBeforeMatch {
+                    id: self.id,
                     status,
-                    patterns: patterns.to_string(),
-                    waited: started.elapsed(),
-                    tail: tail(encoding, &window),
-                });
+                    patterns: self.patterns.to_string(),
+                    waited: self.started.elapsed(),
+                    tail: tail(self.encoding, &self.window),
+                }));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::WaitTimeout {
-                    id,
-                    patterns: patterns.to_string(),
-                    waited: started.elapsed(),
-                    tail: tail(encoding, &window),
-                });
+            if timed_out {
+                return Some(Err(Error::WaitTimeout {
+                    id: self.id,
+                    patterns: self.patterns.to_string(),
+                    waited: self.started.elapsed(),
+                    tail: tail(self.encoding, &self.window),
+                    arrived: g.end() - self.start_end,
+                }));
             }
-            g = g.wait_until(deadline, |s| s.end() != seen_end || s.exit().is_some())?;
+            return None;
         }
     }
+}
+
+/// Takes a found match: the unread output before it becomes
+/// [`Match::before`] and the unread cursor moves past it.
+///
+/// # Errors
+///
+/// [`Error::Decode`] in strict mode.
+pub(crate) fn take_match(
+    g: &mut Guard<'_>,
+    encoding: &'static encoding_rs::Encoding,
+    found: Found,
+) -> Result<Match> {
+    let (index, s, e, bytes) = found;
+    let matched = decode_lossy(encoding, &bytes, false);
+    finish(g, index, matched, s, e)
+}
+
+/// The first match of `patterns` in `window`, at absolute offsets.
+fn search(patterns: &Patterns, window: &[u8], window_base: u64) -> Option<Found> {
+    patterns.find(window, 0).map(|(i, s, e)| {
+        (
+            i,
+            window_base + s as u64,
+            window_base + e as u64,
+            window[s..e].to_vec(),
+        )
+    })
+}
+
+/// Where a wait starts matching.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Origin {
+    /// The unread cursor: buffered output counts.
+    Cursor,
+    /// The end of the output: only what arrives after the call.
+    End,
+    /// An absolute offset (clamped to what the buffer retains).
+    Offset(u64),
 }
 
 /// The smallest window a regex wait keeps, whatever the ring's size.
@@ -343,15 +494,36 @@ impl Drop for Detach {
     }
 }
 
-/// Consumes the unread output up to the end of the match.
+/// Consumes the unread output up to the end of the match. Malformed bytes
+/// before it (strict mode) become U+FFFD in `before` and are reported in
+/// [`Match::invalid_at`]: the match is never lost to them.
 fn finish(g: &mut Guard<'_>, index: usize, text: String, match_start: u64, match_end: u64) -> Result<Match> {
-    let cursor = g.cursor();
-    let (before, start_offset, dropped_bytes) = if cursor < match_start {
-        let r = g.take((match_start - cursor) as usize)?;
-        (r.text, r.start_offset, r.dropped_bytes)
-    } else {
-        (String::new(), match_start.min(cursor), 0)
-    };
+    let mut before = String::new();
+    let mut start_offset = None;
+    let mut dropped_bytes = 0;
+    let mut invalid_at = None;
+    while g.cursor() < match_start {
+        let at = g.cursor();
+        let want = (match_start - at) as usize;
+        match g.take(want) {
+            Ok(r) => {
+                start_offset.get_or_insert(r.start_offset);
+                dropped_bytes += r.dropped_bytes;
+                before.push_str(&r.text);
+                if r.end_offset == r.start_offset {
+                    break; // nothing more before the match (cannot happen)
+                }
+            }
+            // The cursor is past the malformed sequence now; go on after it.
+            Err(Error::Decode { offset, text, .. }) => {
+                start_offset.get_or_insert(at);
+                invalid_at.get_or_insert(offset);
+                before.push_str(&text);
+                before.push(char::REPLACEMENT_CHARACTER);
+            }
+            Err(e) => return Err(e),
+        }
+    }
     // The match's bytes are returned as `text`, not through the reader's
     // decoder.
     g.consume_to(match_end);
@@ -359,10 +531,11 @@ fn finish(g: &mut Guard<'_>, index: usize, text: String, match_start: u64, match
         index,
         text,
         before,
-        start_offset,
+        start_offset: start_offset.unwrap_or(match_start.min(g.cursor())),
         match_start,
         match_end,
         dropped_bytes,
+        invalid_at,
     })
 }
 

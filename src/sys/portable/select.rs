@@ -19,13 +19,44 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::sys::fd::Readiness;
+use crate::sys::fd::{Mode, Readiness};
 
-/// Registered descriptors: (descriptor, token, watched for writing too).
-/// Level-triggered, like the epoll it stands in for.
+/// One registered descriptor.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    fd: RawFd,
+    token: u64,
+    /// Watched for writing too.
+    write: bool,
+    /// [`Mode::Edge`]: reported once, then left out of the wait until the
+    /// next [`modify`](Select::modify) re-arms it.
+    edge: bool,
+    /// An edge entry's report is still due.
+    armed: bool,
+}
+
+impl Entry {
+    fn new(fd: RawFd, token: u64, mode: Mode) -> Entry {
+        Entry {
+            fd,
+            token,
+            write: mode == Mode::ReadWrite,
+            edge: mode == Mode::Edge,
+            armed: true,
+        }
+    }
+}
+
+/// Registered descriptors. Level-triggered, like the epoll it stands in
+/// for, except [`Mode::Edge`]: `select(2)` has no edges, so an edge entry
+/// is reported once per [`add`](Select::add) or [`modify`](Select::modify)
+/// (a hung-up master would otherwise wake every wait at once, for ever).
+/// Why that is enough: the pump watches edge-triggered only while nobody
+/// holds the terminal and the child lives, which the portable backend's
+/// held slave rules out (see [`crate::sys::portable`]).
 #[derive(Debug, Default)]
 pub(crate) struct Select {
-    watched: Mutex<Vec<(RawFd, u64, bool)>>,
+    watched: Mutex<Vec<Entry>>,
 }
 
 /// Whether `fd` can go into an `fd_set`.
@@ -39,34 +70,35 @@ impl Select {
         Ok(Select::default())
     }
 
-    /// Watches `fd` for reading (and writing, if `write`).
+    /// Watches `fd` as `mode` says.
     ///
     /// # Errors
     ///
     /// `EINVAL` for a descriptor at or above `FD_SETSIZE`, `EEXIST` if it
     /// is watched already.
-    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
         let fd = fd.as_raw_fd();
         if !selectable(fd) {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         let mut w = self.watched.lock();
-        if w.iter().any(|e| e.0 == fd) {
+        if w.iter().any(|e| e.fd == fd) {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
-        w.push((fd, token, write));
+        w.push(Entry::new(fd, token, mode));
         Ok(())
     }
 
-    /// Changes what `fd` is watched for (`ENOENT` if it is not watched).
-    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, write: bool) -> io::Result<()> {
+    /// Changes how `fd` is watched (`ENOENT` if it is not watched); re-arms
+    /// an edge entry.
+    pub(crate) fn modify(&self, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
         let fd = fd.as_raw_fd();
         let mut w = self.watched.lock();
         let e = w
             .iter_mut()
-            .find(|e| e.0 == fd)
+            .find(|e| e.fd == fd)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        *e = (fd, token, write);
+        *e = Entry::new(fd, token, mode);
         Ok(())
     }
 
@@ -76,7 +108,7 @@ impl Select {
         let mut w = self.watched.lock();
         let i = w
             .iter()
-            .position(|e| e.0 == fd)
+            .position(|e| e.fd == fd)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
         w.swap_remove(i);
         Ok(())
@@ -86,7 +118,13 @@ impl Select {
     /// (`None`: no limit), retrying `EINTR` with the time left; appends
     /// what is ready to `out`.
     pub(crate) fn wait(&self, out: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
-        let watched = self.watched.lock().clone();
+        let watched: Vec<Entry> = self
+            .watched
+            .lock()
+            .iter()
+            .filter(|e| !e.edge || e.armed)
+            .copied()
+            .collect();
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
             // SAFETY: zeroed fd_sets are valid, and FD_ZERO/FD_SET are given
@@ -96,12 +134,12 @@ impl Select {
             unsafe {
                 libc::FD_ZERO(&mut rd);
                 libc::FD_ZERO(&mut wr);
-                for &(fd, _, write) in &watched {
-                    libc::FD_SET(fd, &mut rd);
-                    if write {
-                        libc::FD_SET(fd, &mut wr);
+                for e in &watched {
+                    libc::FD_SET(e.fd, &mut rd);
+                    if e.write {
+                        libc::FD_SET(e.fd, &mut wr);
                     }
-                    max = max.max(fd);
+                    max = max.max(e.fd);
                 }
             }
             let mut tv = deadline.map(|d| {
@@ -127,16 +165,28 @@ impl Select {
                 return Err(err);
             }
             if n > 0 {
-                for &(fd, token, write) in &watched {
+                let mut fired = Vec::new();
+                for e in &watched {
                     // SAFETY: as above.
                     let (readable, writable) =
-                        unsafe { (libc::FD_ISSET(fd, &rd), write && libc::FD_ISSET(fd, &wr)) };
+                        unsafe { (libc::FD_ISSET(e.fd, &rd), e.write && libc::FD_ISSET(e.fd, &wr)) };
                     if readable || writable {
                         out.push(Readiness {
-                            token,
+                            token: e.token,
                             readable,
                             writable,
                         });
+                        if e.edge {
+                            fired.push((e.fd, e.token));
+                        }
+                    }
+                }
+                if !fired.is_empty() {
+                    // Disarmed unless re-registered meanwhile.
+                    for e in self.watched.lock().iter_mut() {
+                        if e.edge && fired.contains(&(e.fd, e.token)) {
+                            e.armed = false;
+                        }
                     }
                 }
             }
@@ -157,10 +207,10 @@ mod tests {
         let s = Select::new().unwrap();
         let a = Wake::new().unwrap();
         let (r, w) = pipe().unwrap();
-        s.add(a.fd(), 7, false).unwrap();
-        s.add(r.as_fd(), 8, false).unwrap();
+        s.add(a.fd(), 7, Mode::Read).unwrap();
+        s.add(r.as_fd(), 8, Mode::Read).unwrap();
         assert_eq!(
-            s.add(a.fd(), 9, false).unwrap_err().raw_os_error(),
+            s.add(a.fd(), 9, Mode::Read).unwrap_err().raw_os_error(),
             Some(libc::EEXIST)
         );
 
@@ -185,14 +235,14 @@ mod tests {
         a.clear();
 
         // The write end watched for writing: writable at once.
-        s.add(w.as_fd(), 10, true).unwrap();
+        s.add(w.as_fd(), 10, Mode::ReadWrite).unwrap();
         out.clear();
         s.wait(&mut out, Some(Duration::ZERO)).unwrap();
         assert_eq!(
             out.iter().map(|r| (r.token, r.writable)).collect::<Vec<_>>(),
             [(10, true)]
         );
-        s.modify(w.as_fd(), 11, false).unwrap();
+        s.modify(w.as_fd(), 11, Mode::Read).unwrap();
         out.clear();
         s.wait(&mut out, Some(Duration::ZERO)).unwrap();
         assert!(out.is_empty(), "no longer watched for writing: {out:?}");
@@ -207,6 +257,19 @@ mod tests {
         out.clear();
         s.wait(&mut out, Some(Duration::ZERO)).unwrap();
         assert_eq!(out.iter().map(|r| r.token).collect::<Vec<_>>(), [8]);
+
+        // Edge-triggered: the hang-up is reported once, then not until the
+        // entry is re-armed.
+        s.modify(r.as_fd(), 12, Mode::Edge).unwrap();
+        out.clear();
+        s.wait(&mut out, Some(Duration::ZERO)).unwrap();
+        assert_eq!(out.iter().map(|r| r.token).collect::<Vec<_>>(), [12]);
+        out.clear();
+        s.wait(&mut out, Some(Duration::from_millis(30))).unwrap();
+        assert!(out.is_empty(), "reported once: {out:?}");
+        s.modify(r.as_fd(), 13, Mode::Edge).unwrap();
+        s.wait(&mut out, Some(Duration::ZERO)).unwrap();
+        assert_eq!(out.iter().map(|r| r.token).collect::<Vec<_>>(), [13], "re-armed");
     }
 
     #[test]

@@ -1,0 +1,1467 @@
+//! Running one shell command to completion in a shell session.
+//!
+//! # How completion is detected: the prompt reports it
+//!
+//! Nothing is wrapped around the command. On the first `run` in a session,
+//! one setup line (see [`setup_line`]) turns the shell into a well-behaved
+//! command runner:
+//!
+//! - `PS1` becomes an invisible OSC sequence that carries the exit status
+//!   and a per-session nonce, `ESC ] 133 ; D ; <status> ; aid=<nonce> BEL`
+//!   (the "command finished" mark of the FinalTerm/OSC 133 shell
+//!   integration that modern terminals understand). The shell itself
+//!   expands `$?` (zsh: `%?`) in it each time it prompts, so the status is
+//!   the command's own, and `$?` after a `run` is untouched: `run("false")`
+//!   then `run("echo $?")` gives `1`, also after a Ctrl-C (`130`).
+//! - `PS2` (the continuation prompt) becomes another invisible mark. The
+//!   shell prompts once for every line it reads, so after a command of `n`
+//!   lines the `n`-th prompt ends it: `PS1` means done; `PS2` means the
+//!   command is incomplete (an unclosed quote), which is cancelled with
+//!   Ctrl-C and reported as [`Error::RunIncomplete`].
+//! - The terminal's echo is switched off (`stty -echo`) and so is the line
+//!   editor (bash's readline, zsh's zle), so the bytes after the command is
+//!   sent are exactly its output: no echo to strip, no bracketed-paste
+//!   switches, no redraws. `PROMPT_COMMAND`, `PS0` and a `DEBUG` trap
+//!   (bash), `precmd`/
+//!   `preexec` hooks, `RPS1`, `PROMPT_SP` and `PROMPT_CR` (zsh) are
+//!   cleared because they would print into the output.
+//! - The setup line removes itself from the history (bash: `history -d`;
+//!   zsh: `fc -p` starts a fresh history list), blanks the visible screen
+//!   (`ESC [ H ESC [ J`, which unlike `ESC [ 2 J` pushes nothing into the
+//!   scrollback) and ends by restoring `$?`. In zsh it also turns on
+//!   `interactive_comments`, so `#` starts a comment as in a script.
+//!
+//! Each OSC is ignored by terminals and by the screen model, so the screen
+//! (`display`, `capture_range`) shows the commands' output and nothing
+//! else; the history holds exactly the commands as given. The raw stream
+//! (`read`, `logs`) holds the output and the prompt marks between commands.
+//! A shell started by [`SessionBuilder::for_run`] has its echo off before
+//! it reads anything, so even the one setup line is never echoed; a shell
+//! started otherwise echoes that line once, before the first command: it
+//! is then blanked from the screen (unless it scrolled into the
+//! scrollback, on a screen that was already full), but stays in the raw
+//! stream.
+//!
+//! # Output: head, tail and an exact count between them
+//!
+//! A collector thread subscribes to the session's events before the
+//! command is sent, so it sees every output byte as it arrives, including
+//! bytes the session's ring later drops. It keeps the first `head_bytes`
+//! and the last `tail_bytes` of the output (with `"\r\n"` turned back into
+//! `"\n"`), and counts what lies between. If it ever falls so far behind
+//! that the event channel overflows (a [`SessionEvent::Missed`]), the
+//! missed bytes are counted as elided too (`missed_bytes`), and the head
+//! and tail stay contiguous around the gap. (A prompt mark inside such a
+//! gap is missed too: the run then ends as a timeout, and
+//! [`Session::run_interrupt`] brings the shell back to a prompt that is
+//! seen.) Sizes are bytes of the decoded
+//! text (UTF-8); in a UTF-8 session (the default) they are the bytes the
+//! command wrote, with each `"\r\n"` of the terminal counted as its `"\n"`.
+//!
+//! # Supported shells
+//!
+//! Tested: `sh` and `dash` (dash 0.5), `bash` (5.0 or later: the setup
+//! uses `history -d -1`), `zsh`, `mksh` and `busybox sh`. Accepted but
+//! untested: `ksh`/`ksh93`, `lksh`, `pdksh`, `ash`, `yash`. The shell must be
+//! interactive and waiting at its prompt. Other programs (fish, which
+//! spells `$?` as `$status`; csh/tcsh; REPLs) are refused before anything
+//! is typed with [`Error::UnsupportedShell`]; so is a shell that turns out
+//! not to be interactive, or whose prompt does not expand `$?` (both found
+//! by the setup line).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
+
+use crate::engine::wakers::{WakerSlot, Wakers};
+use crate::error::{Error, Result, RunPartial};
+use crate::limits::{DEFAULT_RUN_HEAD_BYTES, DEFAULT_RUN_TAIL_BYTES, TAIL_CHARS};
+use crate::session::builder::RUN_WRAPPER_NAME;
+use crate::session::command::Command;
+use crate::session::handle::Session;
+use crate::status::ExitStatus;
+use crate::wait::events::SessionEvent;
+
+/// Events the collector may fall behind by before it misses some (it
+/// drains them continuously on its own thread, so this is rarely reached).
+const EVENT_CAPACITY: usize = 4096;
+
+/// Start of every prompt mark.
+const MARK: &str = "\x1b]133;";
+/// Longest mark body (between [`MARK`] and BEL) looked for.
+const MAX_MARK_BODY: usize = 96;
+/// Programs that exec their arguments, so the shell they start is judged by
+/// the process's current name.
+const EXEC_WRAPPERS: &[&str] = &[
+    "env", "nice", "nohup", "setsid", "stdbuf", "sudo", "doas", "unshare", "chroot",
+];
+/// What a [`SessionBuilder::for_run`] wrapper prints once echo is off: the
+/// OSC 133 "prompt start" mark, invisible, and naming nothing.
+pub(crate) const READY: &str = "\x1b]133;A\x07";
+/// The status the setup line reports for a shell that is not interactive.
+const NOT_INTERACTIVE: &str = "noninteractive";
+/// Shells whose process name `run` accepts.
+const SHELLS: &[&str] = &[
+    "sh", "dash", "bash", "rbash", "zsh", "ksh", "ksh93", "mksh", "lksh", "pdksh", "ash", "busybox", "yash",
+];
+
+/// What [`Session::run`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunOutput {
+    /// What the command printed (stdout and stderr share the terminal),
+    /// with the terminal's `"\r\n"` line ends turned back into `"\n"`: its
+    /// first [`head_bytes`](Self::head_bytes) bytes are the head, the rest
+    /// the tail. Complete when [`elided_bytes`](Self::elided_bytes) is 0.
+    pub output: String,
+    /// The command's exit status (`$?`) as the shell's prompt reported it.
+    pub exit_code: i32,
+    /// Length of the head in `output`; `output[head_bytes..]` is the tail.
+    pub head_bytes: usize,
+    /// Bytes of output left out between the head and the tail: the
+    /// output was `head + elided + tail`, so `output.len() + elided_bytes
+    /// == total_bytes`.
+    pub elided_bytes: u64,
+    /// How many of `elided_bytes` were never seen (the collector fell
+    /// behind; see the module docs). Those are counted as the terminal sent
+    /// them, a line end as the two bytes `"\r\n"`. Usually 0.
+    pub missed_bytes: u64,
+    /// Bytes of output in all.
+    pub total_bytes: u64,
+    /// Absolute stream offset where the command was sent.
+    pub start_offset: u64,
+    /// Absolute offset one past the prompt mark that ended the command;
+    /// the unread cursor is moved here.
+    pub end_offset: u64,
+}
+
+impl RunOutput {
+    /// True if the exit code is 0.
+    #[must_use]
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+
+    /// The head of the output (all of it if nothing was elided).
+    #[must_use]
+    pub fn head(&self) -> &str {
+        &self.output[..self.head_bytes]
+    }
+
+    /// The tail of the output (empty if it all fit in the head).
+    #[must_use]
+    pub fn tail(&self) -> &str {
+        &self.output[self.head_bytes..]
+    }
+
+    /// True if `output` is all of it.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.elided_bytes == 0
+    }
+}
+
+/// Options for [`Session::run_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// use bgterm::RunOptions;
+/// let opts = RunOptions::new().timeout(Some(Duration::from_secs(30))).head_bytes(1000).tail_bytes(4000);
+/// assert_eq!((opts.get_head_bytes(), opts.get_tail_bytes()), (1000, 4000));
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RunOptions {
+    timeout: Option<Duration>,
+    head_bytes: usize,
+    tail_bytes: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions::new()
+    }
+}
+
+impl RunOptions {
+    /// No time limit, [`DEFAULT_RUN_HEAD_BYTES`] and
+    /// [`DEFAULT_RUN_TAIL_BYTES`].
+    pub fn new() -> RunOptions {
+        RunOptions {
+            timeout: None,
+            head_bytes: DEFAULT_RUN_HEAD_BYTES,
+            tail_bytes: DEFAULT_RUN_TAIL_BYTES,
+        }
+    }
+
+    /// How long to wait for the command (`None`, the default: no limit).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> RunOptions {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many bytes of the start of the output to keep.
+    pub fn head_bytes(mut self, bytes: usize) -> RunOptions {
+        self.head_bytes = bytes;
+        self
+    }
+
+    /// How many bytes of the end of the output to keep.
+    pub fn tail_bytes(mut self, bytes: usize) -> RunOptions {
+        self.tail_bytes = bytes;
+        self
+    }
+
+    /// The time limit set (see [`timeout`](Self::timeout)).
+    #[must_use]
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The head size.
+    #[must_use]
+    pub fn get_head_bytes(&self) -> usize {
+        self.head_bytes
+    }
+
+    /// The tail size.
+    #[must_use]
+    pub fn get_tail_bytes(&self) -> usize {
+        self.tail_bytes
+    }
+}
+
+// ---- per-session state ------------------------------------------------------
+
+/// Per-session state of `run`, kept in the session handle.
+#[derive(Debug, Default)]
+pub(crate) struct RunSlot(Mutex<Slot>);
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// The nonce of the installed prompt marks, once set up.
+    nonce: Option<String>,
+    /// The command in flight, or finished but not yet collected.
+    flight: Option<Flight>,
+    /// A thread is waiting for `flight` (or setting the shell up).
+    waiting: Option<String>,
+}
+
+/// One command being collected by its thread.
+#[derive(Debug)]
+struct Flight {
+    command: String,
+    shared: Arc<FlightShared>,
+    /// Dropping it stops the collector thread.
+    cancel: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        // The thread wakes on the cancel channel's disconnection (or has
+        // already ended), so this join is prompt.
+        let (tx, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.cancel, tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct FlightShared {
+    collector: Mutex<Collector>,
+    changed: Condvar,
+    /// Futures waiting for this flight (the async `run`).
+    wakers: Wakers,
+}
+
+impl FlightShared {
+    /// Whether the collector has ended or asks for attention (what
+    /// [`wait`](Self::wait) waits for); if not, `waker` is registered first,
+    /// under the collector's lock, so no change after this check is missed.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn ready_or_register(&self, slot: &mut WakerSlot, waker: &std::task::Waker) -> bool {
+        let c = self.collector.lock();
+        if c.end.is_some() || c.wants_cancel() {
+            return true;
+        }
+        self.wakers.register(slot, waker);
+        false
+    }
+
+    /// Removes a registration of [`ready_or_register`](Self::ready_or_register).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn deregister(&self, slot: &mut WakerSlot) {
+        self.wakers.deregister(slot);
+    }
+
+    /// Waits until the collector has ended or asks for attention, or until
+    /// `deadline`. Returns whether it has.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut c = self.collector.lock();
+        loop {
+            if c.end.is_some() || c.wants_cancel() {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if self.changed.wait_until(&mut c, d).timed_out() {
+                        return c.end.is_some() || c.wants_cancel();
+                    }
+                }
+                None => self.changed.wait(&mut c),
+            }
+        }
+    }
+}
+
+/// Clears `Slot::waiting` however the waiting call returns (a dropped
+/// future too).
+pub(crate) struct Waiting(Arc<RunSlot>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.0.lock().waiting = None;
+    }
+}
+
+/// A `run` that has claimed its session (see `Session::run_claim`).
+pub(crate) struct RunClaim {
+    _waiting: Waiting,
+    pub(crate) command: String,
+    lines: Vec<String>,
+    /// The prompt marks' nonce, once the shell is set up.
+    pub(crate) nonce: Option<String>,
+}
+
+/// The shell set-up in progress (see `Session::set_up_begin`).
+pub(crate) struct SetUp {
+    flight: Flight,
+    nonce: String,
+    program: String,
+}
+
+impl SetUp {
+    /// What to wait on.
+    pub(crate) fn shared(&self) -> &FlightShared {
+        &self.flight.shared
+    }
+}
+
+// ---- the collector ----------------------------------------------------------
+
+/// How a command ended, as the collector saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum End {
+    /// The final prompt, with its status text.
+    Prompt { status: String },
+    /// The shell exited.
+    Exited(ExitStatus),
+    /// The session was closed.
+    Closed,
+}
+
+/// Splits the output stream into the command's output and prompt marks,
+/// and keeps the head, the tail and the counts. Pure: fed by events.
+#[derive(Debug)]
+struct Collector {
+    nonce: String,
+    /// Lines sent: the shell prompts once per line it reads.
+    lines: usize,
+    prompts: usize,
+    /// The last prompt was a continuation prompt.
+    last_more: bool,
+    /// Ctrl-C was sent when the stream was at this offset: the first
+    /// main prompt after it ends the command.
+    interrupted_at: Option<u64>,
+    head_cap: usize,
+    tail_cap: usize,
+    head: String,
+    tail: String,
+    head_closed: bool,
+    elided: u64,
+    missed: u64,
+    total: u64,
+    /// Unclassified text that may be the start of a mark.
+    carry: String,
+    /// A "\r" held back in case "\n" follows.
+    pending_cr: bool,
+    end: Option<End>,
+    /// Where the command was sent.
+    start_offset: u64,
+    /// One past the final mark, once seen.
+    end_offset: u64,
+    /// Cancelled because the shell asked for more input.
+    incomplete: bool,
+}
+
+impl Collector {
+    fn new(nonce: String, lines: usize, head_cap: usize, tail_cap: usize, start: u64) -> Collector {
+        Collector {
+            nonce,
+            lines,
+            prompts: 0,
+            last_more: false,
+            interrupted_at: None,
+            head_cap,
+            tail_cap,
+            head: String::new(),
+            tail: String::new(),
+            head_closed: false,
+            elided: 0,
+            missed: 0,
+            total: 0,
+            carry: String::new(),
+            pending_cr: false,
+            end: None,
+            start_offset: start,
+            end_offset: start,
+            incomplete: false,
+        }
+    }
+
+    /// Every line was read and the shell still wants more, and nobody has
+    /// cancelled it yet.
+    fn wants_cancel(&self) -> bool {
+        self.end.is_none() && self.prompts >= self.lines && self.last_more && self.interrupted_at.is_none()
+    }
+
+    /// Feeds one event; returns true if the collector has ended or wants
+    /// attention (so waiters should look).
+    fn event(&mut self, event: SessionEvent) -> bool {
+        if self.end.is_some() {
+            return false;
+        }
+        match event {
+            SessionEvent::Output { start, end, text, .. } => self.output(start, end, &text),
+            SessionEvent::Missed { output_bytes, .. } => self.missed(output_bytes),
+            SessionEvent::Exited { status, .. } => {
+                self.flush();
+                self.end = Some(End::Exited(status));
+            }
+            _ => {}
+        }
+        self.end.is_some() || self.wants_cancel()
+    }
+
+    fn output(&mut self, start: u64, end: u64, text: &str) {
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.push_str(text);
+        let mut pos = 0;
+        while self.end.is_none() {
+            let Some(i) = buf[pos..].find(MARK) else {
+                let keep = partial_prefix(&buf[pos..], MARK);
+                self.emit(&buf[pos..buf.len() - keep]);
+                self.carry = buf[buf.len() - keep..].to_string();
+                return;
+            };
+            let at = pos + i;
+            self.emit(&buf[pos..at]);
+            let body_start = at + MARK.len();
+            let rest = &buf[body_start..];
+            let window = &rest[..rest.floor_char_boundary(MAX_MARK_BODY + 1)];
+            match window.find('\x07') {
+                Some(j) => {
+                    pos = body_start + j + 1;
+                    if !self.mark(&buf[body_start..body_start + j], start) {
+                        // Someone else's OSC 133: output like any other.
+                        self.emit(&buf[at..pos]);
+                    } else if self.end.is_some() {
+                        // The offset one past the final mark: what followed
+                        // it in this event is after it in the stream.
+                        self.end_offset = end.saturating_sub((buf.len() - pos) as u64);
+                    }
+                }
+                None if rest.len() <= MAX_MARK_BODY => {
+                    // The mark may end in the next event.
+                    self.carry = buf[at..].to_string();
+                    return;
+                }
+                None => {
+                    self.emit(&buf[at..body_start]);
+                    pos = body_start;
+                }
+            }
+        }
+    }
+
+    /// Handles a mark body; false if it is not one of ours.
+    fn mark(&mut self, body: &str, event_start: u64) -> bool {
+        let Some(rest) = body
+            .strip_suffix(self.nonce.as_str())
+            .and_then(|r| r.strip_suffix(";aid="))
+        else {
+            return false;
+        };
+        if rest == "P;k=s" {
+            self.prompts += 1;
+            self.last_more = true;
+            return true;
+        }
+        let Some(status) = rest.strip_prefix("D;") else {
+            return false;
+        };
+        self.prompts += 1;
+        self.last_more = false;
+        let by_interrupt = self.interrupted_at.is_some_and(|at| event_start >= at);
+        if self.prompts >= self.lines || by_interrupt {
+            self.flush();
+            self.end = Some(End::Prompt {
+                status: status.to_string(),
+            });
+        }
+        true
+    }
+
+    /// Output text, before line-end conversion.
+    fn emit(&mut self, mut s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.pending_cr) && !s.starts_with('\n') {
+            self.keep("\r");
+        }
+        if let Some(body) = s.strip_suffix('\r') {
+            self.pending_cr = true;
+            s = body;
+        }
+        if s.contains("\r\n") {
+            self.keep(&s.replace("\r\n", "\n"));
+        } else {
+            self.keep(s);
+        }
+    }
+
+    /// Ends the text stream: a held "\r" or partial mark is output.
+    fn flush(&mut self) {
+        let carry = std::mem::take(&mut self.carry);
+        self.emit(&carry);
+        if std::mem::take(&mut self.pending_cr) {
+            self.keep("\r");
+        }
+    }
+
+    /// Output text, converted: into the head, then the tail.
+    fn keep(&mut self, mut s: &str) {
+        self.total += s.len() as u64;
+        if !self.head_closed {
+            let room = self.head_cap - self.head.len();
+            if s.len() <= room {
+                self.head.push_str(s);
+                return;
+            }
+            let cut = s.floor_char_boundary(room);
+            self.head.push_str(&s[..cut]);
+            self.head_closed = true;
+            s = &s[cut..];
+        }
+        self.tail.push_str(s);
+        if self.tail.len() > 2 * self.tail_cap + 4096 {
+            self.trim_tail();
+        }
+    }
+
+    fn trim_tail(&mut self) {
+        if self.tail.len() > self.tail_cap {
+            let cut = self.tail.ceil_char_boundary(self.tail.len() - self.tail_cap);
+            self.elided += cut as u64;
+            self.tail.drain(..cut);
+        }
+    }
+
+    /// Output the collector never saw: a gap between head and tail.
+    fn missed(&mut self, bytes: u64) {
+        self.flush();
+        self.head_closed = true;
+        // The tail must run up to the end of the output: what it held is
+        // now in the middle.
+        self.elided += self.tail.len() as u64;
+        self.tail.clear();
+        self.elided += bytes;
+        self.missed += bytes;
+        self.total += bytes;
+    }
+
+    /// The output so far (a copy; the collector goes on).
+    fn partial(&self) -> RunPartial {
+        let mut tail = self.tail.as_str();
+        let mut elided = self.elided;
+        if tail.len() > self.tail_cap {
+            let cut = tail.ceil_char_boundary(tail.len() - self.tail_cap);
+            elided += cut as u64;
+            tail = &tail[cut..];
+        }
+        RunPartial {
+            output: format!("{}{tail}", self.head),
+            head_bytes: self.head.len(),
+            elided_bytes: elided,
+            missed_bytes: self.missed,
+            total_bytes: self.total,
+        }
+    }
+}
+
+/// Length of the longest proper suffix of `s` that is a prefix of `pat`.
+fn partial_prefix(s: &str, pat: &str) -> usize {
+    (1..pat.len().min(s.len() + 1))
+        .rev()
+        .find(|&n| s.is_char_boundary(s.len() - n) && s.ends_with(&pat[..n]))
+        .unwrap_or(0)
+}
+
+/// The collector thread: feeds events until the command ends, the session
+/// ends, or the flight is dropped.
+fn collect(rx: Receiver<SessionEvent>, cancel: Receiver<()>, shared: Arc<FlightShared>) {
+    loop {
+        let event = crossbeam_channel::select! {
+            recv(rx) -> e => e,
+            recv(cancel) -> _ => return,
+        };
+        let mut c = shared.collector.lock();
+        let notify = match event {
+            Ok(e) => c.event(e),
+            Err(_) => {
+                if c.end.is_none() {
+                    c.flush();
+                    c.end = Some(End::Closed);
+                }
+                true
+            }
+        };
+        let done = c.end.is_some();
+        drop(c);
+        if notify {
+            shared.changed.notify_all();
+            shared.wakers.wake_all();
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+// ---- the shell side -----------------------------------------------------------
+
+/// The one line that installs the prompt marks (see the module docs). It
+/// is POSIX sh; the bash and zsh parts run through `eval`, so other shells
+/// never parse them.
+fn setup_line(nonce: &str) -> String {
+    let zsh = "unsetopt zle prompt_sp prompt_cr 2>/dev/null; setopt prompt_percent hist_ignore_space interactive_comments; fc -p; \
+               RPS1=; RPS2=; precmd_functions=(); preexec_functions=(); \
+               unfunction precmd preexec 2>/dev/null; __bgterm_st=\"%?\"";
+    // (`set +o emacs` turns readline off; run through `eval` it would lose
+    // the rest of this line, so it comes after, outside.)
+    let bash = "case $(history 1) in *__bgterm_rc=*) history -d -1;; esac; \
+                unset PROMPT_COMMAND PS0; trap - DEBUG; shopt -s promptvars";
+    format!(
+        " __bgterm_rc=$?; stty -echo 2>/dev/null; __bgterm_st='$?'; \
+         case $- in *i*) ;; *) printf '\\033]133;D;{NOT_INTERACTIVE};aid={nonce}\\007';; esac; \
+         if [ -n \"${{ZSH_VERSION-}}\" ]; then eval '{zsh}'; \
+         elif [ -n \"${{BASH_VERSION-}}\" ]; then eval '{bash}'; fi; \
+         PS1=$(printf '\\033]133;D;%s;aid={nonce}\\007' \"$__bgterm_st\"); \
+         PS2=$(printf '\\033]133;P;k=s;aid={nonce}\\007'); \
+         printf '\\033[H\\033[J'; \
+         [ -n \"${{BASH_VERSION-}}\" ] && set +o emacs +o vi; \
+         [ -n \"${{KSH_VERSION-}}\" ] && set +o emacs +o gmacs +o vi 2>/dev/null; \
+         eval \"unset __bgterm_rc __bgterm_st; (exit $__bgterm_rc)\"\n"
+    )
+}
+
+/// A hard-to-guess, never-repeating nonce (hex).
+fn nonce() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // Mix pid, time and counter (splitmix64 finaliser) so concurrent
+    // processes and calls never share a nonce.
+    let mut x = t ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    format!("{x:016x}")
+}
+
+/// The command's lines as the terminal will deliver them, or why not.
+fn command_lines(command: &str) -> Result<Vec<&str>> {
+    if command
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(Error::InvalidRunCommand {
+            command: command.to_string(),
+            reason: "it contains a control character other than tab and newline",
+        });
+    }
+    if command.contains('\r') {
+        return Err(Error::InvalidRunCommand {
+            command: command.to_string(),
+            reason: "it contains a carriage return (the terminal would end the line there); use \"\\n\"",
+        });
+    }
+    Ok(command.trim_end_matches('\n').split('\n').collect())
+}
+
+/// The session's current program, if it can be read.
+fn program_name(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+impl Session {
+    /// The state of `run` for this session (a session extension).
+    fn run_slot(&self) -> Arc<RunSlot> {
+        self.extension(RunSlot::default)
+    }
+
+    /// Runs `command` in this session's shell and returns its output and
+    /// exit code once it has finished, for at most `timeout` (`None`: no
+    /// limit). See [`run_with`](Self::run_with) for the head and tail sizes.
+    ///
+    /// The session must be an interactive POSIX shell at its prompt (see
+    /// the supported shells below); start it with
+    /// [`SessionBuilder::for_run`](crate::SessionBuilder::for_run) so that nothing of the setup is ever
+    /// echoed. (A shell started otherwise echoes the setup line once; wait
+    /// for its first prompt before the first `run`, or the line may be
+    /// echoed twice, by the terminal and by the line editor, and scroll
+    /// past the part of the screen the setup blanks.)
+    ///
+    /// The command runs in the shell itself, so `cd`, variables and `$?`
+    /// persist from one `run` to the next. It may span several lines (all
+    /// are typed at once; the shell prompts once per line it reads, and the
+    /// prompt after the last line ends the run), and must not read from the
+    /// terminal: input it reads would be the command's own later lines.
+    ///
+    /// How it works: the first `run` sets the shell's prompts to invisible
+    /// marks that carry `$?`, and turns off echo and line editing; then the
+    /// command is typed as given, and the next prompt reports its status.
+    /// Nothing is wrapped around the command, so the history shows exactly
+    /// it, the screen shows only its output, and `$?` is its status.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let t = Some(Duration::from_secs(10));
+    /// let sh = SessionBuilder::new(["sh"]).for_run().spawn()?;
+    /// let r = sh.run("echo hello; ls /nonexistent-dir 2>/dev/null", t)?;
+    /// assert_eq!((r.output.as_str(), r.exit_code), ("hello\n", 2));
+    /// // `$?` is the previous command's status: nothing ran in between.
+    /// assert_eq!(sh.run("echo $?", t)?.output, "2\n");
+    /// let r = sh.run("printf 'no newline'", t)?;
+    /// assert_eq!((r.output.as_str(), r.exit_code), ("no newline", 0));
+    /// // Output past the head and tail sizes is counted, not silently cut.
+    /// assert!(r.is_complete());
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// Supported shells: `sh`, `dash`, `bash` 5+, `zsh`, `mksh` and
+    /// `busybox sh` (tested), `ksh93`, `ash`, `yash` (accepted, untested). Fish (which spells `$?` as `$status`), csh/tcsh and
+    /// non-shell programs are refused before anything is typed
+    /// ([`Error::UnsupportedShell`]).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::RunTimeout`] if the command has not finished in time: it
+    ///   keeps running, the error holds its output so far, and
+    ///   [`run_resume`](Self::run_resume) keeps waiting for it (or
+    ///   [`run_interrupt`](Self::run_interrupt) stops it).
+    /// - [`Error::RunBusy`] if an earlier `run` has not finished (nothing is
+    ///   sent).
+    /// - [`Error::RunShellExited`] if the shell exits (say the command was
+    ///   `exit 3`), with the output and the shell's exit status.
+    /// - [`Error::RunStatus`] if the prompt's status is not a number (none
+    ///   is made up).
+    /// - [`Error::RunIncomplete`] if the shell asks for more input after the
+    ///   last line (an unclosed quote): it is cancelled with Ctrl-C.
+    /// - [`Error::UnsupportedShell`] (see above), [`Error::InvalidRunCommand`]
+    ///   for control characters, [`Error::WaitTimeout`] if the shell did not
+    ///   show its prompt after the first-use setup in time, and the errors
+    ///   of [`send`](Self::send) ([`Error::SessionExited`],
+    ///   [`Error::LineTooLong`], ...).
+    pub fn run(&self, command: &str, timeout: Option<Duration>) -> Result<RunOutput> {
+        self.run_with(command, &RunOptions::new().timeout(timeout))
+    }
+
+    /// [`run`](Self::run) with options: the time limit and how much of the
+    /// start and the end of the output to keep.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{RunOptions, SessionBuilder};
+    ///
+    /// let sh = SessionBuilder::new(["sh"]).for_run().spawn()?;
+    /// let opts = RunOptions::new().timeout(Some(Duration::from_secs(10))).head_bytes(4).tail_bytes(4);
+    /// let r = sh.run_with("seq 1 1000", &opts)?;
+    /// assert_eq!((r.head(), r.tail()), ("1\n2\n", "000\n"));
+    /// assert_eq!(r.total_bytes, 3893); // what `seq 1 1000 | wc -c` says
+    /// assert_eq!(r.output.len() as u64 + r.elided_bytes, r.total_bytes);
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`run`](Self::run).
+    pub fn run_with(&self, command: &str, options: &RunOptions) -> Result<RunOutput> {
+        let started = Instant::now();
+        let deadline = deadline_after(options.timeout);
+        let claim = self.run_claim(command)?;
+        let nonce = match &claim.nonce {
+            Some(n) => n.clone(),
+            None => {
+                if self.run_needs_ready() {
+                    // Typed before the wrapper's `stty -echo` ran, the setup
+                    // line would be echoed: wait for the wrapper's first
+                    // (and only) output, printed once echo is off.
+                    self.wait_for_from_deadline(0, READY, deadline)?;
+                }
+                let setup = self.set_up_begin()?;
+                let ready = setup.shared().wait(deadline);
+                self.set_up_end(setup, ready, started)?
+            }
+        };
+        let shared = self.run_launch(&claim, &nonce, options)?;
+        loop {
+            let ready = shared.wait(deadline);
+            if let Some(result) = self.run_step(&shared, &claim.command, started, !ready) {
+                return result;
+            }
+        }
+    }
+
+    /// Claims the session for one `run`: refuses a second one in flight
+    /// ([`Error::RunBusy`]), checks the command, and says whether the shell
+    /// is set up already.
+    pub(crate) fn run_claim(&self, command: &str) -> Result<RunClaim> {
+        let lines = command_lines(command)?;
+        let slot = self.run_slot();
+        let mut s = slot.0.lock();
+        if let Some(waiting) = &s.waiting {
+            return Err(Error::RunBusy {
+                id: self.id(),
+                command: waiting.clone(),
+            });
+        }
+        if let Some(f) = &s.flight {
+            if f.shared.collector.lock().end.is_none() {
+                return Err(Error::RunBusy {
+                    id: self.id(),
+                    command: f.command.clone(),
+                });
+            }
+            // Finished and never collected: the shell is free again.
+            s.flight = None;
+        }
+        s.waiting = Some(command.to_string());
+        let nonce = s.nonce.clone();
+        drop(s);
+        Ok(RunClaim {
+            _waiting: Waiting(slot),
+            command: command.to_string(),
+            lines: lines.into_iter().map(str::to_string).collect(),
+            nonce,
+        })
+    }
+
+    /// Whether the first `run` must wait for a [`SessionBuilder::for_run`]
+    /// wrapper's ready mark before typing anything.
+    ///
+    /// [`SessionBuilder::for_run`]: crate::SessionBuilder::for_run
+    pub(crate) fn run_needs_ready(&self) -> bool {
+        self.is_for_run() && self.output_offset().is_ok_and(|at| at == 0)
+    }
+
+    /// Starts the command of `claim`: subscribes its collector, then types
+    /// it. Returns what to wait on; [`run_step`](Self::run_step) makes the
+    /// result.
+    pub(crate) fn run_launch(
+        &self,
+        claim: &RunClaim,
+        nonce: &str,
+        options: &RunOptions,
+    ) -> Result<Arc<FlightShared>> {
+        let start = self.output_offset()?;
+        let flight = self.launch(
+            &claim.command,
+            nonce,
+            claim.lines.len(),
+            options.head_bytes,
+            options.tail_bytes,
+            start,
+        )?;
+        let shared = Arc::clone(&flight.shared);
+        // Subscribed (in `launch`) before sending, so no byte is missed.
+        let mut text = claim.lines.join("\n");
+        text.push('\n');
+        self.send(&text)?;
+        self.run_slot().0.lock().flight = Some(flight);
+        Ok(shared)
+    }
+
+    /// Keeps waiting, for at most `timeout`, for the command of a `run`
+    /// that timed out, and returns its whole result (its output includes
+    /// what the timeout's [`RunPartial`] held). The result waits here until
+    /// collected: a new [`run`](Self::run) after the command has finished
+    /// discards it (while it has not finished, `run` is
+    /// [`Error::RunBusy`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::{Error, SessionBuilder};
+    ///
+    /// let sh = SessionBuilder::new(["sh"]).for_run().spawn()?;
+    /// let err = sh.run("echo started; read x; echo got $x", Some(Duration::from_millis(300))).unwrap_err();
+    /// let Error::RunTimeout { partial, .. } = err else { panic!("{err}") };
+    /// // (the output so far may still be on its way: it is kept either way)
+    /// assert!("started\n".starts_with(partial.output.as_str()));
+    /// # // `read` takes the next line typed: send it as input.
+    /// sh.send("it\n")?;
+    /// let r = sh.run_resume(Some(Duration::from_secs(10)))?;
+    /// assert_eq!(r.output, "started\ngot it\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPendingRun`] if no `run` is unfinished,
+    /// [`Error::RunBusy`] if another thread is already waiting for it, and
+    /// otherwise as for [`run`](Self::run).
+    pub fn run_resume(&self, timeout: Option<Duration>) -> Result<RunOutput> {
+        self.resume(timeout, false)
+    }
+
+    /// Interrupts the command of an unfinished `run` with Ctrl-C and waits,
+    /// for at most `timeout`, for the shell's prompt; returns the command's
+    /// output and status (130 for a command that SIGINT ended). Lines of a
+    /// multi-line command not yet read are discarded by the terminal.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let t = Some(Duration::from_secs(10));
+    /// let sh = SessionBuilder::new(["bash", "--norc"]).for_run().spawn()?;
+    /// assert!(sh.run("sleep 30", Some(Duration::from_millis(200))).unwrap_err().is_timeout());
+    /// assert_eq!(sh.run_interrupt(t)?.exit_code, 130);
+    /// assert_eq!(sh.run("echo $?", t)?.output, "130\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`run_resume`](Self::run_resume).
+    pub fn run_interrupt(&self, timeout: Option<Duration>) -> Result<RunOutput> {
+        self.resume(timeout, true)
+    }
+
+    /// The command of an unfinished `run` (timed out and not yet resumed,
+    /// or being waited for), if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SessionClosed`].
+    pub fn run_in_flight(&self) -> Result<Option<String>> {
+        self.try_wait()?;
+        let slot = self.run_slot();
+        let s = slot.0.lock();
+        if let Some(w) = &s.waiting {
+            return Ok(Some(w.clone()));
+        }
+        Ok(s.flight
+            .as_ref()
+            .filter(|f| f.shared.collector.lock().end.is_none())
+            .map(|f| f.command.clone()))
+    }
+
+    fn resume(&self, timeout: Option<Duration>, interrupt: bool) -> Result<RunOutput> {
+        let started = Instant::now();
+        let deadline = deadline_after(timeout);
+        let slot = self.run_slot();
+        let mut s = slot.0.lock();
+        if let Some(waiting) = &s.waiting {
+            return Err(Error::RunBusy {
+                id: self.id(),
+                command: waiting.clone(),
+            });
+        }
+        let Some(f) = &s.flight else {
+            return Err(Error::NoPendingRun { id: self.id() });
+        };
+        let (command, shared) = (f.command.clone(), Arc::clone(&f.shared));
+        s.waiting = Some(command.clone());
+        drop(s);
+        let _waiting = Waiting(Arc::clone(&slot));
+        if interrupt && shared.collector.lock().end.is_none() {
+            self.interrupt_flight(&shared)?;
+        }
+        loop {
+            let ready = shared.wait(deadline);
+            if let Some(result) = self.run_step(&shared, &command, started, !ready) {
+                return result;
+            }
+        }
+    }
+
+    /// Sends Ctrl-C, after noting where the stream was, so that only a
+    /// prompt after it counts as the end.
+    fn interrupt_flight(&self, shared: &FlightShared) -> Result<()> {
+        let at = self.output_offset()?;
+        shared.collector.lock().interrupted_at = Some(at);
+        self.send_bytes(b"\x03")
+    }
+
+    /// Subscribes and starts the collector thread for one command.
+    fn launch(
+        &self,
+        command: &str,
+        nonce: &str,
+        lines: usize,
+        head: usize,
+        tail: usize,
+        start: u64,
+    ) -> Result<Flight> {
+        let rx = self.subscribe_with_capacity(EVENT_CAPACITY)?;
+        let shared = Arc::new(FlightShared {
+            collector: Mutex::new(Collector::new(nonce.to_string(), lines, head, tail, start)),
+            changed: Condvar::new(),
+            wakers: Wakers::default(),
+        });
+        let (cancel_tx, cancel_rx) = crossbeam_channel::bounded(0);
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("bgterm-run-{}", self.id()))
+            .stack_size(128 * 1024)
+            .spawn(move || collect(rx, cancel_rx, for_thread))
+            .map_err(|source| Error::Io {
+                id: self.id(),
+                op: "starting the run collector thread",
+                source,
+            })?;
+        Ok(Flight {
+            command: command.to_string(),
+            shared,
+            cancel: cancel_tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Turns the flight's state into the result, without waiting: `None`
+    /// while the command runs and the wait has not `timed_out` (also after
+    /// answering the collector's request to cancel an incomplete command),
+    /// [`Error::RunTimeout`] if it has (the command stays pending).
+    pub(crate) fn run_step(
+        &self,
+        shared: &FlightShared,
+        command: &str,
+        started: Instant,
+        timed_out: bool,
+    ) -> Option<Result<RunOutput>> {
+        let id = self.id();
+        let mut c = shared.collector.lock();
+        if c.wants_cancel() {
+            c.incomplete = true;
+            drop(c);
+            if let Err(e) = self.interrupt_flight(shared) {
+                return Some(Err(e));
+            }
+            if program_name(self.pid()).as_deref() == Some("zsh") {
+                // Without its line editor, zsh takes a Ctrl-C at its
+                // continuation prompt only once the next line comes,
+                // and then prompts once.
+                if let Err(e) = self.send("\n") {
+                    return Some(Err(e));
+                }
+            }
+            return None;
+        }
+        let (end, c_partial, incomplete, start_offset, end_offset) = match c.end.clone() {
+            Some(end) => (end, c.partial(), c.incomplete, c.start_offset, c.end_offset),
+            None if timed_out => {
+                return Some(Err(Error::RunTimeout {
+                    id,
+                    command: command.to_string(),
+                    waited: started.elapsed(),
+                    partial: Box::new(c.partial()),
+                }));
+            }
+            None => return None,
+        };
+        drop(c);
+        Some(self.run_result(command, end, c_partial, incomplete, start_offset, end_offset))
+    }
+
+    /// The result of a command that ended.
+    fn run_result(
+        &self,
+        command: &str,
+        end: End,
+        c_partial: RunPartial,
+        incomplete: bool,
+        start_offset: u64,
+        end_offset: u64,
+    ) -> Result<RunOutput> {
+        let id = self.id();
+        // The command is over: free the slot (this joins the thread, which
+        // has ended or is about to).
+        let flight = self.run_slot().0.lock().flight.take();
+        drop(flight);
+        let partial = c_partial;
+        match end {
+            End::Closed => Err(Error::SessionClosed { id }),
+            End::Exited(_) if matches!(self.try_wait(), Err(Error::SessionClosed { .. })) => {
+                // The exit that a close's own SIGKILL caused.
+                Err(Error::SessionClosed { id })
+            }
+            End::Exited(status) => {
+                // The shell is gone; another would need setting up.
+                self.run_slot().0.lock().nonce = None;
+                Err(Error::RunShellExited {
+                    id,
+                    command: command.to_string(),
+                    status,
+                    output: Box::new(partial),
+                })
+            }
+            End::Prompt { status } => {
+                self.consume_to(end_offset);
+                if incomplete {
+                    return Err(Error::RunIncomplete {
+                        id,
+                        command: command.to_string(),
+                        output: Box::new(partial),
+                    });
+                }
+                let Ok(exit_code) = status.parse::<i32>() else {
+                    return Err(Error::RunStatus {
+                        id,
+                        command: command.to_string(),
+                        status,
+                        output: Box::new(partial),
+                    });
+                };
+                Ok(RunOutput {
+                    output: partial.output,
+                    exit_code,
+                    head_bytes: partial.head_bytes,
+                    elided_bytes: partial.elided_bytes,
+                    missed_bytes: partial.missed_bytes,
+                    total_bytes: partial.total_bytes,
+                    start_offset,
+                    end_offset,
+                })
+            }
+        }
+    }
+
+    /// Moves the unread cursor to `offset` (one past the final prompt
+    /// mark), as a read would have: the run has consumed its output. A
+    /// zero-timeout wait for the BEL that ends the mark never blocks; the
+    /// mark is the last thing the shell printed, so it is in the ring.
+    fn consume_to(&self, offset: u64) {
+        let _ = self.wait_for_from(offset.saturating_sub(1), "\x07", Some(Duration::ZERO));
+    }
+
+    /// Starts installing the prompt marks (first use): checks the program,
+    /// then types the setup line. [`set_up_end`](Self::set_up_end) judges
+    /// the prompt that answers it.
+    pub(crate) fn set_up_begin(&self) -> Result<SetUp> {
+        let id = self.id();
+        // The program as started (an argv's program; the process's name for
+        // a `sh -c` line), not only the process's current name: a wrapper
+        // script (say a version manager's `python3` shim) is a shell for a
+        // moment before it execs the real program.
+        let current = program_name(self.pid());
+        let program = match self.started_program() {
+            // A program that execs its arguments: what runs now tells.
+            Some(p) if EXEC_WRAPPERS.contains(&p.as_str()) => current.unwrap_or(p),
+            Some(p) => p,
+            None => current.unwrap_or_default(),
+        };
+        if !program.is_empty() && !SHELLS.contains(&program.as_str()) {
+            return Err(Error::UnsupportedShell {
+                id,
+                program,
+                reason: "not a POSIX shell (supported: sh, dash, bash, zsh, ksh, mksh, ash, busybox, yash)",
+            });
+        }
+        let nonce = nonce();
+        let start = self.output_offset()?;
+        let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096, start)?;
+        self.send(&setup_line(&nonce))?;
+        Ok(SetUp {
+            flight,
+            nonce,
+            program,
+        })
+    }
+
+    /// Judges the prompt that answered the setup line (`ready`: it came in
+    /// time) and, if the marks work, remembers them.
+    pub(crate) fn set_up_end(&self, setup: SetUp, ready: bool, started: Instant) -> Result<String> {
+        let id = self.id();
+        let SetUp {
+            flight,
+            nonce,
+            program,
+        } = setup;
+        let c = flight.shared.collector.lock();
+        let result = match (&c.end, ready) {
+            (Some(End::Prompt { status }), true) => {
+                if status.parse::<i32>().is_ok() {
+                    Ok(())
+                } else if status == NOT_INTERACTIVE {
+                    Err("the shell is not interactive, so it shows no prompt")
+                } else {
+                    Err("its prompt does not expand $? (the status of the last command)")
+                }
+            }
+            (Some(End::Exited(status)), true) => {
+                return Err(Error::ExitedBeforeMatch {
+                    id,
+                    status: *status,
+                    patterns: "the shell's prompt after bgterm's setup line".into(),
+                    waited: started.elapsed(),
+                    tail: tail_chars(&c.partial().output),
+                });
+            }
+            (Some(End::Closed), true) => return Err(Error::SessionClosed { id }),
+            _ => {
+                return Err(Error::WaitTimeout {
+                    id,
+                    patterns: "the shell's prompt after bgterm's setup line".into(),
+                    waited: started.elapsed(),
+                    tail: tail_chars(&c.partial().output),
+                    arrived: c.partial().total_bytes,
+                });
+            }
+        };
+        let end_offset = c.end_offset;
+        drop(c);
+        drop(flight);
+        match result {
+            Ok(()) => {
+                self.consume_to(end_offset);
+                self.run_slot().0.lock().nonce = Some(nonce.clone());
+                Ok(nonce)
+            }
+            Err(reason) => Err(Error::UnsupportedShell { id, program, reason }),
+        }
+    }
+}
+
+impl Session {
+    /// The name of the program an argv session started (inside a
+    /// [`SessionBuilder::for_run`] wrapper, the wrapped one).
+    fn started_program(&self) -> Option<String> {
+        let Command::Argv(v) = self.command() else {
+            return None;
+        };
+        let program = v.get(if self.is_for_run() { 4 } else { 0 })?;
+        Some(
+            std::path::Path::new(program)
+                .file_name()?
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+
+    /// Whether the session was started through [`SessionBuilder::for_run`].
+    fn is_for_run(&self) -> bool {
+        matches!(self.command(), Command::Argv(v) if v.get(3).is_some_and(|w| w == RUN_WRAPPER_NAME))
+    }
+}
+
+/// The last [`TAIL_CHARS`](crate::TAIL_CHARS) characters of `s`.
+fn tail_chars(s: &str) -> String {
+    let n = s.chars().count();
+    s.chars().skip(n.saturating_sub(TAIL_CHARS)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::SessionId;
+
+    const N: &str = "n0nce";
+
+    fn out(start: u64, text: &str) -> SessionEvent {
+        SessionEvent::Output {
+            session: SessionId::from_u64(1),
+            start,
+            end: start + text.len() as u64,
+            text: text.to_string(),
+        }
+    }
+
+    fn ps1(status: &str) -> String {
+        format!("\x1b]133;D;{status};aid={N}\x07")
+    }
+
+    fn ps2() -> String {
+        format!("\x1b]133;P;k=s;aid={N}\x07")
+    }
+
+    /// Feeds `stream` split at every pair of positions, and checks each
+    /// split gives the same result.
+    fn feed_split(stream: &str, lines: usize, head: usize, tail: usize) -> (RunPartial, Option<End>, u64) {
+        let whole = {
+            let mut c = Collector::new(N.into(), lines, head, tail, 0);
+            c.event(out(0, stream));
+            (c.partial(), c.end.clone(), c.end_offset)
+        };
+        let bounds: Vec<usize> = (0..=stream.len())
+            .filter(|&i| stream.is_char_boundary(i))
+            .collect();
+        for &a in &bounds {
+            for &b in bounds.iter().filter(|&&b| b >= a) {
+                let mut c = Collector::new(N.into(), lines, head, tail, 0);
+                for (s, e) in [(0, a), (a, b), (b, stream.len())] {
+                    if e > s {
+                        c.event(out(s as u64, &stream[s..e]));
+                    }
+                }
+                assert_eq!(
+                    (c.partial(), c.end.clone(), c.end_offset),
+                    whole,
+                    "split at {a}, {b}"
+                );
+            }
+        }
+        whole
+    }
+
+    #[test]
+    fn marks_and_line_ends_split_anywhere() {
+        let stream = format!("one\r\ntwo\r\n{}after", ps1("0"));
+        let (p, end, end_offset) = feed_split(&stream, 1, 100, 100);
+        assert_eq!(p.output, "one\ntwo\n");
+        assert_eq!(p.total_bytes, 8);
+        assert_eq!(end, Some(End::Prompt { status: "0".into() }));
+        assert_eq!(end_offset, (stream.len() - "after".len()) as u64);
+    }
+
+    #[test]
+    fn continuation_prompts_count_lines_and_are_not_output() {
+        let stream = format!("{p2}{p2}1\r\n2\r\n{}", ps1("3"), p2 = ps2());
+        let (p, end, _) = feed_split(&stream, 3, 100, 100);
+        assert_eq!(
+            (p.output.as_str(), end),
+            ("1\n2\n", Some(End::Prompt { status: "3".into() }))
+        );
+        // An intermediate main prompt (a line that was a whole command)
+        // does not end a two-line run.
+        let stream = format!("a\r\n{}b\r\n{}", ps1("0"), ps1("1"));
+        let (p, end, _) = feed_split(&stream, 2, 100, 100);
+        assert_eq!(
+            (p.output.as_str(), end),
+            ("a\nb\n", Some(End::Prompt { status: "1".into() }))
+        );
+        // The last line's prompt a continuation: it wants cancelling.
+        let mut c = Collector::new(N.into(), 1, 100, 100, 0);
+        assert!(c.event(out(0, &ps2())));
+        assert!(c.wants_cancel() && c.end.is_none());
+    }
+
+    #[test]
+    fn foreign_marks_and_lone_carriage_returns_are_output() {
+        let other = "\x1b]133;D;0;aid=someone-else\x07";
+        let title = "\x1b]0;title\x07";
+        let stream = format!("{other}{title}50%\r100%\r\n\x1b]13{}", ps1("0"));
+        let (p, end, _) = feed_split(&stream, 1, 100, 100);
+        assert_eq!(p.output, format!("{other}{title}50%\r100%\n\x1b]13"));
+        assert!(end.is_some());
+    }
+
+    #[test]
+    fn a_status_that_is_not_a_number_is_kept_as_text() {
+        let (_, end, _) = feed_split(&ps1("$?"), 1, 10, 10);
+        assert_eq!(end, Some(End::Prompt { status: "$?".into() }));
+    }
+
+    #[test]
+    fn head_tail_and_elided_add_up() {
+        let text: String = (0..1000).map(|i| format!("line {i}\r\n")).collect();
+        let plain = text.replace("\r\n", "\n");
+        let mut c = Collector::new(N.into(), 1, 100, 50, 0);
+        for (i, chunk) in text.as_bytes().chunks(7).enumerate() {
+            c.event(out(i as u64 * 7, std::str::from_utf8(chunk).unwrap()));
+        }
+        c.event(out(text.len() as u64, &ps1("0")));
+        let p = c.partial();
+        assert_eq!(p.total_bytes, plain.len() as u64);
+        assert_eq!(p.output.len() as u64 + p.elided_bytes, p.total_bytes);
+        assert_eq!(&p.output[..p.head_bytes], &plain[..100]);
+        assert_eq!(&p.output[p.head_bytes..], &plain[plain.len() - 50..]);
+    }
+
+    #[test]
+    fn missed_output_is_counted_as_elided_and_keeps_head_and_tail_contiguous() {
+        let mut c = Collector::new(N.into(), 1, 4, 4, 0);
+        c.event(out(0, "ab\r\ncd"));
+        c.event(SessionEvent::Missed {
+            session: SessionId::from_u64(1),
+            events: 3,
+            output_bytes: 1000,
+        });
+        c.event(out(1006, "xyz\r\n"));
+        c.event(out(1011, &ps1("0")));
+        let p = c.partial();
+        // Head "ab\nc" (4 bytes); "d" was in the tail when the gap came, so
+        // it is elided with the 1000 missed bytes; the tail is what came
+        // after the gap.
+        assert_eq!(
+            (&p.output[..p.head_bytes], &p.output[p.head_bytes..]),
+            ("ab\nc", "xyz\n")
+        );
+        assert_eq!((p.elided_bytes, p.missed_bytes), (1001, 1000));
+        assert_eq!(p.total_bytes, 4 + 1001 + 4);
+        assert!(c.end.is_some());
+    }
+
+    #[test]
+    fn exit_ends_the_collector_with_what_was_said() {
+        let mut c = Collector::new(N.into(), 1, 100, 100, 0);
+        c.event(out(0, "bye\r"));
+        assert!(c.event(SessionEvent::Exited {
+            session: SessionId::from_u64(1),
+            status: ExitStatus::Exited(3),
+        }));
+        assert_eq!(c.partial().output, "bye\r");
+        assert_eq!(c.end, Some(End::Exited(ExitStatus::Exited(3))));
+    }
+
+    #[test]
+    fn commands_with_control_characters_are_refused() {
+        assert_eq!(command_lines("a\nb\n\n").unwrap(), ["a", "b"]);
+        assert_eq!(command_lines("").unwrap(), [""]);
+        assert_eq!(command_lines("\tx").unwrap(), ["\tx"]);
+        for bad in ["\x03", "a\rb", "\x1b[A", "\x7f"] {
+            assert!(
+                matches!(command_lines(bad), Err(Error::InvalidRunCommand { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_setup_line_fits_the_terminal_line_limit() {
+        let line = setup_line(&nonce());
+        assert!(line.len() < crate::limits::CANONICAL_LINE_LIMIT);
+        assert_eq!(line.matches('\n').count(), 1);
+        assert!(line.starts_with(' ') && line.ends_with('\n'));
+    }
+}
