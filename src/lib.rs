@@ -7,7 +7,9 @@
 //! function names), with what its tmux sibling gets from tmux — a rendered
 //! screen, scrollback by line, key names, search — in-process, plus
 //! event-driven waiting, recording and named sessions. Typed errors, exact
-//! byte accounting, and no way to hang. Linux only.
+//! byte accounting, and no way to hang. Unix only: Linux natively, other
+//! unix systems through the portable backend ([`BACKEND`]; see the README's
+//! Platforms section: it is tested on Linux only).
 //!
 //! # One answer per input: `Repl`
 //!
@@ -235,6 +237,13 @@
 //! the usual close of a running session still ends them. A host that calls
 //! `waitpid` on the child's pid itself takes its status from the session.
 //!
+//! The portable backend ([`BACKEND`] `"portable"`) has no pidfd: its
+//! waiter thread records a reap by someone else, after which nothing is
+//! signalled by that pid and the status is [`ExitStatus::Unknown`];
+//! before, a signal goes out only once `waitid(WNOWAIT)` still finds the
+//! child, which leaves a small window a pidfd does not (see the README's
+//! Platforms section).
+//!
 //! A host that forks: handles copied into the fork child are inert there
 //! (see [`Session`]'s "Forked hosts"). A child that closes every
 //! descriptor on its terminal and later opens `/dev/tty` again is still
@@ -250,7 +259,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `id`, `status`, `limits`, `error` | the vocabulary: [`SessionId`], [`ExitStatus`], every default and limit, [`Error`] |
-//! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, `poll(2)`, signals |
+//! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, epoll, `poll(2)`, signals; the backend (native Linux, or portable on portable-pty: `sys::backend`, `sys::portable`) |
 //! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump (a step machine per session) and the one reactor thread that drives every pump, and the *tap* interface features attach through |
 //! | `session` | [`Session`], [`SessionBuilder`] (every option), [`Command`], names, summaries, logs, stop |
 //! | `wait` | [`Pattern`]s, `wait_for`, `poll_quiet`, `run`, event streams |
@@ -270,6 +279,13 @@
 //! - Input that cannot be delivered whole (a too-long canonical line, a
 //!   backlog past [`MAX_INPUT_BACKLOG`]) is refused instead of cut.
 #![warn(missing_docs, unreachable_pub)]
+
+// Windows has no PTYs of the unix kind; its ConPTY is not supported yet.
+#[cfg(not(unix))]
+compile_error!(
+    "bgterm supports unix only: Linux (native backend) and other unix systems such as macOS \
+     and the BSDs (portable backend). Windows (ConPTY) is not supported yet."
+);
 
 // The layers, bottom up: each module uses only those above it in this list.
 mod id;
@@ -314,6 +330,7 @@ pub use session::command::Command;
 pub use session::handle::Session;
 pub use session::manage::{RunState, SessionSummary, StopOutcome, Stopped};
 pub use status::ExitStatus;
+pub use sys::backend::BACKEND;
 pub use turn::clean::{TextCleaner, clean_text};
 pub use turn::repl::{Repl, ReplBuilder, Reply};
 pub use turn::run::{RunOptions, RunOutput};

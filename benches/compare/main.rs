@@ -5,6 +5,7 @@
 //! cargo bench --bench compare -- --quick # small sizes, for a smoke test
 //! cargo bench --bench compare -- echo    # only some workloads:
 //!                                        # drain drain8 echo spawn bighost scale many repl
+//! cargo bench --bench compare --features portable-backend -- --quick # the portable backend
 //! ```
 //!
 //! Each workload runs a libc baseline, bgterm and the Rust peers (expectrl,
@@ -271,7 +272,8 @@ fn main() {
     let date = measure::utc_now();
     let load_before = measure::loadavg();
     eprintln!(
-        "compare: {date}, {} cores ({}), {} {}, load {:.2} {:.2} {:.2}{}",
+        "compare: {date}, {} backend, {} cores ({}), {} {}, load {:.2} {:.2} {:.2}{}",
+        bgterm::BACKEND,
         machine.cores,
         machine.cpu,
         machine.os,
@@ -327,7 +329,8 @@ fn main() {
 
     print_table(&rows);
     println!(
-        "\n{date} · {} cores · {} · {} {} · load before {:.2}, after {:.2}{}",
+        "\n{date} · {} backend · {} cores · {} · {} {} · load before {:.2}, after {:.2}{}",
+        bgterm::BACKEND,
         machine.cores,
         machine.cpu,
         machine.os,
@@ -1197,8 +1200,9 @@ fn write_json(
         )
     };
     let json = format!(
-        "{{\n  \"date\": {},\n  \"quick\": {},\n  \"machine\": {{\"cores\": {}, \"cpu\": {}, \"os\": {}, \"kernel\": {}}},\n  \"load_before\": {},\n  \"load_after\": {},\n  \"rows\": [\n{}\n  ]\n}}\n",
+        "{{\n  \"date\": {},\n  \"backend\": {},\n  \"quick\": {},\n  \"machine\": {{\"cores\": {}, \"cpu\": {}, \"os\": {}, \"kernel\": {}}},\n  \"load_before\": {},\n  \"load_after\": {},\n  \"rows\": [\n{}\n  ]\n}}\n",
         json_str(date),
+        json_str(bgterm::BACKEND),
         cfg.quick,
         m.cores,
         json_str(&m.cpu),
@@ -1208,7 +1212,13 @@ fn write_json(
         load(load_after),
         rows_json.join(",\n"),
     );
-    let path = out_dir()?.join("compare.json");
+    // One file per backend, so that a run on one never overwrites the
+    // other's figures.
+    let name = match bgterm::BACKEND {
+        "native" => "compare.json".to_string(),
+        other => format!("compare-{other}.json"),
+    };
+    let path = out_dir()?.join(name);
     std::fs::write(&path, json)?;
     Ok(path)
 }

@@ -20,9 +20,10 @@ use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::limits::{MAX_COLS, MAX_ROWS};
 use crate::status::ExitStatus;
+use crate::sys::backend::Backend;
 use crate::sys::fd::{self, EventFd, Io};
+use crate::sys::pty;
 use crate::sys::spawn::Child;
-use crate::sys::{process, pty};
 
 /// Shared by a session's handles, its pump, and the features attached to
 /// it.
@@ -39,8 +40,11 @@ pub(crate) struct Core {
     wake: EventFd,
     /// Non-blocking PTY master.
     master: OwnedFd,
-    /// Readable once the child exits.
+    /// Readable once the child exits: a pidfd, or the portable backend's
+    /// exit pipe (see [`crate::sys::backend`]).
     pidfd: OwnedFd,
+    /// What the backend keeps for the session.
+    backend: Backend,
 }
 
 /// The locked state of an open session, as features see it: read
@@ -85,6 +89,7 @@ impl Core {
             wake,
             master: child.master,
             pidfd: child.pidfd,
+            backend: child.backend,
         }
     }
 
@@ -136,6 +141,25 @@ impl Core {
 
     pub(super) fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.pidfd.as_fd()
+    }
+
+    /// Whether the backend holds a slave descriptor to release once the
+    /// exit's output is drained (the portable backend, see
+    /// [`crate::sys::portable`]).
+    pub(super) fn holds_slave(&self) -> bool {
+        self.backend.holds_slave()
+    }
+
+    /// Releases the backend's slave descriptor: the master reports EOF
+    /// once nobody else holds the terminal.
+    pub(super) fn release_slave(&self) {
+        self.backend.release_slave();
+    }
+
+    /// How the child ended if it has, without reaping it (see
+    /// [`crate::sys::backend`]).
+    pub(super) fn peek_exit(&self) -> std::io::Result<Option<ExitStatus>> {
+        self.backend.peek_exit(self.pidfd.as_fd())
     }
 
     /// Queues `bytes` for the child (see [`State::queue_input`]).
@@ -205,11 +229,13 @@ impl Core {
     /// Resizes the terminal; the child gets SIGWINCH and the taps are told.
     pub(crate) fn resize(&self, rows: u16, cols: u16) -> Result<()> {
         let mut g = self.lock()?;
-        pty::set_window_size(self.master.as_fd(), rows, cols).map_err(|source| Error::Io {
-            id: self.id,
-            op: "resizing the terminal",
-            source,
-        })?;
+        self.backend
+            .resize(self.master.as_fd(), rows, cols)
+            .map_err(|source| Error::Io {
+                id: self.id,
+                op: "resizing the terminal",
+                source,
+            })?;
         g.st.resized(rows, cols);
         drop(g);
         // An async event stream waits for the resize event.
@@ -219,7 +245,7 @@ impl Core {
 
     /// Signals the child's process group, and the terminal's foreground
     /// group if a job-control shell moved a job there; never a process
-    /// that is not provably ours (see [`process`]).
+    /// that is not provably ours (see [`crate::sys::process`]).
     ///
     /// The foreground group first: it can be proven ours only while the
     /// child is unreaped, and the signal may end the child. The child's
@@ -228,21 +254,24 @@ impl Core {
     pub(crate) fn signal_groups(&self, signal: i32) -> std::io::Result<()> {
         let foreground = match pty::foreground_group(self.master.as_fd()) {
             Some(fg) if fg != self.pid => {
-                process::signal_session_group(self.pidfd.as_fd(), self.pid, fg, signal)
+                self.backend
+                    .signal_session_group(self.pidfd.as_fd(), self.pid, fg, signal)
             }
             _ => Ok(()),
         };
-        process::signal_own_group(self.pidfd.as_fd(), self.pid, signal).and(foreground)
+        self.backend
+            .signal_own_group(self.pidfd.as_fd(), self.pid, signal)
+            .and(foreground)
     }
 
     /// SIGKILL to every other process of the child's terminal session (see
-    /// [`process::kill_session`]). The child is stopped first, so that it
+    /// [`crate::sys::process::kill_session`]). The child is stopped first, so that it
     /// cannot exit by itself (say, a shell whose `wait` the kill of its jobs
     /// ends) between this and the SIGKILL that follows: the status it then
     /// reports is the kill's.
     pub(crate) fn kill_session(&self) {
-        let _ = process::freeze(self.pidfd.as_fd());
-        process::kill_session(self.pidfd.as_fd(), self.pid);
+        let _ = self.backend.freeze(self.pidfd.as_fd());
+        self.backend.kill_session(self.pidfd.as_fd(), self.pid);
     }
 
     /// Marks the session closed and wakes everyone: waiters fail with
@@ -261,7 +290,7 @@ impl Core {
     /// an error: its status is the one the kernel kept, or
     /// [`ExitStatus::Unknown`].
     pub(crate) fn reap(&self) -> Result<ExitStatus> {
-        process::reap(self.pidfd.as_fd()).map_err(|source| Error::Io {
+        self.backend.reap(self.pidfd.as_fd()).map_err(|source| Error::Io {
             id: self.id,
             op: "reaping the child",
             source,

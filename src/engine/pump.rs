@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use crate::engine::core::Core;
 use crate::status::ExitStatus;
 use crate::sys::fd::{self, Io};
-use crate::sys::process;
 
 /// How long output may keep arriving after the child exits before the exit
 /// is published, when the PTY does not report EOF (a grandchild still holds
@@ -220,6 +219,7 @@ impl Pump {
         if ready.exited {
             self.notice_exit(buf);
         }
+        self.release_step(buf);
         self.tick()
     }
 
@@ -262,13 +262,13 @@ impl Pump {
     /// While output streams, it reads on until the buffer is full or the
     /// PTY has nothing more, then publishes it all under one lock and one
     /// notification: fewer wake-ups of waiters. A short read (interactive
-    /// output) is published at once.
+    /// output) is published at once. Returns the number of bytes read.
     ///
     /// A read that finds nobody holding the terminal (EIO) ends the output
     /// only once the child is known to have exited; while it lives, the
     /// terminal is [`Hung`](Terminal::Hung): the child may open `/dev/tty`
     /// again and write more.
-    fn read_step(&mut self, buf: &mut [u8]) {
+    fn read_step(&mut self, buf: &mut [u8]) -> usize {
         let mut filled = 0;
         let mut ended = false;
         while filled < buf.len() {
@@ -295,7 +295,7 @@ impl Pump {
         };
         let output_ends = self.pty == Terminal::Ended && ended;
         if filled == 0 && !output_ends {
-            return;
+            return 0;
         }
         let mut st = self.core.lock_state();
         if filled > 0 {
@@ -313,6 +313,7 @@ impl Pump {
         }
         drop(st);
         self.core.notify();
+        filled
     }
 
     /// Writes queued input, under the lock, so that a caller writing
@@ -341,7 +342,7 @@ impl Pump {
     /// If the terminal was hung, read once more: the output the child
     /// wrote last is there, and then EIO ends it.
     fn notice_exit(&mut self, buf: &mut [u8]) {
-        let status = match process::peek_exit(self.core.pidfd()) {
+        let status = match self.core.peek_exit() {
             Ok(Some(status)) => status,
             Ok(None) => return,
             // waitid on our own pidfd failed otherwise (should not happen;
@@ -352,6 +353,28 @@ impl Pump {
         self.exit.exited(status, Instant::now());
         if self.pty == Terminal::Hung && !self.held {
             self.read_step(buf);
+        }
+    }
+
+    /// The portable backend holds a slave descriptor until the child has
+    /// exited (macOS discards unread output when the last one closes):
+    /// once the exit is seen and output is not held back, read everything
+    /// the master has, then release it, so that EOF can end the drain.
+    fn release_step(&mut self, buf: &mut [u8]) {
+        if !matches!(self.exit, ExitDrain::Draining { .. }) || !self.core.holds_slave() {
+            return;
+        }
+        // A sink's wake-up may just have released held output.
+        if !self.refresh() {
+            return;
+        }
+        while self.pty != Terminal::Ended && !self.held {
+            if self.read_step(buf) == 0 {
+                break;
+            }
+        }
+        if !self.held {
+            self.core.release_slave();
         }
     }
 

@@ -96,7 +96,7 @@ pub(crate) fn spawn(b: &SessionBuilder) -> Result<Spawned> {
     };
     // Absolute, because the child changes to `cwd` before it execs.
     let resolved = std::path::absolute(&resolved).map_err(spawn_err)?;
-    let child = spawn::spawn(&spawn::Spec {
+    let child = crate::sys::backend::spawn(&spawn::Spec {
         program: &resolved,
         argv: &argv,
         env: &env,

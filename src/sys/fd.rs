@@ -2,6 +2,9 @@
 //! `epoll(7)`, the eventfds that wake it, and `poll(2)` for a sink's
 //! writer.
 
+// With select(2), only `Io`, `read`, `write` and `Readiness` are used here.
+#![cfg_attr(bgterm_select, allow(unused_imports))]
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -115,9 +118,11 @@ pub(crate) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<
 }
 
 /// A wake-up counter another thread can signal (`eventfd(2)`).
+#[cfg(not(bgterm_select))]
 #[derive(Debug)]
 pub(crate) struct EventFd(OwnedFd);
 
+#[cfg(not(bgterm_select))]
 impl EventFd {
     pub(crate) fn new() -> io::Result<EventFd> {
         // SAFETY: eventfd returns a new descriptor that we own.
@@ -147,8 +152,14 @@ impl EventFd {
 }
 
 /// An epoll instance: one wait over every session's descriptors.
+#[cfg(not(bgterm_select))]
 #[derive(Debug)]
 pub(crate) struct Epoll(OwnedFd);
+
+// No eventfd or epoll elsewhere: a pipe and select(2), same interfaces
+// (see build.rs for testing them on Linux).
+#[cfg(bgterm_select)]
+pub(crate) use crate::sys::portable::{select::Select as Epoll, wake::Wake as EventFd};
 
 /// How [`Epoll`] watches a descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +187,7 @@ pub(crate) struct Readiness {
     pub(crate) writable: bool,
 }
 
+#[cfg(not(bgterm_select))]
 impl Epoll {
     pub(crate) fn new() -> io::Result<Epoll> {
         // SAFETY: epoll_create1 returns a new descriptor that we own.

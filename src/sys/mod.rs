@@ -6,9 +6,16 @@
 //! and writes on the PTY master, `poll(2)` over the master and an
 //! edge-triggered epoll for a terminal nobody holds, the pidfd and an
 //! eventfd, `waitid(2)` on the pidfd without reaping, signals through
-//! pidfds, terminal attributes and the window size.
+//! pidfds, terminal attributes and the window size. [`backend`] says which
+//! of the two backends runs sessions: this native Linux code, or
+//! `portable` (portable-pty's PTY, std's `Command`, a waiter thread,
+//! `select(2)` where there is no epoll) on every other unix and with the
+//! `portable-backend` feature.
 
+pub(crate) mod backend;
 pub(crate) mod fd;
+#[cfg(bgterm_portable)]
+pub(crate) mod portable;
 pub(crate) mod process;
 pub(crate) mod pty;
 pub(crate) mod spawn;

@@ -23,6 +23,11 @@
 //!   someone else reaped it, from the pidfd (Linux 6.15+ keeps it there),
 //!   else it is [`ExitStatus::Unknown`]. Never made up.
 
+// The portable backend uses only the session scan (on Linux) and
+// `is_executable`; elsewhere there is no pidfd at all.
+#![cfg_attr(bgterm_portable, allow(dead_code))]
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports))]
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 use crate::status::ExitStatus;
 
 /// Opens a pidfd for `pid`: readable once the process has exited.
+#[cfg(target_os = "linux")]
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: the syscall takes (pid, flags) and returns a new descriptor.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -43,6 +49,7 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// `waitid(P_PIDFD, pidfd, options | WEXITED)`, retrying EINTR.
 /// `Ok(None)`: no exit to report yet (with `WNOHANG`); `Err(ECHILD)`: the
 /// child was reaped by someone else.
+#[cfg(target_os = "linux")]
 fn waitid(pidfd: BorrowedFd<'_>, options: libc::c_int) -> io::Result<Option<ExitStatus>> {
     loop {
         // SAFETY: zeroed siginfo_t is a valid out-parameter for waitid.
@@ -85,6 +92,7 @@ fn waitid(pidfd: BorrowedFd<'_>, options: libc::c_int) -> io::Result<Option<Exit
 ///
 /// If someone else reaped it (a host that ignores SIGCHLD or reaps), the
 /// status the kernel kept for the pidfd, or [`ExitStatus::Unknown`].
+#[cfg(target_os = "linux")]
 pub(crate) fn peek_exit(pidfd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
     match waitid(pidfd, libc::WNOWAIT | libc::WNOHANG) {
         Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(Some(reaped_elsewhere(pidfd))),
@@ -95,6 +103,7 @@ pub(crate) fn peek_exit(pidfd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>>
 /// Waits for the child to end and reaps it. Call once per child. If
 /// someone else reaped it, the status the kernel kept for the pidfd, or
 /// [`ExitStatus::Unknown`]: never an error.
+#[cfg(target_os = "linux")]
 pub(crate) fn reap(pidfd: BorrowedFd<'_>) -> io::Result<ExitStatus> {
     match waitid(pidfd, 0) {
         Ok(Some(status)) => Ok(status),
@@ -107,6 +116,7 @@ pub(crate) fn reap(pidfd: BorrowedFd<'_>) -> io::Result<ExitStatus> {
 
 /// Whether the child is still unreaped (running, or a zombie): while it
 /// is, its pid is its own.
+#[cfg(target_os = "linux")]
 pub(crate) fn unreaped(pidfd: BorrowedFd<'_>) -> bool {
     waitid(pidfd, libc::WNOWAIT | libc::WNOHANG).is_ok()
 }
@@ -114,6 +124,7 @@ pub(crate) fn unreaped(pidfd: BorrowedFd<'_>) -> bool {
 /// The status of a child someone else reaped: Linux 6.15+ keeps it for the
 /// pidfd (`PIDFD_GET_INFO` with `PIDFD_INFO_EXIT`), from the moment the
 /// reap completes. Older kernels, or none kept: [`ExitStatus::Unknown`].
+#[cfg(target_os = "linux")]
 fn reaped_elsewhere(pidfd: BorrowedFd<'_>) -> ExitStatus {
     // A reap in progress elsewhere: waitid already says ECHILD while the
     // exit information is not stored yet (microseconds). Bounded.
@@ -152,6 +163,7 @@ fn reaped_elsewhere(pidfd: BorrowedFd<'_>) -> ExitStatus {
 
 /// `pidfd_send_signal(pidfd, signal, NULL, flags)`. ESRCH (nobody left to
 /// signal) is not an error.
+#[cfg(target_os = "linux")]
 fn send(pidfd: BorrowedFd<'_>, signal: libc::c_int, flags: libc::c_uint) -> io::Result<()> {
     // SAFETY: no memory is passed (info = NULL).
     let r = unsafe {
@@ -177,11 +189,13 @@ fn send(pidfd: BorrowedFd<'_>, signal: libc::c_int, flags: libc::c_uint) -> io::
 /// until it is killed. Used just before a kill of its whole session, so
 /// that the status it reports is the kill's, not an exit the killing of
 /// its children let it reach first.
+#[cfg(target_os = "linux")]
 pub(crate) fn freeze(pidfd: BorrowedFd<'_>) -> io::Result<()> {
     send(pidfd, libc::SIGSTOP, 0)
 }
 
 /// Whether `signal` is a signal number (0 included, which checks only).
+#[cfg(target_os = "linux")]
 fn valid_signal(signal: libc::c_int) -> io::Result<()> {
     if (0..65).contains(&signal) {
         Ok(())
@@ -193,6 +207,7 @@ fn valid_signal(signal: libc::c_int) -> io::Result<()> {
 /// Sends `signal` to the process group the child leads (`leader` is its
 /// pidfd, `pgid` its pid), by the kernel's pid object: never to a group a
 /// reused number names.
+#[cfg(target_os = "linux")]
 pub(crate) fn signal_own_group(
     leader: BorrowedFd<'_>,
     pgid: libc::pid_t,
@@ -212,6 +227,7 @@ pub(crate) fn signal_own_group(
 /// the child's pid; `leader` its pidfd), if that is provably still ours:
 /// see the module docs. The terminal's foreground group, when a
 /// job-control shell put a job there.
+#[cfg(target_os = "linux")]
 pub(crate) fn signal_session_group(
     leader: BorrowedFd<'_>,
     sid: libc::pid_t,
@@ -248,7 +264,16 @@ pub(crate) fn signal_session_group(
 /// Why rounds: a member may fork between the scan and its death; the next
 /// scan finds the new process. A process with SIGKILL pending cannot fork,
 /// so a round that finds nobody new ends it.
+#[cfg(target_os = "linux")]
 pub(crate) fn kill_session(leader: BorrowedFd<'_>, sid: libc::pid_t) {
+    kill_session_while(sid, || unreaped(leader));
+}
+
+/// [`kill_session`] for a child known by pid only (the portable backend
+/// on Linux): `ours` says whether the child is still provably unreaped,
+/// checked after each scan, before anyone is signalled.
+#[cfg(target_os = "linux")]
+pub(crate) fn kill_session_while(sid: libc::pid_t, ours: impl Fn() -> bool) {
     const MAX_ROUNDS: usize = 16;
     let mut signalled: Vec<libc::pid_t> = Vec::new();
     for _ in 0..MAX_ROUNDS {
@@ -257,7 +282,7 @@ pub(crate) fn kill_session(leader: BorrowedFd<'_>, sid: libc::pid_t) {
             return;
         }
         signalled.extend(fresh.iter().map(|(p, _)| *p));
-        if !unreaped(leader) {
+        if !ours() {
             // The session id may be a stranger's by now: signal nobody.
             return;
         }
@@ -270,6 +295,7 @@ pub(crate) fn kill_session(leader: BorrowedFd<'_>, sid: libc::pid_t) {
 /// Signals, one by one, the processes of session `sid` that `member`
 /// accepts, each pinned by a pidfd and checked after pinning, and only if
 /// the child (`leader`) is still unreaped after the checks.
+#[cfg(target_os = "linux")]
 fn signal_members(
     leader: BorrowedFd<'_>,
     sid: libc::pid_t,
@@ -297,6 +323,7 @@ fn signal_members(
 /// that pidfd reaches the process that passed the checks or nobody (if it
 /// died, and its number went to someone else, the checks may have looked
 /// at the stranger, but the pidfd still names the dead process).
+#[cfg(target_os = "linux")]
 fn pin(sid: libc::pid_t, want: impl Fn(libc::pid_t) -> bool) -> Vec<(libc::pid_t, OwnedFd)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -314,6 +341,7 @@ fn pin(sid: libc::pid_t, want: impl Fn(libc::pid_t) -> bool) -> Vec<(libc::pid_t
 /// reading `/proc/<pid>/stat`: one system call instead of an open, a read
 /// and a close per process, and the scan covers every process on the
 /// machine on every close.
+#[cfg(target_os = "linux")]
 fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     // SAFETY: getsid has no memory-safety preconditions. Linux answers for
     // processes of other sessions too (it never returns EPERM).
@@ -322,6 +350,7 @@ fn session_of(pid: libc::pid_t) -> Option<libc::pid_t> {
 }
 
 /// The process-group id of `pid`, if it exists.
+#[cfg(target_os = "linux")]
 fn process_group_of(pid: libc::pid_t) -> Option<libc::pid_t> {
     // SAFETY: getpgid has no memory-safety preconditions.
     let pg = unsafe { libc::getpgid(pid) };
@@ -338,7 +367,7 @@ pub(crate) fn is_executable(path: &std::path::Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(bgterm_portable)))]
 mod tests {
     use std::ffi::OsString;
     use std::time::Duration;

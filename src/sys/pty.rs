@@ -9,6 +9,8 @@ use crate::sys::check;
 /// settings. Returns (master, slave); the master is non-blocking, and both
 /// are close-on-exec from the start, so a child spawned concurrently by
 /// another thread can never inherit them.
+#[cfg(target_os = "linux")]
+#[cfg_attr(bgterm_portable, allow(dead_code))]
 pub(crate) fn openpty(rows: u16, cols: u16) -> io::Result<(OwnedFd, OwnedFd)> {
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
     // SAFETY: posix_openpt returns a new descriptor that we own at once.

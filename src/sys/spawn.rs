@@ -27,6 +27,11 @@
 //! shared, and the parent resumes only once the child has exec'd or
 //! exited), so those failures stay typed errors.
 
+// The portable backend uses this module's `Spec`, `Child`, `Stage` and
+// `SpawnError` only: the clone below is Linux's (see
+// crate::sys::portable for its own spawn).
+#![cfg_attr(bgterm_portable, allow(unused_imports))]
+
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -55,11 +60,14 @@ pub(crate) struct Child {
     /// Our own non-blocking, close-on-exec descriptor for the PTY master.
     pub(crate) master: OwnedFd,
     /// Refers to the child for good: readable once it has exited; what we
-    /// signal, wait for and reap it through.
+    /// signal, wait for and reap it through. On the portable backend, the
+    /// read end of its exit pipe (see [`crate::sys::backend`]).
     pub(crate) pidfd: OwnedFd,
     /// The child's pid, which is also its process-group and session id
     /// (for as long as the child is unreaped).
     pub(crate) pid: libc::pid_t,
+    /// What the backend keeps for the session (see [`crate::sys::backend`]).
+    pub(crate) backend: crate::sys::backend::Backend,
 }
 
 /// Which step of starting the child failed.
@@ -92,10 +100,12 @@ impl From<io::Error> for SpawnError {
 
 /// The child's stack: its own, because with `CLONE_VM` it must not run on
 /// the parent's. Small: the child only makes system calls.
+#[cfg(not(bgterm_portable))]
 const CHILD_STACK: usize = 64 * 1024;
 
 /// Everything the child needs, prepared before the clone; the child reads
 /// it through a raw pointer while the parent is suspended in `clone`.
+#[cfg(not(bgterm_portable))]
 struct ChildArgs {
     program: *const libc::c_char,
     argv: *const *const libc::c_char,
@@ -112,6 +122,7 @@ struct ChildArgs {
 /// Opens a PTY and starts `spec` on it, leading its own session with the
 /// PTY as controlling terminal. Set-up, `chdir` and exec failures are
 /// reported here, with their stage.
+#[cfg(not(bgterm_portable))]
 pub(crate) fn spawn(spec: &Spec<'_>) -> Result<Child, SpawnError> {
     let (master, slave) = pty::openpty(spec.rows, spec.cols)?;
     let cstr = |s: &[u8]| CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
@@ -183,19 +194,29 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> Result<Child, SpawnError> {
             source: io::Error::from_raw_os_error(errno),
         });
     }
-    Ok(Child { master, pidfd, pid })
+    Ok(Child {
+        master,
+        pidfd,
+        pid,
+        backend: crate::sys::backend::Backend,
+    })
 }
 
 /// The shell `execvp` falls back to.
+#[cfg(not(bgterm_portable))]
 const SH: &std::ffi::CStr = c"/bin/sh";
 
+#[cfg(not(bgterm_portable))]
 const STAGE_SETUP: i32 = 1;
+#[cfg(not(bgterm_portable))]
 const STAGE_CWD: i32 = 2;
+#[cfg(not(bgterm_portable))]
 const STAGE_EXEC: i32 = 3;
 
 /// The clone itself, with every signal blocked in this thread around it:
 /// a handler of the host must never run in the child, which shares our
 /// memory until it execs (the child resets the dispositions, then unblocks).
+#[cfg(not(bgterm_portable))]
 fn clone_child(args: &ChildArgs, stack: &Stack) -> io::Result<(libc::pid_t, OwnedFd)> {
     // SAFETY (whole block): sigset operations on local values; `clone`
     // gets a valid entry point, the top of a mapped stack of our own, and
@@ -227,6 +248,7 @@ fn clone_child(args: &ChildArgs, stack: &Stack) -> io::Result<(libc::pid_t, Owne
 }
 
 /// The child, from the clone to the exec. Never returns.
+#[cfg(not(bgterm_portable))]
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `ChildArgs` the parent passed, alive while the
     // parent is suspended; only async-signal-safe system calls follow.
@@ -250,6 +272,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 
 /// In the child: stores the failed `stage` and the current errno for the
 /// parent, and exits.
+#[cfg(not(bgterm_portable))]
 fn fail(args: &ChildArgs, stage: i32) -> ! {
     // SAFETY: reading errno and `_exit` are async-signal-safe.
     let errno = unsafe { *libc::__errno_location() };
@@ -271,6 +294,7 @@ fn fail(args: &ChildArgs, stage: i32) -> ! {
 ///
 /// Call only in the child after the clone (it is async-signal-safe: plain
 /// system calls, no allocation, no locks), with `slave` the PTY slave.
+#[cfg(not(bgterm_portable))]
 unsafe fn child_setup(slave: RawFd) -> io::Result<()> {
     // SAFETY (whole block): only async-signal-safe system calls on values
     // owned by this function.
@@ -334,6 +358,7 @@ unsafe fn child_setup(slave: RawFd) -> io::Result<()> {
 
 /// The kernel's `struct sigaction` (what `rt_sigaction(2)` takes), the
 /// same on x86-64 and arm64.
+#[cfg(target_os = "linux")]
 #[repr(C)]
 struct KernelSigaction {
     handler: libc::sighandler_t,
@@ -343,12 +368,15 @@ struct KernelSigaction {
 }
 
 /// In the child: a signal the C library will not touch, set to its
-/// default if it is ignored or caught.
+/// default if it is ignored or caught. (The portable backend's set-up on
+/// Linux uses it too.)
 ///
 /// # Safety
 ///
-/// As for [`child_setup`].
-unsafe fn reset_reserved(sig: libc::c_int) {
+/// Call only in a child between its creation and its exec, as the
+/// set-ups that call it do (it is async-signal-safe).
+#[cfg(target_os = "linux")]
+pub(crate) unsafe fn reset_reserved(sig: libc::c_int) {
     // SAFETY: rt_sigaction with kernel-layout structs we own and the
     // kernel's sigset size (8 bytes).
     unsafe {
@@ -374,11 +402,13 @@ unsafe fn reset_reserved(sig: libc::c_int) {
 }
 
 /// A mapped stack for the child, with a guard page below it.
+#[cfg(not(bgterm_portable))]
 struct Stack {
     base: *mut libc::c_void,
     len: usize,
 }
 
+#[cfg(not(bgterm_portable))]
 impl Stack {
     fn new() -> io::Result<Stack> {
         // SAFETY: sysconf has no preconditions.
@@ -414,6 +444,7 @@ impl Stack {
     }
 }
 
+#[cfg(not(bgterm_portable))]
 impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: our own mapping, unmapped once; the child no longer runs
