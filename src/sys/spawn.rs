@@ -299,35 +299,7 @@ unsafe fn child_setup(slave: RawFd) -> io::Result<()> {
     // SAFETY (whole block): only async-signal-safe system calls on values
     // owned by this function.
     unsafe {
-        // 1..NSIG: every signal number Linux has.
-        for sig in 1..65 {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                // The C library refuses its reserved signals (32 and 33 in
-                // glibc); the host may still have left them ignored, which
-                // an exec keeps. Straight to the kernel.
-                reset_reserved(sig);
-                continue;
-            }
-            let reset = matches!(
-                sig,
-                libc::SIGCHLD
-                    | libc::SIGHUP
-                    | libc::SIGINT
-                    | libc::SIGQUIT
-                    | libc::SIGTERM
-                    | libc::SIGALRM
-                    | libc::SIGPIPE
-            ) || (old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN);
-            if reset {
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
-        }
+        default_signals();
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -365,6 +337,52 @@ struct KernelSigaction {
     flags: libc::c_ulong,
     restorer: usize,
     mask: u64,
+}
+
+/// Every signal's disposition back to the default where a host may have
+/// changed it: a caught signal (a host handler must never run in the
+/// child) and the signals a caller may have ignored, which an exec would
+/// keep. Shared by both backends' set-ups.
+///
+/// # Safety
+///
+/// Call only in a child between its creation and its exec (it is
+/// async-signal-safe: plain system calls, no allocation, no locks).
+pub(crate) unsafe fn default_signals() {
+    // SAFETY (whole block): only async-signal-safe system calls on values
+    // owned by this function.
+    unsafe {
+        // Every signal number there is (sigaction refuses the others).
+        for sig in 1..65 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                // The C library refuses its reserved signals (32 and 33 in
+                // glibc); the host may still have left them ignored, which
+                // an exec keeps. On Linux, straight to the kernel.
+                #[cfg(target_os = "linux")]
+                reset_reserved(sig);
+                continue;
+            }
+            let reset = matches!(
+                sig,
+                libc::SIGCHLD
+                    | libc::SIGHUP
+                    | libc::SIGINT
+                    | libc::SIGQUIT
+                    | libc::SIGTERM
+                    | libc::SIGALRM
+                    | libc::SIGPIPE
+            ) || (old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN);
+            if reset {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+    }
 }
 
 /// In the child: a signal the C library will not touch, set to its

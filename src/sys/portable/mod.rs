@@ -367,36 +367,7 @@ unsafe fn child_setup(cwd: &CString, report: RawFd) -> io::Result<()> {
     // SAFETY (whole block): only async-signal-safe system calls on values
     // owned by this function or prepared before the fork.
     unsafe {
-        // Every signal number there is (sigaction refuses the others).
-        for sig in 1..65 {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                // The C library refuses its reserved signals (32 and 33 in
-                // glibc), which the host may have left ignored: on Linux,
-                // straight to the kernel, as the native set-up does.
-                #[cfg(target_os = "linux")]
-                crate::sys::spawn::reset_reserved(sig);
-                continue;
-            }
-            let reset = matches!(
-                sig,
-                libc::SIGCHLD
-                    | libc::SIGHUP
-                    | libc::SIGINT
-                    | libc::SIGQUIT
-                    | libc::SIGTERM
-                    | libc::SIGALRM
-                    | libc::SIGPIPE
-            ) || (old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN);
-            if reset {
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
-        }
+        crate::sys::spawn::default_signals();
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
