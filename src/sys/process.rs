@@ -51,18 +51,22 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// child was reaped by someone else.
 #[cfg(target_os = "linux")]
 fn waitid(pidfd: BorrowedFd<'_>, options: libc::c_int) -> io::Result<Option<ExitStatus>> {
+    wait_on(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, options)
+}
+
+/// `waitid(idtype, id, options | WEXITED)`, retrying EINTR, as a status:
+/// `Ok(None)` when there is no exit to report yet (with `WNOHANG`). Both
+/// backends wait through this (by pidfd, or by pid where there is none).
+pub(crate) fn wait_on(
+    idtype: libc::idtype_t,
+    id: libc::id_t,
+    options: libc::c_int,
+) -> io::Result<Option<ExitStatus>> {
     loop {
         // SAFETY: zeroed siginfo_t is a valid out-parameter for waitid.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: plain system call; `info` outlives it.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                options | libc::WEXITED,
-            )
-        };
+        let r = unsafe { libc::waitid(idtype, id, &mut info, options | libc::WEXITED) };
         if r == -1 {
             let err = io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EINTR) {

@@ -269,29 +269,7 @@ fn valid_signal(signal: libc::c_int) -> io::Result<()> {
 /// exit to report yet (with `WNOHANG`); `Err(ECHILD)`: no such child (it
 /// was reaped, by someone else).
 fn waitid(pid: libc::pid_t, options: libc::c_int) -> io::Result<Option<ExitStatus>> {
-    loop {
-        // SAFETY: zeroed siginfo_t is a valid out-parameter for waitid.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: plain system call; `info` outlives it.
-        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, options | libc::WEXITED) };
-        if r == -1 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(err);
-        }
-        // SAFETY: waitid filled `info`; with WNOHANG and no exited child,
-        // si_pid is left zero.
-        let (child, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if child == 0 {
-            return Ok(None);
-        }
-        return Ok(Some(match info.si_code {
-            libc::CLD_EXITED => ExitStatus::Exited(status),
-            _ => ExitStatus::Signaled(status),
-        }));
-    }
+    crate::sys::process::wait_on(libc::P_PID, pid as libc::id_t, options)
 }
 
 fn size(rows: u16, cols: u16) -> PtySize {
