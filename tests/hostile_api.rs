@@ -497,9 +497,13 @@ fn a_file_written_by_a_sink_is_refused_to_every_other_sink_under_any_name() {
     }
 }
 
+/// Records `command` from its first byte (the recording is attached before
+/// the child's output can arrive, so nothing of it can be missed).
 fn record_to(path: &Path, if_exists: IfExists, command: &str) {
-    let s = Session::start(command).unwrap();
-    s.start_recording(Recording::open(path, if_exists).unwrap())
+    let s = SessionBuilder::new(command)
+        .record(path)
+        .if_exists(if_exists)
+        .spawn()
         .unwrap();
     s.wait(Some(LONG)).unwrap();
     s.stop_recording().unwrap();
