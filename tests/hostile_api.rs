@@ -20,16 +20,11 @@ use bgterm::{
     DecodeErrors, Error, IfExists, Recording, Registry, Session, SessionBuilder, SessionEvent, SinkKind,
     Transcript,
 };
-use common::{LONG, within};
+use common::{LONG, fds, within};
 
 fn alone() -> MutexGuard<'static, ()> {
     static ALONE: Mutex<()> = Mutex::new(());
     ALONE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Open descriptors of this process.
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Names of this process's threads.

@@ -20,26 +20,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bgterm::{Recording, Registry, Session, SessionBuilder, Transcript};
-use common::{LONG, expect};
+use common::{LONG, expect, fds, threads};
 
 /// Held by each test for its whole run.
 fn alone() -> MutexGuard<'static, ()> {
     static ALONE: Mutex<()> = Mutex::new(());
     // A failed test poisons it; the next one still runs on its own.
     ALONE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Open descriptors of this process.
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Ids of this process's threads.
-fn threads() -> BTreeSet<u64> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
-        .collect()
 }
 
 /// Threads that exist now and did not at `before`.

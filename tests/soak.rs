@@ -26,7 +26,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use bgterm::crossbeam_channel::Receiver;
 use bgterm::{Error, PollResult, Session, SessionBuilder, SessionEvent};
-use common::LONG;
+use common::{LONG, fds, threads};
 
 const SLOTS: usize = 50;
 const THREADS: usize = 4;
@@ -342,17 +341,6 @@ fn step(rng: &mut Rng, slot: &mut Option<Live>) {
             live.took(&r, "read");
         }
     }
-}
-
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn threads() -> BTreeSet<u64> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
-        .collect()
 }
 
 /// Processes whose parent is this process (running or zombie).

@@ -311,19 +311,7 @@ unsafe fn child_setup(slave: RawFd) -> io::Result<()> {
         for target in 0..3 {
             check(libc::dup2(high, target))?;
         }
-        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-        if closed == -1 {
-            // Kernels before 5.11: mark them one by one.
-            let mut lim: libc::rlimit = std::mem::zeroed();
-            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-                lim.rlim_cur.min(1 << 20) as libc::c_int
-            } else {
-                1024
-            };
-            for fd in 3..max {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
+        cloexec_above_stderr();
     }
     Ok(())
 }
@@ -337,6 +325,38 @@ struct KernelSigaction {
     flags: libc::c_ulong,
     restorer: usize,
     mask: u64,
+}
+
+/// Marks every descriptor above stderr close-on-exec, so nothing the
+/// parent left inheritable leaks into the program: `close_range` where
+/// Linux has it (5.11+), else one by one. Shared by both backends'
+/// set-ups.
+///
+/// # Safety
+///
+/// Call only in a child between its creation and its exec (it is
+/// async-signal-safe: plain system calls, no allocation, no locks).
+pub(crate) unsafe fn cloexec_above_stderr() {
+    // SAFETY (whole block): only async-signal-safe system calls on values
+    // owned by this function.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        // Elsewhere: the loop below (no close_range with CLOEXEC).
+        #[cfg(not(target_os = "linux"))]
+        let closed = -1;
+        if closed == -1 {
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur.min(1 << 20) as libc::c_int
+            } else {
+                1024
+            };
+            for fd in 3..max {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 /// Every signal's disposition back to the default where a host may have

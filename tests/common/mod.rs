@@ -214,3 +214,19 @@ impl<T> Bounded<T> {
 pub fn within<T: Send + 'static>(timeout: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     spawn_bounded(f).join(timeout)
 }
+
+/// Open descriptors of this process.
+pub fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+}
+
+/// Ids of this process's threads.
+pub fn threads() -> std::collections::BTreeSet<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .map(|e| {
+            let name = e.expect("a task").file_name();
+            name.to_str().and_then(|n| n.parse().ok()).expect("a thread id")
+        })
+        .collect()
+}

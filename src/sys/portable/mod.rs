@@ -352,22 +352,7 @@ unsafe fn child_setup(cwd: &CString, report: RawFd) -> io::Result<()> {
         check(libc::setsid()).map_err(|e| failed(STAGE_SETUP, e))?;
         // `as _`: the request is a c_ulong on Linux and the BSDs, a c_uint on macOS.
         check(libc::ioctl(0, libc::TIOCSCTTY as _, 0)).map_err(|e| failed(STAGE_SETUP, e))?;
-        #[cfg(target_os = "linux")]
-        let closed = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-        // Elsewhere: the loop below (no close_range with CLOEXEC).
-        #[cfg(not(target_os = "linux"))]
-        let closed = -1;
-        if closed == -1 {
-            let mut lim: libc::rlimit = std::mem::zeroed();
-            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-                lim.rlim_cur.min(1 << 20) as libc::c_int
-            } else {
-                1024
-            };
-            for fd in 3..max {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
+        crate::sys::spawn::cloexec_above_stderr();
         check(libc::chdir(cwd.as_ptr())).map_err(|e| failed(STAGE_CWD, e))?;
     }
     Ok(())
