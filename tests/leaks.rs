@@ -131,6 +131,8 @@ fn settles_to(before: &BTreeSet<u64>, fds_before: usize) -> bool {
 fn sinks_leave_nothing_behind() {
     let _alone = alone();
     let dir = std::env::temp_dir().join(format!("bgterm-sink-leaks-{}", std::process::id()));
+    // Fresh: an earlier run's process with the same pid may have left it.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     // Warm up lazily created globals.
     Session::start(["true"]).unwrap().close().unwrap();

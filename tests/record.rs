@@ -18,7 +18,11 @@ use parking_lot::{Condvar, Mutex};
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bgterm-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    // A fresh path: a process of an earlier run with the same pid may have
+    // left this file behind, and recordings refuse to overwrite a file.
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
 /// Parses a cast with our own JSON reader: the header and the events.

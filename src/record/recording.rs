@@ -53,6 +53,7 @@ use crate::session::handle::Session;
 /// use bgterm::{Recording, Session};
 ///
 /// let path = std::env::temp_dir().join(format!("bgterm-doc-{}.cast", std::process::id()));
+/// # let _ = std::fs::remove_file(&path); // (left by an earlier process with this pid)
 /// let s = Session::start("read name; echo \"hello $name\"")?;
 /// s.start_recording(Recording::create(&path)?.input(true))?;
 /// s.send("world\n")?;

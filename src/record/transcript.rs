@@ -69,6 +69,7 @@ use crate::session::handle::Session;
 /// use bgterm::{SessionBuilder, Transcript};
 ///
 /// let path = std::env::temp_dir().join(format!("bgterm-doc-{}.log", std::process::id()));
+/// # let _ = std::fs::remove_file(&path); // (left by an earlier process with this pid)
 /// // The in-memory buffer keeps only 100 bytes; the transcript keeps all.
 /// let s = SessionBuilder::new("seq 1 1000").max_buffer_bytes(100).spawn()?;
 /// let start = s.start_transcript(Transcript::create(&path)?)?;
