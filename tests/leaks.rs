@@ -107,6 +107,10 @@ fn start_close_cycles_leave_nothing_behind() {
             bgterm::BACKEND
         );
     } // dropping the registry closes its sessions
+    // A joined thread's `/proc/self/task` entry can outlive the join by a
+    // moment (the kernel clears the tid that `join` waits for before it
+    // releases the task): wait, bounded, for the count to settle.
+    settles_to(&threads_before, fds_before);
     assert_eq!(fds(), fds_before, "descriptors leaked");
     assert_eq!(new_threads(&threads_before), Vec::<u64>::new(), "threads leaked");
     assert_eq!(zombies(), 0, "unreaped children");
