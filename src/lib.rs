@@ -47,7 +47,9 @@
 //!
 //! A *session* is a child process on its own PTY whose output is copied
 //! into a bounded buffer whether or not anyone reads (one reactor thread
-//! does this for every session in the process: a session costs no thread). Every read ([`write_stdin`], [`poll`], [`read`]) returns
+//! does this for every session in the process: a session costs no thread;
+//! a caller blocked waiting for output reads the terminal itself, so it is
+//! woken straight from the kernel). Every read ([`write_stdin`], [`poll`], [`read`]) returns
 //! the next unread chunk and moves the *unread cursor* past it: output that
 //! arrives between calls comes with the next call, nothing comes twice, and
 //! each [`PollResult`] carries the absolute offsets of what it covers.

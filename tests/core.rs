@@ -254,6 +254,26 @@ fn an_incomplete_character_at_exit_reads_as_a_replacement() {
     assert_eq!(text, "ok\u{fffd}");
 }
 
+/// The same when the child ends while a waiter is blocked on it (reading
+/// the terminal itself): the hang-up it sees ends the output at once.
+#[test]
+fn the_output_ends_at_exit_while_a_waiter_is_blocked() {
+    for round in 0..10 {
+        let s = Session::start(r"read x; printf 'ok\342'").unwrap();
+        s.send("\n").unwrap();
+        assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
+        let mut text = String::new();
+        loop {
+            let r = s.read().unwrap();
+            text += &r.text;
+            if r.remaining_bytes == 0 {
+                break;
+            }
+        }
+        assert_eq!(text, "\r\nok\u{fffd}", "round {round}");
+    }
+}
+
 #[test]
 fn strict_decoding_reports_a_typed_error_and_keeps_working() {
     let s = SessionBuilder::new(r"printf 'ok\377more\n'; read x; echo after-$x")
@@ -375,6 +395,34 @@ fn output_written_just_before_exit_is_never_lost() {
         assert!(!r.running);
         assert_eq!(r.exit_code, Some(3));
     }
+}
+
+/// A waiter blocked for output reads the terminal itself; input another
+/// thread queues meanwhile (more than the terminal takes at once) must
+/// still be written, and the output the child writes afterwards found.
+#[test]
+fn input_queued_while_a_waiter_is_blocked_still_reaches_the_child() {
+    const LINES: usize = 3000;
+    let s = Arc::new(
+        Session::start(format!(
+            "stty -echo; echo ready; head -n {LINES} >/dev/null; echo END-$((6*7))"
+        ))
+        .unwrap(),
+    );
+    expect(&s, "ready");
+    let waiter = {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || s.wait_for("END-42", Some(LONG)))
+    };
+    let line = format!("{}\n", "i".repeat(99));
+    let input: String = std::iter::repeat_n(line.as_str(), LINES).collect();
+    s.send(&input).unwrap();
+    let m = waiter
+        .join()
+        .unwrap()
+        .expect("the queued input reached the child");
+    assert_eq!(m.text, "END-42");
+    assert_eq!(s.wait(Some(LONG)).unwrap(), Some(ExitStatus::Exited(0)));
 }
 
 /// When the child exits with input still queued (writes to the terminal

@@ -2,16 +2,19 @@
 //! waiters block on, and the descriptors its pump polls.
 //!
 //! Waiters never sleep-and-recheck: they block on the condvar with their
-//! deadline, and every change a waiter could care about (output, exit,
-//! close) notifies it. Features reach the state only through a [`Guard`]
-//! (read accessors, taps, taking and consuming output), never its fields.
+//! deadline, or on the PTY itself (see [`direct`](crate::engine::direct)),
+//! and every change a waiter could care about (output, exit, close)
+//! notifies them. Features reach the state only through a [`Guard`] (read
+//! accessors, taps, taking and consuming output), never its fields.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::engine::direct::{self, Reader};
 use crate::engine::result::PollResult;
 use crate::engine::state::{Config, Delivery, State};
 use crate::engine::tap::Tap;
@@ -21,7 +24,7 @@ use crate::id::SessionId;
 use crate::limits::{MAX_COLS, MAX_ROWS};
 use crate::status::ExitStatus;
 use crate::sys::backend::Backend;
-use crate::sys::fd::{self, EventFd, Io};
+use crate::sys::fd::{self, EventFd, Io, PollFd};
 use crate::sys::pty;
 use crate::sys::spawn::Child;
 
@@ -45,6 +48,24 @@ pub(crate) struct Core {
     pidfd: OwnedFd,
     /// What the backend keeps for the session.
     backend: Backend,
+    /// Held by every read of the master until its bytes are published; says
+    /// who may read (see [`direct`]).
+    reader: Mutex<Reader>,
+    /// A waiter reads the master directly: changes signal `direct_wake`.
+    direct: AtomicBool,
+    /// Wakes the direct waiter from its `poll(2)`; made on the first
+    /// direct wait.
+    direct_wake: OnceLock<Option<EventFd>>,
+}
+
+/// How a direct wait ended (see [`Guard::wait_until`]).
+enum Direct {
+    /// Not possible now: wait on the condvar.
+    Unavailable,
+    /// Something changed: check again.
+    Woken,
+    /// The deadline passed.
+    TimedOut,
 }
 
 /// The locked state of an open session, as features see it: read
@@ -90,6 +111,9 @@ impl Core {
             master: child.master,
             pidfd: child.pidfd,
             backend: child.backend,
+            reader: Mutex::new(Reader::default()),
+            direct: AtomicBool::new(false),
+            direct_wake: OnceLock::new(),
         }
     }
 
@@ -114,8 +138,30 @@ impl Core {
 
     /// Tells every waiter that the state changed.
     pub(super) fn notify(&self) {
+        self.notify_blocked();
+        self.kick_direct();
+    }
+
+    /// Tells the waiters on the condvar and the async ones.
+    fn notify_blocked(&self) {
         self.changed.notify_all();
         self.wakers.wake_all();
+    }
+
+    /// Wakes the direct waiter, if there is one (see [`direct`]).
+    pub(super) fn kick_direct(&self) {
+        // SeqCst, paired with the waiter's store and its check under the
+        // state lock: either it sees the change, or this sees it waiting.
+        if self.direct.load(Ordering::SeqCst)
+            && let Some(Some(wake)) = self.direct_wake.get()
+        {
+            wake.signal();
+        }
+    }
+
+    /// The lock every read of the master holds until it is published.
+    pub(super) fn reader(&self) -> MutexGuard<'_, Reader> {
+        self.reader.lock()
     }
 
     /// Forgets an async waiter's waker (a future dropped before it
@@ -280,8 +326,7 @@ impl Core {
     /// child's own.
     pub(crate) fn close(&self) {
         self.state.lock().close();
-        self.changed.notify_all();
-        self.wakers.wake_all();
+        self.notify();
         self.wake.signal();
     }
 
@@ -295,6 +340,111 @@ impl Core {
             op: "reaping the child",
             source,
         })
+    }
+
+    /// Waits on the PTY itself until `ready`, a change, or `deadline`,
+    /// reading and publishing what comes, if the reactor allows it now
+    /// (see [`direct`]). Called without the state lock.
+    fn wait_direct(&self, deadline: Option<Instant>, ready: &mut impl FnMut(&State) -> bool) -> Direct {
+        let Some(wake) = self.direct_wake.get_or_init(|| EventFd::new().ok()) else {
+            return Direct::Unavailable;
+        };
+        if !self.reader().enter() {
+            return Direct::Unavailable;
+        }
+        self.direct.store(true, Ordering::SeqCst);
+        let mut buf = [0u8; 4096];
+        let outcome = loop {
+            // Checked after `direct` is set: a change made before is seen
+            // here, one made after signals `wake`.
+            let st = self.state.lock();
+            if st.closed() || ready(&st) {
+                break Direct::Woken;
+            }
+            drop(st);
+            if !self.reader().allowed() {
+                break Direct::Woken;
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => break Direct::TimedOut,
+                },
+            };
+            let mut fds = [
+                PollFd::new(self.master.as_fd(), false),
+                PollFd::new(wake.fd(), false),
+            ];
+            if fd::poll(&mut fds, timeout).is_err() {
+                // Only resource exhaustion: leave it to the reactor.
+                self.reader().disallow();
+                break Direct::Woken;
+            }
+            if fds[1].readable() {
+                wake.clear();
+            }
+            if fds[0].readable() && !self.read_direct(&mut buf, false) {
+                break Direct::Woken;
+            }
+        };
+        self.direct.store(false, Ordering::SeqCst);
+        let missed = self.reader().leave();
+        if missed {
+            // The reactor was told of output and left it to this waiter:
+            // read on until a read comes back short, so that nothing waits
+            // for an edge that already passed.
+            self.read_direct(&mut buf, true);
+        }
+        outcome
+    }
+
+    /// Reads the master once (with `to_short`, until a read comes back
+    /// short) and publishes what it read, as the pump would. Returns false
+    /// when the pump must take over: the terminal hung up or failed (it is
+    /// handed back), or a sink fell behind. The pump's wake fd is signalled
+    /// then, and when a tap queued a reply for the pump to write.
+    fn read_direct(&self, buf: &mut [u8], to_short: bool) -> bool {
+        let mut reader = self.reader();
+        let mut published = false;
+        let mut go_on = true;
+        let mut wake_pump = false;
+        loop {
+            match fd::read(self.master.as_fd(), buf) {
+                Ok(Io::Done(n)) => {
+                    let mut st = self.state.lock();
+                    self.sync_size(&mut st);
+                    let queued = st.wants_write();
+                    st.publish_output(&buf[..n]);
+                    published = true;
+                    // A query answered: the pump writes the reply.
+                    wake_pump |= !queued && st.wants_write();
+                    if st.backlogged() {
+                        reader.disallow();
+                        go_on = false;
+                        break;
+                    }
+                    if !to_short || n < buf.len() {
+                        break;
+                    }
+                }
+                Ok(Io::WouldBlock) => break,
+                Ok(Io::Closed) | Err(_) => {
+                    reader.hand_back();
+                    go_on = false;
+                    break;
+                }
+            }
+        }
+        drop(reader);
+        if !go_on || wake_pump {
+            self.wake.signal();
+        }
+        if published {
+            // Not `notify`: this waiter checks again anyway.
+            self.notify_blocked();
+        }
+        go_on
     }
 }
 
@@ -347,6 +497,29 @@ impl<'a> Guard<'a> {
             }
             if ready(&self.st) {
                 return Ok(self);
+            }
+            if direct::AVAILABLE {
+                let core = self.core;
+                match MutexGuard::unlocked(&mut self.st, || core.wait_direct(deadline, &mut ready)) {
+                    Direct::Unavailable => {
+                        // The lock was let go meanwhile: check again before
+                        // waiting on the condvar, which only a change made
+                        // from here on wakes.
+                        if self.st.closed() {
+                            return Err(Error::SessionClosed { id: self.core.id });
+                        }
+                        if ready(&self.st) {
+                            return Ok(self);
+                        }
+                    }
+                    Direct::Woken => continue,
+                    Direct::TimedOut => {
+                        if self.st.closed() {
+                            return Err(Error::SessionClosed { id: self.core.id });
+                        }
+                        return Ok(self);
+                    }
+                }
             }
             match deadline {
                 Some(d) => {

@@ -6,6 +6,8 @@
 //!   reactor ─▶ pump ──publish_output / write_input / publish_exit──▶ state ──▶ taps
 //!        ▲                                                 │  (features)
 //!        └──── wake (eventfd) ──── core (lock + condvar) ◀─┘
+//!                                   └─ a blocked waiter: poll(2) on the PTY,
+//!                                      publish_output (direct)
 //! ```
 //!
 //! - [`ring`] and [`decode`]: the bounded output buffer with its unread
@@ -17,6 +19,8 @@
 //! - [`pump`]: moves bytes between the PTY and the state, step by step,
 //!   owning no thread.
 //! - [`reactor`]: one thread and one epoll serving every session's pump.
+//! - [`direct`]: a waiter blocked for output reads the PTY itself, while
+//!   the reactor allows it (woken once, straight from the kernel).
 //! - [`tap`]: the one interface features attach through: they see every
 //!   event in order, may hold output back, and may answer queries.
 //! - [`result`]: what a read returns.
@@ -25,6 +29,7 @@
 
 pub(crate) mod core;
 pub(crate) mod decode;
+pub(crate) mod direct;
 pub(crate) mod pump;
 pub(crate) mod reactor;
 pub(crate) mod result;

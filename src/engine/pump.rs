@@ -30,15 +30,10 @@ use crate::sys::fd::{self, Io};
 /// output". When every holder of the PTY is gone, EOF ends the wait at once.
 pub(crate) const EXIT_DRAIN_GRACE: Duration = Duration::from_millis(50);
 
-/// Most bytes gathered from the PTY before they are published. Linux PTYs
-/// hand over at most 4 KiB per `read(2)`; streaming output fills a few of
-/// those per wake-up (see [`STREAMING_READ`]), more would only cost memory.
+/// Most bytes read from the PTY per report, and published at once. Linux
+/// PTYs hand over at most 4 KiB per `read(2)` (what the line discipline
+/// holds); other systems may hand over more.
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
-
-/// A read at least this long means output is streaming (the Linux line
-/// discipline hands over at most 4 KiB per read), so more is likely
-/// waiting and the pump reads again before waking anyone.
-const STREAMING_READ: usize = 1024;
 
 /// When the child's exit may be published: after its output is drained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +97,9 @@ pub(crate) struct Ready {
     pub(crate) woken: bool,
     /// The PTY master has output (or hung up).
     pub(crate) readable: bool,
+    /// The PTY master said it hung up: read it to its end (an
+    /// edge-triggered wait will not say so again).
+    pub(crate) hangup: bool,
     /// The PTY master takes input.
     pub(crate) writable: bool,
     /// The pidfd: the child exited.
@@ -127,8 +125,11 @@ enum Terminal {
 pub(crate) enum Watch {
     /// Not at all: every holder is gone, or a sink holds output back.
     Off,
-    /// Level-triggered, for output (and input room too, if `write`).
-    Level { write: bool },
+    /// For output (and input room too, if `write`), edge-triggered where
+    /// the wait can ([`Mode::Stream`](crate::sys::fd::Mode::Stream)): the
+    /// pump reads until a read comes back short and asks to be run
+    /// [`again`](Pump::again) when it stopped before that.
+    Stream { write: bool },
     /// Edge-triggered, for a change while nobody holds the terminal.
     Edge,
 }
@@ -157,6 +158,22 @@ pub(crate) struct Pump {
     want_write: bool,
     /// A tap (a lossless sink) asked to hold output back.
     held: bool,
+    /// What the last turn left undone that no new report will announce
+    /// (the master is watched edge-triggered): the read stopped with its
+    /// buffer full, or the write made progress and input is left.
+    again: Again,
+    /// Output was published and its waiters are not woken yet (see
+    /// [`announce`](Self::announce)).
+    announce_due: bool,
+}
+
+/// See [`Pump::again`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Again {
+    read: bool,
+    /// Read to the end: the terminal hung up.
+    to_end: bool,
+    write: bool,
 }
 
 impl Pump {
@@ -168,6 +185,8 @@ impl Pump {
             stale: true,
             want_write: false,
             held: false,
+            again: Again::default(),
+            announce_due: false,
         }
     }
 
@@ -186,7 +205,7 @@ impl Pump {
         Interest {
             master: match self.pty {
                 _ if self.held => Watch::Off,
-                Terminal::Open => Watch::Level {
+                Terminal::Open => Watch::Stream {
                     write: self.want_write,
                 },
                 Terminal::Hung => Watch::Edge,
@@ -196,24 +215,53 @@ impl Pump {
         }
     }
 
+    /// Whether the pump should be [`handle`](Self::handle)d again without a
+    /// report: it left output unread or input unwritten that an
+    /// edge-triggered wait will not announce again.
+    pub(crate) fn again(&self) -> bool {
+        self.again != Again::default()
+    }
+
+    /// Wakes the waiters for the output published since the last call.
+    ///
+    /// Why not at once: a waiter woken while the reactor still has ready
+    /// sessions to serve preempts it (it was woken on the same core), and
+    /// everyone's output waits. The reactor calls this once its turn is
+    /// done; a waiter woken for several chunks then takes them at once.
+    pub(crate) fn announce(&mut self) {
+        if std::mem::take(&mut self.announce_due) {
+            self.core.notify();
+        }
+    }
+
     /// How long the reactor may wait before [`tick`](Self::tick) is due
     /// (the exit drain's grace); `None`: until an event.
     pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
         self.exit.timeout(now, self.held)
     }
 
-    /// Handles what the reactor saw for this session, in the order a turn
+    /// Handles what the reactor saw for this session, together with what
+    /// the last turn left for [`again`](Self::again), in the order a turn
     /// of the loop always takes: wake-up, read, write, exit. Returns false
     /// once the session is closed (the pump is then done).
     pub(crate) fn handle(&mut self, ready: Ready, buf: &mut [u8]) -> bool {
+        let again = std::mem::take(&mut self.again);
+        let mut handback = false;
         if ready.woken {
             self.core.wake_fd().clear();
             self.stale = true;
+            handback = self.core.reader().take_handback();
+            // Backpressure may have changed: it decides whether to read.
+            if !self.refresh() {
+                return false;
+            }
         }
-        if ready.readable {
-            self.read_step(buf);
+        // Held output stays in the terminal, whatever was reported: the
+        // sink's wake-up re-registers the master, which reports it again.
+        if (ready.readable || again.read || handback) && !self.held {
+            self.read_step(buf, ready.hangup || again.to_end || handback);
         }
-        if ready.writable && self.want_write {
+        if (ready.writable || again.write) && self.want_write {
             self.write_step();
         }
         if ready.exited {
@@ -259,24 +307,40 @@ impl Pump {
 
     /// Moves the output the PTY has into the state.
     ///
-    /// While output streams, it reads on until the buffer is full or the
-    /// PTY has nothing more, then publishes it all under one lock and one
-    /// notification: fewer wake-ups of waiters. A short read (interactive
-    /// output) is published at once. Returns the number of bytes read.
+    /// It reads until a read comes back short (the terminal had no more
+    /// then; new output is reported anew), or with `to_end` (the terminal
+    /// hung up) until the read says so, or until the buffer is full (then
+    /// it asks to run [`again`](Self::again)); it publishes it all under
+    /// one lock, and the waiters are woken at the end of the reactor's
+    /// turn ([`announce`](Self::announce)). Why not read on until a read
+    /// would block: on Linux, a read that finds a PTY empty waits for the
+    /// terminal's kernel worker, and the reactor would wait for each
+    /// streaming session's in turn. Returns the number of bytes read.
     ///
     /// A read that finds nobody holding the terminal (EIO) ends the output
     /// only once the child is known to have exited; while it lives, the
     /// terminal is [`Hung`](Terminal::Hung): the child may open `/dev/tty`
     /// again and write more.
-    fn read_step(&mut self, buf: &mut [u8]) -> usize {
+    fn read_step(&mut self, buf: &mut [u8], to_end: bool) -> usize {
+        // A direct waiter may be reading too: one at a time, each read
+        // published before the next (see `direct`).
+        let mut reader = self.core.reader();
+        if reader.skip() {
+            return 0;
+        }
         let mut filled = 0;
         let mut ended = false;
         while filled < buf.len() {
+            let want = buf.len() - filled;
             match fd::read(self.core.master(), &mut buf[filled..]) {
                 Ok(Io::Done(n)) => {
                     filled += n;
-                    if n < STREAMING_READ {
+                    if n < want && !to_end {
                         break;
+                    }
+                    if filled == buf.len() {
+                        self.again.read = true;
+                        self.again.to_end = to_end;
                     }
                 }
                 Ok(Io::WouldBlock) => break,
@@ -312,7 +376,8 @@ impl Pump {
             st.end_output();
         }
         drop(st);
-        self.core.notify();
+        drop(reader);
+        self.announce_due = true;
         filled
     }
 
@@ -324,8 +389,12 @@ impl Pump {
         }
         let mut st = self.core.lock_state();
         let master = self.core.master();
+        let mut wrote = 0;
         st.write_input(|front| match fd::write(master, front) {
-            Ok(Io::Done(n)) => Some(n),
+            Ok(Io::Done(n)) => {
+                wrote = n;
+                Some(n)
+            }
             Ok(Io::WouldBlock) => Some(0),
             // Nobody holds the terminal right now: keep the input for when
             // the child opens it again (the read step sees the hang-up and
@@ -336,6 +405,9 @@ impl Pump {
             Err(_) => None,
         });
         self.want_write = st.wants_write();
+        // Input is left and the terminal took some: it may take more now
+        // (the queue's next slice), which no edge would announce.
+        self.again.write = wrote > 0 && self.want_write;
     }
 
     /// The pidfd is readable: look at how the child ended, without reaping.
@@ -352,7 +424,7 @@ impl Pump {
         };
         self.exit.exited(status, Instant::now());
         if self.pty == Terminal::Hung && !self.held {
-            self.read_step(buf);
+            self.read_step(buf, true);
         }
     }
 
@@ -369,7 +441,7 @@ impl Pump {
             return;
         }
         while self.pty != Terminal::Ended && !self.held {
-            if self.read_step(buf) == 0 {
+            if self.read_step(buf, true) == 0 {
                 break;
             }
         }

@@ -7,10 +7,13 @@
 //! no CPU: the reactor sleeps in `epoll_wait` until a descriptor is ready
 //! or an exit's drain grace runs out.
 //!
-//! Fairness: a pump reads at most [`READ_CHUNK`] bytes per report and
-//! epoll is level-triggered, so a session that streams output is served
-//! once per turn like every other ready session; input and wake-ups of the
-//! others are never starved.
+//! Fairness: a pump reads at most [`READ_CHUNK`] bytes per turn, so a
+//! session that streams output is served once per turn like every other
+//! ready session; input and wake-ups of the others are never starved. The
+//! PTY masters are watched edge-triggered (see
+//! [`Mode::Stream`](crate::sys::fd::Mode::Stream)): a pump that stopped
+//! with more to do asks to be run [`again`](Pump::again), and is, on the
+//! next turn, after the sessions that were reported ready.
 //!
 //! Lifetime: the thread starts with the first session and ends, joined,
 //! when the last one closes, so nothing of ours outlives the sessions.
@@ -175,6 +178,8 @@ struct Entry {
     pidfd: bool,
     /// Listed in [`Sessions::draining`].
     draining: bool,
+    /// Listed in [`Sessions::again`].
+    again: bool,
 }
 
 impl Entry {
@@ -187,8 +192,7 @@ impl Entry {
         if want.master != self.master {
             let fd = core.master();
             let mode = |w: Watch| match w {
-                Watch::Level { write: false } => Some(Mode::Read),
-                Watch::Level { write: true } => Some(Mode::ReadWrite),
+                Watch::Stream { write } => Some(Mode::Stream { write }),
                 Watch::Edge => Some(Mode::Edge),
                 Watch::Off => None,
             };
@@ -199,6 +203,14 @@ impl Entry {
                 (None, None) => Ok(()),
             };
             self.master = want.master;
+        }
+        // A waiter may read the PTY itself only while its reads need none
+        // of the pump's handling: the terminal streams (no sink holds
+        // output back), the child lives, and the pump left nothing unread
+        // (see `direct`). Input is the pump's either way.
+        let direct = matches!(want.master, Watch::Stream { .. }) && want.pidfd && !self.pump.again();
+        if core.reader().allow(direct) {
+            core.kick_direct();
         }
         if want.pidfd != self.pidfd {
             let fd = core.pidfd();
@@ -212,9 +224,13 @@ impl Entry {
     }
 
     /// Removes every registration, drops the pump and tells the closer.
-    fn release(self, epoll: &Epoll) {
+    fn release(mut self, epoll: &Epoll) {
+        self.pump.announce();
         let core = Arc::clone(self.pump.core());
         let _ = epoll.delete(core.wake_fd().fd());
+        if core.reader().allow(false) {
+            core.kick_direct();
+        }
         if self.master != Watch::Off {
             let _ = epoll.delete(core.master());
         }
@@ -242,6 +258,8 @@ struct Sessions<'a> {
     /// Slots whose pump may be draining an exit (few at any time): the
     /// only ones whose timers are looked at.
     draining: Vec<usize>,
+    /// Slots whose pump asked to run again (see [`Pump::again`]).
+    again: Vec<usize>,
 }
 
 impl Sessions<'_> {
@@ -271,6 +289,7 @@ impl Sessions<'_> {
                 master: Watch::Off,
                 pidfd: false,
                 draining: false,
+                again: false,
             };
             if wake.is_err() {
                 // Unwatchable: end it (its closer is told) rather than
@@ -281,6 +300,7 @@ impl Sessions<'_> {
                 self.free.push(slot);
                 continue;
             }
+            entry.pump.core().reader().attach();
             entry.register(&self.shared.epoll, slot);
             self.slots[slot] = Some(entry);
         }
@@ -301,6 +321,35 @@ impl Sessions<'_> {
             if !entry.draining && entry.pump.timeout(now).is_some() {
                 entry.draining = true;
                 self.draining.push(slot);
+            }
+            if !entry.again && entry.pump.again() {
+                entry.again = true;
+                self.again.push(slot);
+            }
+        }
+    }
+
+    /// Runs the pumps that asked to run again, once each (those still
+    /// asking are listed for the next turn); lists in `ran` the slots it
+    /// ran.
+    fn run_again(&mut self, buf: &mut [u8], ran: &mut Vec<usize>) {
+        ran.clear();
+        ran.append(&mut self.again);
+        for &slot in ran.iter() {
+            let Some(entry) = self.slots[slot].as_mut() else {
+                continue; // released since
+            };
+            entry.again = false;
+            let alive = entry.pump.handle(Ready::default(), buf);
+            self.settle(slot, alive, Instant::now());
+        }
+    }
+
+    /// Wakes the waiters of the output the pumps in `slots` published.
+    fn announce(&mut self, slots: impl Iterator<Item = usize>) {
+        for slot in slots {
+            if let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                entry.pump.announce();
             }
         }
     }
@@ -356,10 +405,12 @@ fn run(shared: &Shared) {
         slots: Vec::new(),
         free: Vec::new(),
         draining: Vec::new(),
+        again: Vec::new(),
     };
     let mut ready: Vec<Readiness> = Vec::new();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut timeout = None;
+    let mut ran_again = Vec::new();
     loop {
         ready.clear();
         if shared.epoll.wait(&mut ready, timeout).is_err() {
@@ -381,12 +432,24 @@ fn run(shared: &Shared) {
             let report = Ready {
                 woken: which == WAKE,
                 readable: which == MASTER && r.readable,
+                hangup: which == MASTER && r.hangup,
                 writable: which == MASTER && r.writable,
                 exited: which == PIDFD,
             };
             let alive = entry.pump.handle(report, &mut buf);
             sessions.settle(slot, alive, Instant::now());
         }
+        sessions.run_again(&mut buf, &mut ran_again);
+        // The turn is done: wake the waiters (see `Pump::announce`).
+        let served = ready
+            .iter()
+            .filter(|r| r.token != CTL)
+            .map(|r| (r.token >> 2) as usize);
+        sessions.announce(served.chain(ran_again.iter().copied()));
         timeout = sessions.tick_due(Instant::now());
+        if !sessions.again.is_empty() {
+            // Work is waiting: look for reports without sleeping.
+            timeout = Some(std::time::Duration::ZERO);
+        }
     }
 }

@@ -166,8 +166,19 @@ pub(crate) use crate::sys::portable::{select::Select as Epoll, wake::Wake as Eve
 pub(crate) enum Mode {
     /// Level-triggered, for reading (or a hang-up).
     Read,
-    /// Level-triggered, for reading and writing.
-    ReadWrite,
+    /// Edge-triggered where the wait has edges (epoll), for reading and,
+    /// with `write`, writing: a streaming PTY master. The user reads until
+    /// a read comes back short and writes until one would block, or comes
+    /// back by itself; it is not told again about what it left.
+    ///
+    /// Why edges for a PTY: on Linux, a check that finds a PTY's input
+    /// empty (a `read` or a level-triggered wait re-polling it) blocks
+    /// until the terminal's flush work has run. One thread serving many
+    /// streaming PTYs would wait for each one's kernel worker in turn;
+    /// edge-triggered, it is only told once bytes are there, and waits for
+    /// nobody. [`Select`](crate::sys::portable::select::Select) has no
+    /// edges and watches it level-triggered, which the same user handles.
+    Stream { write: bool },
     /// Edge-triggered, for input and hang-ups: reported once per change.
     /// Why: a PTY master whose slave side nobody holds reports a hang-up to
     /// every level-triggered wait, which would spin; edge-triggered, it is
@@ -185,6 +196,10 @@ pub(crate) struct Readiness {
     pub(crate) readable: bool,
     /// Writable, or in error.
     pub(crate) writable: bool,
+    /// Hung up or in error: a read will end (edge-triggered, this is said
+    /// once; [`Select`](crate::sys::portable::select::Select) never says
+    /// it, and reports the descriptor readable until it is read to its end).
+    pub(crate) hangup: bool,
 }
 
 #[cfg(not(bgterm_select))]
@@ -199,7 +214,8 @@ impl Epoll {
     fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64, mode: Mode) -> io::Result<()> {
         let events = match mode {
             Mode::Read => libc::EPOLLIN,
-            Mode::ReadWrite => libc::EPOLLIN | libc::EPOLLOUT,
+            Mode::Stream { write: false } => libc::EPOLLIN | libc::EPOLLET,
+            Mode::Stream { write: true } => libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET,
             Mode::Edge => libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET,
         } as u32;
         let mut ev = libc::epoll_event { events, u64: token };
@@ -256,10 +272,12 @@ impl Epoll {
         };
         let read_bits = (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) as u32;
         let write_bits = (libc::EPOLLOUT | libc::EPOLLERR) as u32;
+        let hangup_bits = (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32;
         out.extend(events[..n].iter().map(|e| Readiness {
             token: e.u64,
             readable: e.events & read_bits != 0,
             writable: e.events & write_bits != 0,
+            hangup: e.events & hangup_bits != 0,
         }));
         Ok(())
     }

@@ -40,7 +40,7 @@ impl Entry {
         Entry {
             fd,
             token,
-            write: mode == Mode::ReadWrite,
+            write: mode == Mode::Stream { write: true },
             edge: mode == Mode::Edge,
             armed: true,
         }
@@ -48,7 +48,8 @@ impl Entry {
 }
 
 /// Registered descriptors. Level-triggered, like the epoll it stands in
-/// for, except [`Mode::Edge`]: `select(2)` has no edges, so an edge entry
+/// for (and for [`Mode::Stream`] too, which its users handle), except
+/// [`Mode::Edge`]: `select(2)` has no edges, so an edge entry
 /// is reported once per [`add`](Select::add) or [`modify`](Select::modify)
 /// (a hung-up master would otherwise wake every wait at once, for ever).
 /// Why that is enough: the pump watches edge-triggered only while nobody
@@ -175,6 +176,7 @@ impl Select {
                             token: e.token,
                             readable,
                             writable,
+                            hangup: false,
                         });
                         if e.edge {
                             fired.push((e.fd, e.token));
@@ -235,7 +237,7 @@ mod tests {
         a.clear();
 
         // The write end watched for writing: writable at once.
-        s.add(w.as_fd(), 10, Mode::ReadWrite).unwrap();
+        s.add(w.as_fd(), 10, Mode::Stream { write: true }).unwrap();
         out.clear();
         s.wait(&mut out, Some(Duration::ZERO)).unwrap();
         assert_eq!(
