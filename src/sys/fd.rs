@@ -176,7 +176,7 @@ pub(crate) enum Mode {
     /// until the terminal's flush work has run. One thread serving many
     /// streaming PTYs would wait for each one's kernel worker in turn;
     /// edge-triggered, it is only told once bytes are there, and waits for
-    /// nobody. [`Select`](crate::sys::portable::select::Select) has no
+    /// nobody. `Select` (`sys::portable::select`) has no
     /// edges and watches it level-triggered, which the same user handles.
     Stream { write: bool },
     /// Edge-triggered, for input and hang-ups: reported once per change.
@@ -197,7 +197,7 @@ pub(crate) struct Readiness {
     /// Writable, or in error.
     pub(crate) writable: bool,
     /// Hung up or in error: a read will end (edge-triggered, this is said
-    /// once; [`Select`](crate::sys::portable::select::Select) never says
+    /// once; `Select` (`sys::portable::select`) never says
     /// it, and reports the descriptor readable until it is read to its end).
     pub(crate) hangup: bool,
 }
