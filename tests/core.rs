@@ -810,7 +810,9 @@ fn many_threads_on_one_session_lose_nothing() {
             .push((out.start_offset, out.end_offset, out.text));
     }
     let mut reads = collected.lock().clone();
-    reads.sort_by_key(|(start, _, _)| *start);
+    // By start, then end: an empty read (a timeout) at an offset comes
+    // before the read that starts there, whatever order they were pushed in.
+    reads.sort_by_key(|(start, end, _)| (*start, *end));
     // The reads tile the stream exactly: no gap, no overlap, nothing dropped.
     let mut at = reads[0].0;
     for (start, end, _) in &reads {

@@ -9,7 +9,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -53,9 +53,10 @@ pub(crate) struct Core {
     reader: Mutex<Reader>,
     /// A waiter reads the master directly: changes signal `direct_wake`.
     direct: AtomicBool,
-    /// Wakes the direct waiter from its `poll(2)`; made on the first
-    /// direct wait.
-    direct_wake: OnceLock<Option<EventFd>>,
+    /// Wakes the direct waiter from its `poll(2)`: an eventfd made for the
+    /// wait and closed after it, so a session holds no descriptor for it
+    /// between waits.
+    direct_wake: Mutex<Option<Arc<EventFd>>>,
 }
 
 /// How a direct wait ended (see [`Guard::wait_until`]).
@@ -113,7 +114,7 @@ impl Core {
             backend: child.backend,
             reader: Mutex::new(Reader::default()),
             direct: AtomicBool::new(false),
-            direct_wake: OnceLock::new(),
+            direct_wake: Mutex::new(None),
         }
     }
 
@@ -153,7 +154,7 @@ impl Core {
         // SeqCst, paired with the waiter's store and its check under the
         // state lock: either it sees the change, or this sees it waiting.
         if self.direct.load(Ordering::SeqCst)
-            && let Some(Some(wake)) = self.direct_wake.get()
+            && let Some(wake) = self.direct_wake.lock().as_ref()
         {
             wake.signal();
         }
@@ -346,12 +347,14 @@ impl Core {
     /// reading and publishing what comes, if the reactor allows it now
     /// (see [`direct`]). Called without the state lock.
     fn wait_direct(&self, deadline: Option<Instant>, ready: &mut impl FnMut(&State) -> bool) -> Direct {
-        let Some(wake) = self.direct_wake.get_or_init(|| EventFd::new().ok()) else {
+        let Ok(wake) = EventFd::new() else {
             return Direct::Unavailable;
         };
         if !self.reader().enter() {
             return Direct::Unavailable;
         }
+        let wake = Arc::new(wake);
+        *self.direct_wake.lock() = Some(Arc::clone(&wake));
         self.direct.store(true, Ordering::SeqCst);
         let mut buf = [0u8; 4096];
         let outcome = loop {
@@ -389,6 +392,7 @@ impl Core {
             }
         };
         self.direct.store(false, Ordering::SeqCst);
+        self.direct_wake.lock().take();
         let missed = self.reader().leave();
         if missed {
             // The reactor was told of output and left it to this waiter:
