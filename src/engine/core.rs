@@ -260,11 +260,19 @@ impl Core {
         Ok(g.wait_until(deadline, |s| s.exit().is_some())?.exit())
     }
 
+    /// Publishes output read from the master, by the pump or a direct
+    /// waiter: the size first, which the child may have changed before
+    /// writing it.
+    pub(super) fn publish_read(&self, st: &mut State, bytes: &[u8]) {
+        self.sync_size(st);
+        st.publish_output(bytes);
+    }
+
     /// Brings the recorded size up to the terminal's own, which the child
     /// may have changed (`stty rows 30 cols 100` sets it on its side): the
     /// taps (the screen) are told, at this point of the output. A size the
     /// session could not hold (a zero or oversized dimension) is left out.
-    pub(super) fn sync_size(&self, st: &mut State) {
+    fn sync_size(&self, st: &mut State) {
         if let Ok((rows, cols)) = pty::window_size(self.master.as_fd())
             && (rows, cols) != st.size()
             && valid_size(rows, cols)
@@ -417,9 +425,8 @@ impl Core {
             match fd::read(self.master.as_fd(), buf) {
                 Ok(Io::Done(n)) => {
                     let mut st = self.state.lock();
-                    self.sync_size(&mut st);
                     let queued = st.wants_write();
-                    st.publish_output(&buf[..n]);
+                    self.publish_read(&mut st, &buf[..n]);
                     published = true;
                     // A query answered: the pump writes the reply.
                     wake_pump |= !queued && st.wants_write();
@@ -495,6 +502,7 @@ impl<'a> Guard<'a> {
         deadline: Option<Instant>,
         mut ready: impl FnMut(&State) -> bool,
     ) -> Result<Guard<'a>> {
+        let mut try_direct = direct::AVAILABLE;
         loop {
             if self.st.closed() {
                 return Err(Error::SessionClosed { id: self.core.id });
@@ -502,39 +510,34 @@ impl<'a> Guard<'a> {
             if ready(&self.st) {
                 return Ok(self);
             }
-            if direct::AVAILABLE {
+            let timed_out = if try_direct {
                 let core = self.core;
                 match MutexGuard::unlocked(&mut self.st, || core.wait_direct(deadline, &mut ready)) {
+                    // The lock was let go meanwhile: check again, then wait
+                    // on the condvar, which only a change made from then on
+                    // wakes.
                     Direct::Unavailable => {
-                        // The lock was let go meanwhile: check again before
-                        // waiting on the condvar, which only a change made
-                        // from here on wakes.
-                        if self.st.closed() {
-                            return Err(Error::SessionClosed { id: self.core.id });
-                        }
-                        if ready(&self.st) {
-                            return Ok(self);
-                        }
+                        try_direct = false;
+                        continue;
                     }
                     Direct::Woken => continue,
-                    Direct::TimedOut => {
-                        if self.st.closed() {
-                            return Err(Error::SessionClosed { id: self.core.id });
-                        }
-                        return Ok(self);
+                    Direct::TimedOut => true,
+                }
+            } else {
+                try_direct = direct::AVAILABLE;
+                match deadline {
+                    Some(d) => self.core.changed.wait_until(&mut self.st, d).timed_out(),
+                    None => {
+                        self.core.changed.wait(&mut self.st);
+                        false
                     }
                 }
-            }
-            match deadline {
-                Some(d) => {
-                    if self.core.changed.wait_until(&mut self.st, d).timed_out() {
-                        if self.st.closed() {
-                            return Err(Error::SessionClosed { id: self.core.id });
-                        }
-                        return Ok(self);
-                    }
+            };
+            if timed_out {
+                if self.st.closed() {
+                    return Err(Error::SessionClosed { id: self.core.id });
                 }
-                None => self.core.changed.wait(&mut self.st),
+                return Ok(self);
             }
         }
     }

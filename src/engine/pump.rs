@@ -363,9 +363,7 @@ impl Pump {
         }
         let mut st = self.core.lock_state();
         if filled > 0 {
-            // The child may have resized its terminal before writing this.
-            self.core.sync_size(&mut st);
-            st.publish_output(&buf[..filled]);
+            self.core.publish_read(&mut st, &buf[..filled]);
             self.want_write = st.wants_write();
             // The taps just saw output: a sink may be behind now.
             self.held = st.backlogged();
