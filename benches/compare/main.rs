@@ -538,15 +538,7 @@ fn drain(cfg: &Config) -> BoxResult<Vec<Row>> {
             let s = Tracked::spawn((variant.configure)(
                 SessionBuilder::new(argv).max_buffer_bytes(DRAIN_BUFFER),
             ))?;
-            let (mut n, mut dropped) = (0u64, 0u64);
-            loop {
-                let out = s.session.poll_with_limit(Duration::from_secs(60), 1 << 20)?;
-                n += out.text.len() as u64;
-                dropped += out.dropped_bytes;
-                if !out.running && out.remaining_bytes == 0 {
-                    break;
-                }
-            }
+            let (n, dropped) = more::read_to_end(&s.session)?;
             let el = t.elapsed().as_secs_f64();
             s.close()?;
             if dropped > 0 {

@@ -320,17 +320,23 @@ pub fn drain8(cfg: &Config) -> BoxResult<Vec<Row>> {
 /// One bgterm drain as the drain row does it; returns (read, dropped).
 fn bg_drain(argv: &[&str]) -> BoxResult<(u64, u64)> {
     let s = Tracked::spawn(SessionBuilder::new(argv).max_buffer_bytes(DRAIN_BUFFER))?;
+    let read = read_to_end(&s.session)?;
+    s.close()?;
+    Ok(read)
+}
+
+/// Polls `session` until its child has exited and everything is read;
+/// returns the bytes (read, dropped).
+pub fn read_to_end(session: &bgterm::Session) -> BoxResult<(u64, u64)> {
     let (mut n, mut dropped) = (0u64, 0u64);
     loop {
-        let out = s.session.poll_with_limit(Duration::from_secs(60), 1 << 20)?;
+        let out = session.poll_with_limit(Duration::from_secs(60), 1 << 20)?;
         n += out.text.len() as u64;
         dropped += out.dropped_bytes;
         if !out.running && out.remaining_bytes == 0 {
-            break;
+            return Ok((n, dropped));
         }
     }
-    s.close()?;
-    Ok((n, dropped))
 }
 
 // ------------------------------------------------------- big host

@@ -189,14 +189,21 @@ pub fn start(session: &Session, command: &str, spool: &Path) -> Result<Pending, 
     let nonce = nonce();
     let line = line_for(command, &nonce, spool)?;
     session.send(&line).map_err(|e| e.to_string())?;
-    Ok(Pending {
-        begin: format!("__BGMCP_B_{nonce}"),
-        end: format!("__BGMCP_E_{nonce}_"),
-        begun: false,
-        acc: String::new(),
-        started: Instant::now(),
-        dropped_bytes: 0,
-    })
+    Ok(Pending::new(&nonce))
+}
+
+impl Pending {
+    /// A command marked with `nonce`, sent now.
+    fn new(nonce: &str) -> Pending {
+        Pending {
+            begin: format!("__BGMCP_B_{nonce}"),
+            end: format!("__BGMCP_E_{nonce}_"),
+            begun: false,
+            acc: String::new(),
+            started: Instant::now(),
+            dropped_bytes: 0,
+        }
+    }
 }
 
 /// Most bytes one read takes from the session while a command runs.
@@ -341,20 +348,9 @@ mod tests {
         assert_eq!(partial_suffix("x_", "__BGMCP_E_abcd_"), 1);
     }
 
-    fn pending(nonce: &str) -> Pending {
-        Pending {
-            begin: format!("__BGMCP_B_{nonce}"),
-            end: format!("__BGMCP_E_{nonce}_"),
-            begun: false,
-            acc: String::new(),
-            started: Instant::now(),
-            dropped_bytes: 0,
-        }
-    }
-
     /// Feeds `chunks` one read at a time; the output handed out and the code.
     fn feed(chunks: &[&str]) -> (String, Option<i32>) {
-        let mut p = pending("ab12");
+        let mut p = Pending::new("ab12");
         let mut out = String::new();
         for c in chunks {
             p.acc.push_str(c);
