@@ -545,15 +545,15 @@ fn thread_names() -> Vec<String> {
 }
 
 #[test]
-fn a_pending_run_leaves_no_thread_behind() {
+fn a_run_costs_no_thread() {
+    // The output is collected by the engine as it is published: no thread
+    // per command, pending or not.
     let s = prepared(&["sh"]);
-    let name = format!("bgterm-run-{}", s.id());
     assert!(s.run("sleep 30", Some(SHORT)).unwrap_err().is_timeout());
-    assert!(thread_names().contains(&name), "the collector is running");
-    s.close().unwrap();
-    drop(s);
     assert!(
-        !thread_names().contains(&name),
-        "the collector thread outlived its session"
+        !thread_names().iter().any(|n| n.starts_with("bgterm-run")),
+        "{:?}",
+        thread_names()
     );
+    s.close().unwrap();
 }

@@ -478,13 +478,13 @@ impl AsyncSession {
                         .await?;
                 }
                 let setup = s.set_up_begin()?;
-                let ready = flight_ready(setup.shared(), deadline).await;
+                let ready = flight_ready(s, setup.shared(), deadline).await;
                 s.set_up_end(setup, ready, started)?
             }
         };
         let shared = s.run_launch(&claim, &nonce, options)?;
         loop {
-            let ready = flight_ready(&shared, deadline).await;
+            let ready = flight_ready(s, &shared, deadline).await;
             if let Some(result) = s.run_step(&shared, &claim.command, started, !ready) {
                 return result;
             }

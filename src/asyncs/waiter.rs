@@ -87,24 +87,38 @@ impl Drop for Waiter {
 }
 
 /// Waits, without blocking, until `shared` (a `run`'s flight) has ended or
-/// asks for attention — what `FlightShared::wait` waits for — or until
-/// `deadline`. Returns whether it did before the deadline. Dropping the
+/// asks for attention — what `Session::wait_flight` waits for — or until
+/// `deadline`, woken by the session's changes (the flight's tap has seen
+/// them by then). Returns whether it did before the deadline. Dropping the
 /// future forgets its waker and changes nothing.
-pub(crate) async fn flight_ready(shared: &FlightShared, deadline: Option<Instant>) -> bool {
-    let mut slot = WakerSlot::default();
-    let mut sleep = deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
-    let ready = std::future::poll_fn(|cx| {
-        if shared.ready_or_register(&mut slot, cx.waker()) {
-            return Poll::Ready(true);
+pub(crate) async fn flight_ready(
+    session: &Session,
+    shared: &FlightShared,
+    deadline: Option<Instant>,
+) -> bool {
+    let waited = match Waiter::new(session, deadline) {
+        Ok(mut w) => {
+            std::future::poll_fn(|cx| {
+                w.poll_with(cx, |_, timed_out| {
+                    if shared.ready() {
+                        Some(Ok(true))
+                    } else if timed_out {
+                        Some(Ok(false))
+                    } else {
+                        None
+                    }
+                })
+            })
+            .await
         }
-        if let Some(s) = sleep.as_mut()
-            && s.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(false);
+        Err(e) => Err(e),
+    };
+    match waited {
+        Ok(ready) => ready,
+        Err(_) => {
+            // Closed, before or during the wait.
+            shared.close();
+            true
         }
-        Poll::Pending
-    })
-    .await;
-    shared.deregister(&mut slot);
-    ready
+    }
 }

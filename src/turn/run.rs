@@ -71,29 +71,24 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
-use crate::engine::wakers::{WakerSlot, Wakers};
+use crate::engine::decode::{DecodeErrors, TextDecoder};
+use crate::engine::tap::{Event, Tap};
 use crate::error::{Error, Result, RunPartial};
 use crate::limits::{DEFAULT_RUN_HEAD_BYTES, DEFAULT_RUN_TAIL_BYTES, TAIL_CHARS};
 use crate::session::builder::RUN_WRAPPER_NAME;
 use crate::session::command::Command;
 use crate::session::handle::Session;
 use crate::status::ExitStatus;
-use crate::wait::events::SessionEvent;
-
-/// Events the collector may fall behind by before it misses some (it
-/// drains them continuously on its own thread, so this is rarely reached).
-const EVENT_CAPACITY: usize = 4096;
 
 /// Start of every prompt mark.
 const MARK: &str = "\x1b]133;";
-/// Longest mark body (between [`MARK`] and BEL) looked for.
-const MAX_MARK_BODY: usize = 96;
+/// Longest mark body (between [`MARK`] and the `;aid=` of the nonce)
+/// accepted: `P;k=s`, or `D;` and a status.
+const MAX_MARK_BODY: usize = 48;
 /// Programs that exec their arguments, so the shell they start is judged by
 /// the process's current name.
 const EXEC_WRAPPERS: &[&str] = &[
@@ -251,73 +246,74 @@ struct Slot {
     waiting: Option<String>,
 }
 
-/// One command being collected by its thread.
+/// One command being collected by its tap.
 #[derive(Debug)]
 struct Flight {
     command: String,
     shared: Arc<FlightShared>,
-    /// Dropping it stops the collector thread.
-    cancel: Sender<()>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        // The thread wakes on the cancel channel's disconnection (or has
-        // already ended), so this join is prompt.
-        let (tx, _) = crossbeam_channel::bounded(0);
-        drop(std::mem::replace(&mut self.cancel, tx));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // The tap lets go at its next event.
+        self.shared.collector.lock().detached = true;
     }
 }
 
+/// A flight's collector, shared by the tap that feeds it (on whichever
+/// thread publishes output) and the callers that wait for it.
 #[derive(Debug)]
 pub(crate) struct FlightShared {
     collector: Mutex<Collector>,
-    changed: Condvar,
-    /// Futures waiting for this flight (the async `run`).
-    wakers: Wakers,
 }
 
 impl FlightShared {
-    /// Whether the collector has ended or asks for attention (what
-    /// [`wait`](Self::wait) waits for); if not, `waker` is registered first,
-    /// under the collector's lock, so no change after this check is missed.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn ready_or_register(&self, slot: &mut WakerSlot, waker: &std::task::Waker) -> bool {
+    /// Whether the collector has ended or asks for attention: what a
+    /// waiting `run` waits for. Called under the session's state lock (the
+    /// tap takes the collector's lock under it too: state, then collector).
+    pub(crate) fn ready(&self) -> bool {
         let c = self.collector.lock();
-        if c.end.is_some() || c.wants_cancel() {
-            return true;
-        }
-        self.wakers.register(slot, waker);
-        false
+        c.end.is_some() || c.wants_cancel()
     }
 
-    /// Removes a registration of [`ready_or_register`](Self::ready_or_register).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(crate) fn deregister(&self, slot: &mut WakerSlot) {
-        self.wakers.deregister(slot);
-    }
-
-    /// Waits until the collector has ended or asks for attention, or until
-    /// `deadline`. Returns whether it has.
-    fn wait(&self, deadline: Option<Instant>) -> bool {
+    /// The session is closed: nothing more will come.
+    pub(crate) fn close(&self) {
         let mut c = self.collector.lock();
-        loop {
-            if c.end.is_some() || c.wants_cancel() {
-                return true;
-            }
-            match deadline {
-                Some(d) => {
-                    if self.changed.wait_until(&mut c, d).timed_out() {
-                        return c.end.is_some() || c.wants_cancel();
-                    }
-                }
-                None => self.changed.wait(&mut c),
-            }
+        if c.end.is_none() {
+            c.flush();
+            c.end = Some(End::Closed);
         }
+    }
+}
+
+/// Feeds a flight's collector from the session's event stream: every
+/// output byte, in order, as it is published, under the state lock. The
+/// collector is bounded (head, tail, a short carry), so it never falls
+/// behind and never needs to hold the child back.
+struct RunTap {
+    shared: Arc<FlightShared>,
+    decoder: TextDecoder,
+}
+
+impl Tap for RunTap {
+    fn event(&mut self, event: &Event<'_>) -> bool {
+        let mut c = self.shared.collector.lock();
+        if c.end.is_some() || c.detached {
+            return false;
+        }
+        match *event {
+            Event::Output { offset, bytes } => {
+                // Replace mode: never an error.
+                let text = self.decoder.decode(bytes).unwrap_or_default();
+                c.output(offset, offset + bytes.len() as u64, &text);
+            }
+            Event::Exit { status } => {
+                c.flush();
+                c.end = Some(End::Exited(status));
+            }
+            _ => {}
+        }
+        c.end.is_none()
     }
 }
 
@@ -371,7 +367,13 @@ enum End {
 /// and keeps the head, the tail and the counts. Pure: fed by events.
 #[derive(Debug)]
 struct Collector {
-    nonce: String,
+    /// What ends every main-prompt mark of ours: `;aid=`, the first half
+    /// of the nonce, BEL.
+    suffix: String,
+    /// What ends every continuation mark: `;aid=`, the second half, BEL.
+    more_suffix: String,
+    /// The flight was dropped: the tap lets go.
+    detached: bool,
     /// Lines sent: the shell prompts once per line it reads.
     lines: usize,
     prompts: usize,
@@ -386,7 +388,6 @@ struct Collector {
     tail: String,
     head_closed: bool,
     elided: u64,
-    missed: u64,
     total: u64,
     /// Unclassified text that may be the start of a mark.
     carry: String,
@@ -404,7 +405,9 @@ struct Collector {
 impl Collector {
     fn new(nonce: String, lines: usize, head_cap: usize, tail_cap: usize, start: u64) -> Collector {
         Collector {
-            nonce,
+            suffix: format!(";aid={}\x07", &nonce[..nonce.len() / 2]),
+            more_suffix: format!(";aid={}\x07", &nonce[nonce.len() / 2..]),
+            detached: false,
             lines,
             prompts: 0,
             last_more: false,
@@ -415,7 +418,6 @@ impl Collector {
             tail: String::new(),
             head_closed: false,
             elided: 0,
-            missed: 0,
             total: 0,
             carry: String::new(),
             pending_cr: false,
@@ -432,80 +434,66 @@ impl Collector {
         self.end.is_none() && self.prompts >= self.lines && self.last_more && self.interrupted_at.is_none()
     }
 
-    /// Feeds one event; returns true if the collector has ended or wants
-    /// attention (so waiters should look).
-    fn event(&mut self, event: SessionEvent) -> bool {
-        if self.end.is_some() {
-            return false;
-        }
-        match event {
-            SessionEvent::Output { start, end, text, .. } => self.output(start, end, &text),
-            SessionEvent::Missed { output_bytes, .. } => self.missed(output_bytes),
-            SessionEvent::Exited { status, .. } => {
-                self.flush();
-                self.end = Some(End::Exited(status));
-            }
-            _ => {}
-        }
-        self.end.is_some() || self.wants_cancel()
-    }
-
+    /// Output text from `start` to `end` (absolute offsets of the event
+    /// it came in). A mark of ours is `MARK`, a body, and the nonce's
+    /// suffix; it is looked for by its suffix, which no other output
+    /// holds, and the body is the text after the last `MARK` before it, so
+    /// someone else's unfinished OSC 133 in the output (cut off, or ended
+    /// by ST) cannot swallow it.
     fn output(&mut self, start: u64, end: u64, text: &str) {
+        if self.end.is_some() {
+            return;
+        }
         let mut buf = std::mem::take(&mut self.carry);
         buf.push_str(text);
         let mut pos = 0;
         while self.end.is_none() {
-            let Some(i) = buf[pos..].find(MARK) else {
-                let keep = partial_prefix(&buf[pos..], MARK);
-                self.emit(&buf[pos..buf.len() - keep]);
-                self.carry = buf[buf.len() - keep..].to_string();
+            let found = [self.suffix.as_str(), self.more_suffix.as_str()]
+                .into_iter()
+                .filter_map(|suffix| Some((buf[pos..].find(suffix)?, suffix.len(), suffix == self.suffix)))
+                .min();
+            let Some((i, suffix_len, main)) = found else {
+                // Hold back what may begin a mark: from the first ESC in
+                // the last mark's length.
+                let window = MARK.len() + MAX_MARK_BODY + self.suffix.len().max(self.more_suffix.len());
+                let lo = buf.floor_char_boundary(buf.len().saturating_sub(window)).max(pos);
+                let keep_from = buf[lo..].find('\x1b').map_or(buf.len(), |k| lo + k);
+                self.emit(&buf[pos..keep_from]);
+                self.carry = buf[keep_from..].to_string();
                 return;
             };
             let at = pos + i;
-            self.emit(&buf[pos..at]);
-            let body_start = at + MARK.len();
-            let rest = &buf[body_start..];
-            let window = &rest[..rest.floor_char_boundary(MAX_MARK_BODY + 1)];
-            match window.find('\x07') {
-                Some(j) => {
-                    pos = body_start + j + 1;
-                    if !self.mark(&buf[body_start..body_start + j], start) {
-                        // Someone else's OSC 133: output like any other.
-                        self.emit(&buf[at..pos]);
-                    } else if self.end.is_some() {
+            let after = at + suffix_len;
+            let lo = buf
+                .floor_char_boundary(at.saturating_sub(MARK.len() + MAX_MARK_BODY))
+                .max(pos);
+            let ours = buf[lo..at]
+                .rfind(MARK)
+                .map(|k| lo + k)
+                .filter(|&k| is_mark_body(&buf[k + MARK.len()..at], main));
+            match ours {
+                Some(k) => {
+                    self.emit(&buf[pos..k]);
+                    self.mark(&buf[k + MARK.len()..at], start);
+                    if self.end.is_some() {
                         // The offset one past the final mark: what followed
                         // it in this event is after it in the stream.
-                        self.end_offset = end.saturating_sub((buf.len() - pos) as u64);
+                        self.end_offset = end.saturating_sub((buf.len() - after) as u64);
                     }
                 }
-                None if rest.len() <= MAX_MARK_BODY => {
-                    // The mark may end in the next event.
-                    self.carry = buf[at..].to_string();
-                    return;
-                }
-                None => {
-                    self.emit(&buf[at..body_start]);
-                    pos = body_start;
-                }
+                // Not a mark of ours: output like any other.
+                None => self.emit(&buf[pos..after]),
             }
+            pos = after;
         }
     }
 
-    /// Handles a mark body; false if it is not one of ours.
-    fn mark(&mut self, body: &str, event_start: u64) -> bool {
-        let Some(rest) = body
-            .strip_suffix(self.nonce.as_str())
-            .and_then(|r| r.strip_suffix(";aid="))
-        else {
-            return false;
-        };
-        if rest == "P;k=s" {
+    /// Handles the body of a mark of ours (see [`is_mark_body`]).
+    fn mark(&mut self, body: &str, event_start: u64) {
+        let Some(status) = body.strip_prefix("D;") else {
             self.prompts += 1;
             self.last_more = true;
-            return true;
-        }
-        let Some(status) = rest.strip_prefix("D;") else {
-            return false;
+            return;
         };
         self.prompts += 1;
         self.last_more = false;
@@ -516,7 +504,6 @@ impl Collector {
                 status: status.to_string(),
             });
         }
-        true
     }
 
     /// Output text, before line-end conversion.
@@ -575,19 +562,6 @@ impl Collector {
         }
     }
 
-    /// Output the collector never saw: a gap between head and tail.
-    fn missed(&mut self, bytes: u64) {
-        self.flush();
-        self.head_closed = true;
-        // The tail must run up to the end of the output: what it held is
-        // now in the middle.
-        self.elided += self.tail.len() as u64;
-        self.tail.clear();
-        self.elided += bytes;
-        self.missed += bytes;
-        self.total += bytes;
-    }
-
     /// The output so far (a copy; the collector goes on).
     fn partial(&self) -> RunPartial {
         let mut tail = self.tail.as_str();
@@ -601,48 +575,22 @@ impl Collector {
             output: format!("{}{tail}", self.head),
             head_bytes: self.head.len(),
             elided_bytes: elided,
-            missed_bytes: self.missed,
+            missed_bytes: 0,
             total_bytes: self.total,
         }
     }
 }
 
-/// Length of the longest proper suffix of `s` that is a prefix of `pat`.
-fn partial_prefix(s: &str, pat: &str) -> usize {
-    (1..pat.len().min(s.len() + 1))
-        .rev()
-        .find(|&n| s.is_char_boundary(s.len() - n) && s.ends_with(&pat[..n]))
-        .unwrap_or(0)
-}
-
-/// The collector thread: feeds events until the command ends, the session
-/// ends, or the flight is dropped.
-fn collect(rx: Receiver<SessionEvent>, cancel: Receiver<()>, shared: Arc<FlightShared>) {
-    loop {
-        let event = crossbeam_channel::select! {
-            recv(rx) -> e => e,
-            recv(cancel) -> _ => return,
-        };
-        let mut c = shared.collector.lock();
-        let notify = match event {
-            Ok(e) => c.event(e),
-            Err(_) => {
-                if c.end.is_none() {
-                    c.flush();
-                    c.end = Some(End::Closed);
-                }
-                true
-            }
-        };
-        let done = c.end.is_some();
-        drop(c);
-        if notify {
-            shared.changed.notify_all();
-            shared.wakers.wake_all();
-        }
-        if done {
-            return;
-        }
+/// Whether `body` (between [`MARK`] and the nonce) is one of our marks':
+/// before the main half of the nonce, `D;` and a status without control
+/// characters (the main prompt); before the other half, `P;k=s` (the
+/// continuation prompt).
+fn is_mark_body(body: &str, main: bool) -> bool {
+    if main {
+        body.strip_prefix("D;")
+            .is_some_and(|status| !status.chars().any(char::is_control))
+    } else {
+        body == "P;k=s"
     }
 }
 
@@ -651,26 +599,58 @@ fn collect(rx: Receiver<SessionEvent>, cancel: Receiver<()>, shared: Arc<FlightS
 /// The one line that installs the prompt marks (see the module docs). It
 /// is POSIX sh; the bash and zsh parts run through `eval`, so other shells
 /// never parse them.
-fn setup_line(nonce: &str) -> String {
-    let zsh = "unsetopt zle prompt_sp prompt_cr 2>/dev/null; setopt prompt_percent hist_ignore_space interactive_comments; fc -p; \
+///
+/// The nonce is split in two shell variables that the prompts join when
+/// they are expanded, so the mark's bytes are in no variable, no argument
+/// and no environment: printing `set`, `env` or the prompts themselves
+/// shows two halves and `${__bgterm_a}${__bgterm_b}`, never a mark.
+fn setup_line(nonce: &str, ps2_expands: bool) -> String {
+    let (main, more) = nonce.split_at(nonce.len() / 2);
+    let (a, b) = main.split_at(main.len() / 2);
+    // In shells that do not expand PS2 (mksh, busybox sh) its nonce half is
+    // written out: printing PS2 there shows it (it can then look like a
+    // continuation prompt, never like the end of a command).
+    let ps2_nonce = if ps2_expands {
+        "${__bgterm_c}${__bgterm_d}".to_string()
+    } else {
+        more.to_string()
+    };
+    let (c, d) = more.split_at(more.len() / 2);
+    let zsh = "unsetopt zle prompt_sp prompt_cr bang_hist monitor notify 2>/dev/null; \
+               setopt prompt_percent prompt_subst hist_ignore_space interactive_comments; fc -p; \
                RPS1=; RPS2=; precmd_functions=(); preexec_functions=(); \
                unfunction precmd preexec 2>/dev/null; __bgterm_st=\"%?\"";
     // (`set +o emacs` turns readline off; run through `eval` it would lose
-    // the rest of this line, so it comes after, outside.)
+    // the rest of this line, so it comes after, outside. The prompt command
+    // turns it off again before each prompt should a command turn it on.)
     let bash = "case $(history 1) in *__bgterm_rc=*) history -d -1;; esac; \
-                unset PROMPT_COMMAND PS0; trap - DEBUG; shopt -s promptvars";
+                unset PS0; trap - DEBUG; shopt -s promptvars; \
+                PROMPT_COMMAND=\"set +o emacs +o vi +H +m\"";
     format!(
-        " __bgterm_rc=$?; stty -echo 2>/dev/null; __bgterm_st='$?'; \
-         case $- in *i*) ;; *) printf '\\033]133;D;{NOT_INTERACTIVE};aid={nonce}\\007';; esac; \
+        " __bgterm_rc=$?; stty -echo 2>/dev/null; __bgterm_st='$?'; __bgterm_a={a}; __bgterm_b={b}; __bgterm_c={c}; __bgterm_d={d}; \
+         case $- in *i*) ;; *) printf '\\033]133;D;{NOT_INTERACTIVE};aid=%s%s\\007' \"$__bgterm_a\" \"$__bgterm_b\";; esac; \
          if [ -n \"${{ZSH_VERSION-}}\" ]; then eval '{zsh}'; \
          elif [ -n \"${{BASH_VERSION-}}\" ]; then eval '{bash}'; fi; \
-         PS1=$(printf '\\033]133;D;%s;aid={nonce}\\007' \"$__bgterm_st\"); \
-         PS2=$(printf '\\033]133;P;k=s;aid={nonce}\\007'); \
-         printf '\\033[H\\033[J'; \
-         [ -n \"${{BASH_VERSION-}}\" ] && set +o emacs +o vi; \
+         PS1=$(printf '\\033]133;D;%s;aid=${{__bgterm_a}}${{__bgterm_b}}\\007' \"$__bgterm_st\"); \
+         PS2=$(printf '\\033]133;P;k=s;aid={ps2_nonce}\\007'); \
+         printf '\\033[H\\033[J'; set +m 2>/dev/null; \
+         [ -n \"${{BASH_VERSION-}}\" ] && set +o emacs +o vi +H; \
          [ -n \"${{KSH_VERSION-}}\" ] && set +o emacs +o gmacs +o vi 2>/dev/null; \
          eval \"unset __bgterm_rc __bgterm_st; (exit $__bgterm_rc)\"\n"
     )
+}
+
+/// Whether the shell expands parameters in PS2 (bash, zsh, dash do;
+/// mksh and the other ksh, busybox sh and ash do not), judged by the
+/// program's name and, for a `sh`, by the binary it runs.
+fn ps2_expands(pid: u32, program: &str) -> bool {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let busybox = exe.is_some_and(|p| p.to_string_lossy().contains("busybox"));
+    !busybox
+        && !matches!(
+            program,
+            "busybox" | "ash" | "ksh" | "ksh93" | "mksh" | "lksh" | "pdksh" | "yash"
+        )
 }
 
 /// A hard-to-guess, never-repeating nonce (hex).
@@ -830,13 +810,13 @@ impl Session {
                     self.wait_for_from_deadline(0, READY, deadline)?;
                 }
                 let setup = self.set_up_begin()?;
-                let ready = setup.shared().wait(deadline);
+                let ready = self.wait_flight(setup.shared(), deadline);
                 self.set_up_end(setup, ready, started)?
             }
         };
         let shared = self.run_launch(&claim, &nonce, options)?;
         loop {
-            let ready = shared.wait(deadline);
+            let ready = self.wait_flight(&shared, deadline);
             if let Some(result) = self.run_step(&shared, &claim.command, started, !ready) {
                 return result;
             }
@@ -900,17 +880,15 @@ impl Session {
         nonce: &str,
         options: &RunOptions,
     ) -> Result<Arc<FlightShared>> {
-        let start = self.output_offset()?;
         let flight = self.launch(
             &claim.command,
             nonce,
             claim.lines.len(),
             options.head_bytes,
             options.tail_bytes,
-            start,
         )?;
         let shared = Arc::clone(&flight.shared);
-        // Subscribed (in `launch`) before sending, so no byte is missed.
+        // Attached (in `launch`) before sending, so no byte is missed.
         let mut text = claim.lines.join("\n");
         text.push('\n');
         self.send(&text)?;
@@ -1010,7 +988,7 @@ impl Session {
             self.interrupt_flight(&shared)?;
         }
         loop {
-            let ready = shared.wait(deadline);
+            let ready = self.wait_flight(&shared, deadline);
             if let Some(result) = self.run_step(&shared, &command, started, !ready) {
                 return result;
             }
@@ -1025,39 +1003,48 @@ impl Session {
         self.send_bytes(b"\x03")
     }
 
-    /// Subscribes and starts the collector thread for one command.
-    fn launch(
-        &self,
-        command: &str,
-        nonce: &str,
-        lines: usize,
-        head: usize,
-        tail: usize,
-        start: u64,
-    ) -> Result<Flight> {
-        let rx = self.subscribe_with_capacity(EVENT_CAPACITY)?;
-        let shared = Arc::new(FlightShared {
-            collector: Mutex::new(Collector::new(nonce.to_string(), lines, head, tail, start)),
-            changed: Condvar::new(),
-            wakers: Wakers::default(),
-        });
-        let (cancel_tx, cancel_rx) = crossbeam_channel::bounded(0);
-        let for_thread = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("bgterm-run-{}", self.id()))
-            .stack_size(128 * 1024)
-            .spawn(move || collect(rx, cancel_rx, for_thread))
-            .map_err(|source| Error::Io {
-                id: self.id(),
-                op: "starting the run collector thread",
-                source,
-            })?;
+    /// Attaches the collector of one command, which sees the output from
+    /// the current end of the stream on (taken under the same lock, so
+    /// nothing slips between them).
+    fn launch(&self, command: &str, nonce: &str, lines: usize, head: usize, tail: usize) -> Result<Flight> {
+        let encoding = self.encoding();
+        let shared = self.with_state(|g| {
+            let mut c = Collector::new(nonce.to_string(), lines, head, tail, g.end());
+            if let Some(status) = g.exit() {
+                c.end = Some(End::Exited(status));
+            }
+            let ended = c.end.is_some();
+            let shared = Arc::new(FlightShared {
+                collector: Mutex::new(c),
+            });
+            if !ended {
+                g.add_tap(Box::new(RunTap {
+                    shared: Arc::clone(&shared),
+                    decoder: TextDecoder::new(encoding, DecodeErrors::Replace),
+                }));
+            }
+            Ok(shared)
+        })?;
         Ok(Flight {
             command: command.to_string(),
             shared,
-            cancel: cancel_tx,
-            thread: Some(thread),
         })
+    }
+
+    /// Waits until the flight has ended or asks for attention, or until
+    /// `deadline`, on the session's own wait (woken as output is
+    /// published, which the tap has seen by then). Returns whether it has.
+    pub(crate) fn wait_flight(&self, shared: &FlightShared, deadline: Option<Instant>) -> bool {
+        let waited = self.core().and_then(|core| {
+            core.lock()
+                .and_then(|g| g.wait_until(deadline, |_| shared.ready()))
+                .map(drop)
+        });
+        if waited.is_err() {
+            // Closed, before or during the wait.
+            shared.close();
+        }
+        shared.ready()
     }
 
     /// Turns the flight's state into the result, without waiting: `None`
@@ -1173,7 +1160,10 @@ impl Session {
     /// zero-timeout wait for the BEL that ends the mark never blocks; the
     /// mark is the last thing the shell printed, so it is in the ring.
     fn consume_to(&self, offset: u64) {
-        let _ = self.wait_for_from(offset.saturating_sub(1), "\x07", Some(Duration::ZERO));
+        let _ = self.with_state(|g| {
+            g.consume_to(offset);
+            Ok(())
+        });
     }
 
     /// Starts installing the prompt marks (first use): checks the program,
@@ -1199,10 +1189,10 @@ impl Session {
                 reason: "not a POSIX shell (supported: sh, dash, bash, zsh, ksh, mksh, ash, busybox, yash)",
             });
         }
-        let nonce = nonce();
-        let start = self.output_offset()?;
-        let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096, start)?;
-        self.send(&setup_line(&nonce))?;
+        // Two nonces: one for the main prompt, one for the continuation.
+        let nonce = nonce() + &nonce();
+        let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096)?;
+        self.send(&setup_line(&nonce, ps2_expands(self.pid(), &program)))?;
         Ok(SetUp {
             flight,
             nonce,
@@ -1295,25 +1285,22 @@ fn tail_chars(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::SessionId;
 
-    const N: &str = "n0nce";
+    const N: &str = "aaaa1111";
 
-    fn out(start: u64, text: &str) -> SessionEvent {
-        SessionEvent::Output {
-            session: SessionId::from_u64(1),
-            start,
-            end: start + text.len() as u64,
-            text: text.to_string(),
-        }
+    /// Feeds `text` as one event at `start`; true if the collector ended or
+    /// wants attention.
+    fn out(c: &mut Collector, start: u64, text: &str) -> bool {
+        c.output(start, start + text.len() as u64, text);
+        c.end.is_some() || c.wants_cancel()
     }
 
     fn ps1(status: &str) -> String {
-        format!("\x1b]133;D;{status};aid={N}\x07")
+        format!("\x1b]133;D;{status};aid=aaaa\x07")
     }
 
     fn ps2() -> String {
-        format!("\x1b]133;P;k=s;aid={N}\x07")
+        format!("\x1b]133;P;k=s;aid=1111\x07")
     }
 
     /// Feeds `stream` split at every pair of positions, and checks each
@@ -1321,7 +1308,7 @@ mod tests {
     fn feed_split(stream: &str, lines: usize, head: usize, tail: usize) -> (RunPartial, Option<End>, u64) {
         let whole = {
             let mut c = Collector::new(N.into(), lines, head, tail, 0);
-            c.event(out(0, stream));
+            out(&mut c, 0, stream);
             (c.partial(), c.end.clone(), c.end_offset)
         };
         let bounds: Vec<usize> = (0..=stream.len())
@@ -1332,7 +1319,7 @@ mod tests {
                 let mut c = Collector::new(N.into(), lines, head, tail, 0);
                 for (s, e) in [(0, a), (a, b), (b, stream.len())] {
                     if e > s {
-                        c.event(out(s as u64, &stream[s..e]));
+                        out(&mut c, s as u64, &stream[s..e]);
                     }
                 }
                 assert_eq!(
@@ -1373,7 +1360,7 @@ mod tests {
         );
         // The last line's prompt a continuation: it wants cancelling.
         let mut c = Collector::new(N.into(), 1, 100, 100, 0);
-        assert!(c.event(out(0, &ps2())));
+        assert!(out(&mut c, 0, &ps2()));
         assert!(c.wants_cancel() && c.end.is_none());
     }
 
@@ -1399,9 +1386,9 @@ mod tests {
         let plain = text.replace("\r\n", "\n");
         let mut c = Collector::new(N.into(), 1, 100, 50, 0);
         for (i, chunk) in text.as_bytes().chunks(7).enumerate() {
-            c.event(out(i as u64 * 7, std::str::from_utf8(chunk).unwrap()));
+            out(&mut c, i as u64 * 7, std::str::from_utf8(chunk).unwrap());
         }
-        c.event(out(text.len() as u64, &ps1("0")));
+        out(&mut c, text.len() as u64, &ps1("0"));
         let p = c.partial();
         assert_eq!(p.total_bytes, plain.len() as u64);
         assert_eq!(p.output.len() as u64 + p.elided_bytes, p.total_bytes);
@@ -1410,37 +1397,41 @@ mod tests {
     }
 
     #[test]
-    fn missed_output_is_counted_as_elided_and_keeps_head_and_tail_contiguous() {
-        let mut c = Collector::new(N.into(), 1, 4, 4, 0);
-        c.event(out(0, "ab\r\ncd"));
-        c.event(SessionEvent::Missed {
-            session: SessionId::from_u64(1),
-            events: 3,
-            output_bytes: 1000,
-        });
-        c.event(out(1006, "xyz\r\n"));
-        c.event(out(1011, &ps1("0")));
-        let p = c.partial();
-        // Head "ab\nc" (4 bytes); "d" was in the tail when the gap came, so
-        // it is elided with the 1000 missed bytes; the tail is what came
-        // after the gap.
-        assert_eq!(
-            (&p.output[..p.head_bytes], &p.output[p.head_bytes..]),
-            ("ab\nc", "xyz\n")
-        );
-        assert_eq!((p.elided_bytes, p.missed_bytes), (1001, 1000));
-        assert_eq!(p.total_bytes, 4 + 1001 + 4);
-        assert!(c.end.is_some());
+    fn foreign_unfinished_osc_133_cannot_swallow_our_mark() {
+        for junk in [
+            "\x1b]133;",                    // cut off
+            "\x1b]133;D;0\x1b\\",           // ended by ST
+            "\x1b]133;D;0;aid=zzz\x07",     // someone else's nonce
+            "\x1b]133;A\x07\x1b]133;B\x07", // other marks
+            "\x1b]133;D;0;aid=aaa",         // a prefix of ours, cut off
+        ] {
+            let stream = format!("x{junk}y\r\n{}", ps1("0"));
+            let (p, end, _) = feed_split(&stream, 1, 100, 100);
+            assert_eq!(p.output, format!("x{junk}y\n"), "{junk:?}");
+            assert_eq!(end, Some(End::Prompt { status: "0".into() }), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn the_prompt_variables_printed_are_not_marks() {
+        // What `set`, `env` or `printf %s "$PS1"` show: the halves and the
+        // unexpanded prompt, never the joined nonce.
+        let shown =
+            "PS1='\x1b]133;D;$?;aid=${__bgterm_a}${__bgterm_b}\x07'\r\n__bgterm_a=aa\r\n__bgterm_b=aa\r\n";
+        let mut c = Collector::new(N.into(), 1, 1000, 1000, 0);
+        assert!(!out(&mut c, 0, shown));
+        assert!(c.end.is_none());
+        // A status with a control character in it is not ours either.
+        assert!(!out(&mut c, 100, &ps1("0\x1b[1m")));
+        assert!(out(&mut c, 200, &ps1("0")));
     }
 
     #[test]
     fn exit_ends_the_collector_with_what_was_said() {
         let mut c = Collector::new(N.into(), 1, 100, 100, 0);
-        c.event(out(0, "bye\r"));
-        assert!(c.event(SessionEvent::Exited {
-            session: SessionId::from_u64(1),
-            status: ExitStatus::Exited(3),
-        }));
+        out(&mut c, 0, "bye\r");
+        c.flush();
+        c.end = Some(End::Exited(ExitStatus::Exited(3)));
         assert_eq!(c.partial().output, "bye\r");
         assert_eq!(c.end, Some(End::Exited(ExitStatus::Exited(3))));
     }
@@ -1460,7 +1451,7 @@ mod tests {
 
     #[test]
     fn the_setup_line_fits_the_terminal_line_limit() {
-        let line = setup_line(&nonce());
+        let line = setup_line(&(nonce() + &nonce()), false);
         assert!(line.len() < crate::limits::CANONICAL_LINE_LIMIT);
         assert_eq!(line.matches('\n').count(), 1);
         assert!(line.starts_with(' ') && line.ends_with('\n'));
