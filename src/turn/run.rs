@@ -83,6 +83,7 @@ use crate::session::builder::RUN_WRAPPER_NAME;
 use crate::session::command::Command;
 use crate::session::handle::Session;
 use crate::status::ExitStatus;
+use crate::wait::pattern::Pattern;
 
 /// Start of every prompt mark.
 const MARK: &str = "\x1b]133;";
@@ -99,6 +100,11 @@ const EXEC_WRAPPERS: &[&str] = &[
 pub(crate) const READY: &str = "\x1b]133;A\x07";
 /// The status the setup line reports for a shell that is not interactive.
 const NOT_INTERACTIVE: &str = "noninteractive";
+/// How long [`Session::run_abandon`] lets a shell take its Ctrl-C, and
+/// waits for a setup line's prompt before typing it again.
+const ABANDON_SETTLE: Duration = Duration::from_secs(1);
+/// How many times [`Session::run_abandon`] types the setup line.
+const ABANDON_TRIES: u32 = 3;
 /// Shells whose process name `run` accepts.
 const SHELLS: &[&str] = &[
     "sh", "dash", "bash", "rbash", "zsh", "ksh", "ksh93", "mksh", "lksh", "pdksh", "ash", "busybox", "yash",
@@ -653,6 +659,38 @@ fn ps2_expands(pid: u32, program: &str) -> bool {
         )
 }
 
+/// Whether the kernel shows process `pid` blocked waiting for a child
+/// (`wait4`, `waitid`, or `sigsuspend` as mksh waits): then it is running
+/// a command, not showing a prompt. False where it cannot be told (no
+/// `/proc`). A process on a CPU at this moment is looked at again, a
+/// bounded number of times (it is between two system calls: about to
+/// read its terminal, or to wait for the next command it started).
+fn waits_for_a_child(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        for _ in 0..1000 {
+            let Ok(syscall) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+                return false;
+            };
+            if syscall.starts_with("running") {
+                std::thread::yield_now();
+                continue;
+            }
+            let number = syscall
+                .split(' ')
+                .next()
+                .and_then(|n| n.trim().parse::<libc::c_long>().ok());
+            return matches!(number, Some(n) if n == libc::SYS_wait4 || n == libc::SYS_waitid || n == libc::SYS_rt_sigsuspend);
+        }
+        false
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
 /// A hard-to-guess, never-repeating nonce (hex).
 fn nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -952,6 +990,82 @@ impl Session {
         self.resume(timeout, true)
     }
 
+    /// Gives up the unfinished `run`, if any, and brings the shell back to
+    /// a known state: the way out when [`run_interrupt`](Self::run_interrupt)
+    /// cannot help (the command replaced the shell with `exec sh`, changed
+    /// `PS1`, or started a program that ignores Ctrl-C).
+    ///
+    /// Sends Ctrl-C, then sets the shell up for `run` afresh (new prompt
+    /// marks, echo and line editing off), waiting at most `timeout` for its
+    /// prompt. Returns what the abandoned command printed. Afterwards the
+    /// session is never [`Error::RunBusy`]: the next `run` works, or is a
+    /// typed error that says why (say the command exec'd a program that is
+    /// not a shell: [`Error::UnsupportedShell`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::SessionBuilder;
+    ///
+    /// let t = Some(Duration::from_secs(10));
+    /// let sh = SessionBuilder::new(["sh"]).for_run().spawn()?;
+    /// // A new shell without the marks: this run cannot see its end.
+    /// assert!(sh.run("exec sh", Some(Duration::from_millis(300))).unwrap_err().is_timeout());
+    /// sh.run_abandon(t)?;
+    /// assert_eq!(sh.run("echo back", t)?.output, "back\n");
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RunBusy`] if another thread is waiting for the run (nothing
+    /// is done); otherwise the errors of setting the shell up, as for the
+    /// first [`run`](Self::run): [`Error::UnsupportedShell`] (the program
+    /// is no longer a shell), [`Error::WaitTimeout`] (no prompt in time),
+    /// [`Error::ExitedBeforeMatch`], [`Error::SessionExited`]. After any of
+    /// them the run is still given up.
+    pub fn run_abandon(&self, timeout: Option<Duration>) -> Result<RunPartial> {
+        let started = Instant::now();
+        let deadline = deadline_after(timeout);
+        let slot = self.run_slot();
+        let mut s = slot.0.lock();
+        self.not_waited_for(&s)?;
+        let flight = s.flight.take();
+        s.nonce = None;
+        s.waiting = Some("(abandoning a run)".into());
+        drop(s);
+        let _waiting = Waiting(Arc::clone(&slot));
+        let partial = flight
+            .as_ref()
+            .map(|f| f.shared.collector.lock().partial())
+            .unwrap_or_default();
+        drop(flight);
+        let at = self.output_offset()?;
+        self.send_bytes(b"\x03")?;
+        // Let the shell take the Ctrl-C before the setup line comes: a
+        // shell that reads the line before it handles the signal drops it.
+        // Its answer is a prompt (any output); a shell that says nothing is
+        // not waited for past a moment.
+        let settle = Instant::now() + ABANDON_SETTLE;
+        let any = Pattern::regex("(?s).")?;
+        let _ = self.wait_for_from_deadline(at, any, Some(deadline.map_or(settle, |d| d.min(settle))));
+        for attempt in 1..=ABANDON_TRIES {
+            let setup = self.set_up_begin()?;
+            let retry = Instant::now() + ABANDON_SETTLE;
+            let until = match deadline {
+                _ if attempt == ABANDON_TRIES => deadline,
+                Some(d) => Some(d.min(retry)),
+                None => Some(retry),
+            };
+            let ready = self.wait_flight(setup.shared(), until);
+            if ready || attempt == ABANDON_TRIES || deadline.is_some_and(|d| Instant::now() >= d) {
+                self.set_up_end(setup, ready, started)?;
+                return Ok(partial);
+            }
+            // The shell dropped the setup line with the interrupted one.
+        }
+        unreachable!("the last attempt returns")
+    }
+
     /// The command of an unfinished `run` (timed out and not yet resumed,
     /// or being waited for), if any.
     ///
@@ -1060,6 +1174,15 @@ impl Session {
     ) -> Option<Result<RunOutput>> {
         let id = self.id();
         let mut c = shared.collector.lock();
+        if c.wants_cancel() && waits_for_a_child(self.pid()) {
+            // A shell that waits for a command is at no prompt: that was
+            // output that looked like the continuation mark (where PS2 is
+            // not expanded, printing it shows the mark), not the shell
+            // asking for more.
+            c.prompts -= 1;
+            c.last_more = false;
+            return None;
+        }
         if c.wants_cancel() {
             c.incomplete = true;
             drop(c);
@@ -1172,17 +1295,24 @@ impl Session {
     pub(crate) fn set_up_begin(&self) -> Result<SetUp> {
         let id = self.id();
         // The program as started (an argv's program; the process's name for
-        // a `sh -c` line), not only the process's current name: a wrapper
-        // script (say a version manager's `python3` shim) is a shell for a
-        // moment before it execs the real program.
+        // a `sh -c` line), and the process's current name: both must be a
+        // shell. A wrapper script (say a version manager's `python3` shim)
+        // is a shell for a moment before it execs the real program, and a
+        // shell that ran `exec python3` runs python now.
         let current = program_name(self.pid());
         let program = match self.started_program() {
             // A program that execs its arguments: what runs now tells.
-            Some(p) if EXEC_WRAPPERS.contains(&p.as_str()) => current.unwrap_or(p),
+            Some(p) if EXEC_WRAPPERS.contains(&p.as_str()) => current.clone().unwrap_or(p),
             Some(p) => p,
-            None => current.unwrap_or_default(),
+            None => current.clone().unwrap_or_default(),
         };
-        if !program.is_empty() && !SHELLS.contains(&program.as_str()) {
+        let not_shell = |p: &str| !p.is_empty() && !SHELLS.contains(&p);
+        let refused = if not_shell(&program) {
+            Some(program.clone())
+        } else {
+            current.filter(|c| not_shell(c))
+        };
+        if let Some(program) = refused {
             return Err(Error::UnsupportedShell {
                 id,
                 program,
