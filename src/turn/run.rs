@@ -250,6 +250,9 @@ struct Slot {
     flight: Option<Flight>,
     /// A thread is waiting for `flight` (or setting the shell up).
     waiting: Option<String>,
+    /// The shell was set up once: its process has long been exec'd, so
+    /// its current name tells what runs now.
+    was_set_up: bool,
 }
 
 /// One command being collected by its tap.
@@ -1307,10 +1310,13 @@ impl Session {
             None => current.clone().unwrap_or_default(),
         };
         let not_shell = |p: &str| !p.is_empty() && !SHELLS.contains(&p);
+        // (Before the first set-up the child may not have exec'd yet: its
+        // name is then its parent thread's.)
+        let was_set_up = self.run_slot().0.lock().was_set_up;
         let refused = if not_shell(&program) {
             Some(program.clone())
         } else {
-            current.filter(|c| not_shell(c))
+            current.filter(|c| was_set_up && not_shell(c))
         };
         if let Some(program) = refused {
             return Err(Error::UnsupportedShell {
@@ -1376,7 +1382,10 @@ impl Session {
         match result {
             Ok(()) => {
                 self.consume_to(end_offset);
-                self.run_slot().0.lock().nonce = Some(nonce.clone());
+                let slot = self.run_slot();
+                let mut s = slot.0.lock();
+                s.nonce = Some(nonce.clone());
+                s.was_set_up = true;
                 Ok(nonce)
             }
             Err(reason) => Err(Error::UnsupportedShell { id, program, reason }),
