@@ -13,23 +13,45 @@
 //!   expands `$?` (zsh: `%?`) in it each time it prompts, so the status is
 //!   the command's own, and `$?` after a `run` is untouched: `run("false")`
 //!   then `run("echo $?")` gives `1`, also after a Ctrl-C (`130`).
-//! - `PS2` (the continuation prompt) becomes another invisible mark. The
-//!   shell prompts once for every line it reads, so after a command of `n`
-//!   lines the `n`-th prompt ends it: `PS1` means done; `PS2` means the
-//!   command is incomplete (an unclosed quote), which is cancelled with
-//!   Ctrl-C and reported as [`Error::RunIncomplete`].
+//! - `PS2` (the continuation prompt) becomes another invisible mark, with
+//!   a nonce of its own. The shell prompts once for every line it reads,
+//!   so after a command of `n` lines the `n`-th prompt ends it: `PS1`
+//!   means done; `PS2` means the command is incomplete (an unclosed
+//!   quote), which is cancelled with Ctrl-C and reported as
+//!   [`Error::RunIncomplete`].
 //! - The terminal's echo is switched off (`stty -echo`) and so is the line
 //!   editor (bash's readline, zsh's zle), so the bytes after the command is
 //!   sent are exactly its output: no echo to strip, no bracketed-paste
-//!   switches, no redraws. `PROMPT_COMMAND`, `PS0` and a `DEBUG` trap
-//!   (bash), `precmd`/
-//!   `preexec` hooks, `RPS1`, `PROMPT_SP` and `PROMPT_CR` (zsh) are
-//!   cleared because they would print into the output.
+//!   switches, no redraws, and a tab is a tab (no completion). bash's
+//!   history expansion is off (`set +H`; zsh: `bang_hist`), so `!` is
+//!   typed as given, and so is job control (`set +m`), so no `[1]+ Done`
+//!   notice ever lands in an output. bash gets a `PROMPT_COMMAND` that
+//!   switches these off again before every prompt (a command that runs
+//!   `set -o vi` turns them back on for its own line only). `PS0`, a
+//!   `DEBUG` trap (bash), `precmd`/`preexec` hooks, `RPS1`, `PROMPT_SP`
+//!   and `PROMPT_CR` (zsh) are cleared because they would print into the
+//!   output.
 //! - The setup line removes itself from the history (bash: `history -d`;
 //!   zsh: `fc -p` starts a fresh history list), blanks the visible screen
 //!   (`ESC [ H ESC [ J`, which unlike `ESC [ 2 J` pushes nothing into the
 //!   scrollback) and ends by restoring `$?`. In zsh it also turns on
 //!   `interactive_comments`, so `#` starts a comment as in a script.
+//!
+//! # An end that output cannot forge
+//!
+//! The nonces are kept in four shell variables, two halves each, which the
+//! prompts join only when the shell expands them at prompt time
+//! (`aid=${__bgterm_a}${__bgterm_b}`). So the bytes of a mark are in no
+//! variable, argument, environment or file: printing `set`, `env`,
+//! `declare -p`, `ps`, `/proc/*/cmdline`, or the prompts themselves
+//! (`printf '%s' "$PS1"`) shows halves and an unexpanded prompt, never a
+//! mark, and cannot end a command. A mark is found by its nonce, and its
+//! body is read back from the last `ESC ] 133 ;` before it, so someone
+//! else's OSC 133 in the output, cut off or ended by ST, cannot swallow
+//! ours. (mksh and busybox sh do not expand `PS2`, so there its nonce is
+//! written out and printing `PS2` shows a continuation mark; such a mark
+//! while the shell waits for a command, which the kernel shows on Linux,
+//! is not taken for a prompt.)
 //!
 //! Each OSC is ignored by terminals and by the screen model, so the screen
 //! (`display`, `capture_range`) shows the commands' output and nothing
@@ -42,21 +64,30 @@
 //! scrollback, on a screen that was already full), but stays in the raw
 //! stream.
 //!
-//! # Output: head, tail and an exact count between them
+//! # A way out of every state
 //!
-//! A collector thread subscribes to the session's events before the
-//! command is sent, so it sees every output byte as it arrives, including
-//! bytes the session's ring later drops. It keeps the first `head_bytes`
-//! and the last `tail_bytes` of the output (with `"\r\n"` turned back into
-//! `"\n"`), and counts what lies between. If it ever falls so far behind
-//! that the event channel overflows (a [`SessionEvent::Missed`]), the
-//! missed bytes are counted as elided too (`missed_bytes`), and the head
-//! and tail stay contiguous around the gap. (A prompt mark inside such a
-//! gap is missed too: the run then ends as a timeout, and
-//! [`Session::run_interrupt`] brings the shell back to a prompt that is
-//! seen.) Sizes are bytes of the decoded
-//! text (UTF-8); in a UTF-8 session (the default) they are the bytes the
-//! command wrote, with each `"\r\n"` of the terminal counted as its `"\n"`.
+//! A command that does not return is [`Error::RunTimeout`]: resume it
+//! ([`Session::run_resume`]) or stop it ([`Session::run_interrupt`], Ctrl-C).
+//! When the shell can no longer show our prompt — the command ran `exec
+//! sh`, set `PS1`, or started a program that ignores Ctrl-C —
+//! [`Session::run_abandon`] gives the run up and sets the shell up again;
+//! if the session no longer runs a shell (`exec python3`), that and every
+//! later `run` is [`Error::UnsupportedShell`], never [`Error::RunBusy`].
+//!
+//! # Output: head, tail and an exact count between them, nothing missed
+//!
+//! The command's output is collected by the engine itself: a tap attached
+//! to the session (under the same lock that takes the stream's end as the
+//! command's start) is handed every output byte as it is published, before
+//! any waiter is woken, including bytes the session's ring later drops. It
+//! keeps the first `head_bytes` and the last `tail_bytes` of the output
+//! (with `"\r\n"` turned back into `"\n"`) and counts what lies between.
+//! Its memory is bounded, so it never falls behind and never holds the
+//! child back: nothing is missed, whatever the ring's size or the load
+//! (`missed_bytes` is always 0), and no thread is spent on a command.
+//! Sizes are bytes of the decoded text (UTF-8); in a UTF-8 session (the
+//! default) they are the bytes the command wrote, with each `"\r\n"` of
+//! the terminal counted as its `"\n"`.
 //!
 //! # Supported shells
 //!
@@ -127,9 +158,9 @@ pub struct RunOutput {
     /// output was `head + elided + tail`, so `output.len() + elided_bytes
     /// == total_bytes`.
     pub elided_bytes: u64,
-    /// How many of `elided_bytes` were never seen (the collector fell
-    /// behind; see the module docs). Those are counted as the terminal sent
-    /// them, a line end as the two bytes `"\r\n"`. Usually 0.
+    /// How many of `elided_bytes` were never seen: always 0, since the
+    /// engine hands the collector every byte (see the module docs). Kept
+    /// so that code written against earlier versions still compiles.
     pub missed_bytes: u64,
     /// Bytes of output in all.
     pub total_bytes: u64,
