@@ -692,6 +692,9 @@ pub struct RunPartial {
     pub missed_bytes: u64,
     /// Bytes of output in all so far.
     pub total_bytes: u64,
+    /// The output as the terminal sent it, for `Repl`'s errors (only when
+    /// asked for).
+    pub(crate) raw: Option<String>,
 }
 
 /// `Result` with this crate's [`Error`].

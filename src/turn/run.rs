@@ -169,6 +169,9 @@ pub struct RunOutput {
     /// Absolute offset one past the prompt mark that ended the command;
     /// the unread cursor is moved here.
     pub end_offset: u64,
+    /// The output as the terminal sent it, for `Repl`'s reply (only when
+    /// asked for).
+    pub(crate) raw: Option<String>,
 }
 
 impl RunOutput {
@@ -211,6 +214,8 @@ pub struct RunOptions {
     timeout: Option<Duration>,
     head_bytes: usize,
     tail_bytes: usize,
+    /// Keep the output as the terminal sent it too (for `Repl`'s `raw`).
+    pub(crate) keep_raw: bool,
 }
 
 impl Default for RunOptions {
@@ -227,6 +232,7 @@ impl RunOptions {
             timeout: None,
             head_bytes: DEFAULT_RUN_HEAD_BYTES,
             tail_bytes: DEFAULT_RUN_TAIL_BYTES,
+            keep_raw: false,
         }
     }
 
@@ -440,6 +446,8 @@ struct Collector {
     end_offset: u64,
     /// Cancelled because the shell asked for more input.
     incomplete: bool,
+    /// All the output as it came (before line-end conversion), if kept.
+    raw: Option<String>,
 }
 
 impl Collector {
@@ -465,6 +473,7 @@ impl Collector {
             start_offset: start,
             end_offset: start,
             incomplete: false,
+            raw: None,
         }
     }
 
@@ -551,6 +560,9 @@ impl Collector {
         if s.is_empty() {
             return;
         }
+        if let Some(raw) = &mut self.raw {
+            raw.push_str(s);
+        }
         if std::mem::take(&mut self.pending_cr) && !s.starts_with('\n') {
             self.keep("\r");
         }
@@ -617,6 +629,7 @@ impl Collector {
             elided_bytes: elided,
             missed_bytes: 0,
             total_bytes: self.total,
+            raw: self.raw.clone(),
         }
     }
 }
@@ -958,6 +971,7 @@ impl Session {
             claim.lines.len(),
             options.head_bytes,
             options.tail_bytes,
+            options.keep_raw,
         )?;
         let shared = Arc::clone(&flight.shared);
         // Attached (in `launch`) before sending, so no byte is missed.
@@ -1154,10 +1168,19 @@ impl Session {
     /// Attaches the collector of one command, which sees the output from
     /// the current end of the stream on (taken under the same lock, so
     /// nothing slips between them).
-    fn launch(&self, command: &str, nonce: &str, lines: usize, head: usize, tail: usize) -> Result<Flight> {
+    fn launch(
+        &self,
+        command: &str,
+        nonce: &str,
+        lines: usize,
+        head: usize,
+        tail: usize,
+        raw: bool,
+    ) -> Result<Flight> {
         let encoding = self.encoding();
         let shared = self.with_state(|g| {
             let mut c = Collector::new(nonce.to_string(), lines, head, tail, g.end());
+            c.raw = raw.then(String::new);
             if let Some(status) = g.exit() {
                 c.end = Some(End::Exited(status));
             }
@@ -1307,6 +1330,7 @@ impl Session {
                     total_bytes: partial.total_bytes,
                     start_offset,
                     end_offset,
+                    raw: partial.raw,
                 })
             }
         }
@@ -1358,7 +1382,7 @@ impl Session {
         }
         // Two nonces: one for the main prompt, one for the continuation.
         let nonce = nonce() + &nonce();
-        let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096)?;
+        let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096, false)?;
         self.send(&setup_line(&nonce, ps2_expands(self.pid(), &program)))?;
         Ok(SetUp {
             flight,
