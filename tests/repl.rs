@@ -517,3 +517,71 @@ fn replies_are_clean_with_a_colour_terminal_too() {
         }
     }
 }
+
+/// `/proc/<pid>/<file>` of the REPL's own process, NULs as line ends: what
+/// the program prints when asked for its own command line or environment.
+fn proc_lines(repl: &Repl, file: &str) -> String {
+    let pid = repl.session().pid();
+    let bytes = std::fs::read(format!("/proc/{pid}/{file}")).expect("read /proc");
+    String::from_utf8(bytes).expect("utf-8").replace('\0', "\n")
+}
+
+/// Output that shows the program's own command line and environment (and,
+/// for Python, every process's arguments) is a reply like any other: the
+/// prompt is in none of them, so the turn ends at the real prompt and the
+/// next eval gets exactly its own answer.
+#[test]
+fn own_command_line_and_environment_cannot_forge_the_prompt() {
+    if have("python3", "own_command_line (python3)") {
+        let mut py = Repl::python().expect("python3");
+        for file in ["cmdline", "environ"] {
+            let input = format!("print(open('/proc/self/{file}').read().replace(chr(0), chr(10)), end='')");
+            let want = proc_lines(&py, file);
+            assert_eq!(py.eval(&input, T).expect(file).text, want, "{file}");
+            assert_eq!(py.eval("1+1", T).expect("next").text, "2\n");
+        }
+        if have("ps", "own_command_line (ps)") {
+            let r = py
+                .eval(
+                    "import subprocess; print(subprocess.run(['ps', '-eo', 'args'], capture_output=True, text=True).stdout, end='')",
+                    T,
+                )
+                .expect("ps");
+            assert!(r.text.starts_with("COMMAND\n"), "{:?}", r.text);
+            assert!(r.text.contains("python3 -q -i -c"), "{:?}", r.text);
+            assert_eq!(py.eval("1+1", T).expect("after ps").text, "2\n");
+        }
+    }
+    if have("ipython", "own_command_line (ipython)") {
+        let mut ip = Repl::ipython().expect("ipython");
+        for file in ["cmdline", "environ"] {
+            let input = format!("print(open('/proc/self/{file}').read().replace(chr(0), chr(10)), end='')");
+            let want = proc_lines(&ip, file);
+            assert_eq!(ip.eval(&input, T).expect(file).text, want, "{file}");
+            assert_eq!(ip.eval("1+1", T).expect("next").text, "2\n");
+        }
+    }
+    if have("node", "own_command_line (node)") {
+        let mut node = Repl::node().expect("node");
+        for file in ["cmdline", "environ"] {
+            let input = format!(
+                "process.stdout.write(require('fs').readFileSync('/proc/self/{file}', 'utf8').split('\\0').join('\\n'))"
+            );
+            let want = proc_lines(&node, file);
+            // `write` returns true, which the REPL prints.
+            assert_eq!(node.eval(&input, T).expect(file).text, want + "true\n", "{file}");
+            assert_eq!(node.eval("1+1", T).expect("next").text, "2\n");
+        }
+    }
+    if have("sqlite3", "own_command_line (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        for file in ["cmdline", "environ"] {
+            // The shell that `.shell` starts is the sqlite3 process's
+            // child. The reply drops the NULs (control characters).
+            let input = format!(".shell cat /proc/$PPID/{file}");
+            let want = proc_lines(&db, file).replace('\n', "");
+            assert_eq!(db.eval(&input, T).expect(file).text, want, "{file}");
+            assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
+        }
+    }
+}

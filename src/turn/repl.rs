@@ -776,6 +776,21 @@ fn nonce() -> String {
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
 
+/// A preset's unique prompts, and the code that builds each at run time.
+struct Built {
+    prompt: String,
+    continuation: String,
+    /// `'[bg:' + '<half>' + '<half>' + ']> '`: Python or JavaScript.
+    prompt_expr: String,
+    continuation_expr: String,
+}
+
+/// `[` as an octal escape, which sqlite3 resolves in a double-quoted
+/// dot-command argument: the prompt's bytes are then not in its argv.
+fn sqlite_escaped(prompt: &str) -> String {
+    prompt.replacen('[', "\\133", 1)
+}
+
 /// A change to the session builder, applied at spawn.
 type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
 
@@ -865,6 +880,24 @@ impl ReplBuilder {
         .env("INPUTRC", "/dev/null")
     }
 
+    /// Fresh unique prompts, and for each an expression (in Python or
+    /// JavaScript: string literals joined with `+`) that builds it at run
+    /// time. The nonce is split between two literals, so the prompt's
+    /// bytes are in neither the expression nor an argv that carries it,
+    /// and output that shows the program's command line (`ps`,
+    /// `/proc/<pid>/cmdline`) cannot contain the prompt.
+    fn unique_built() -> Built {
+        let n = nonce();
+        let (head, tail) = n.split_at(n.len() / 2);
+        let expr = |end: &str| format!("'[bg:' + '{head}' + '{tail}' + '{end}'");
+        Built {
+            prompt: format!("[bg:{n}]> "),
+            continuation: format!("[bg:{n}]. "),
+            prompt_expr: expr("]> "),
+            continuation_expr: expr("]. "),
+        }
+    }
+
     /// Fresh unique prompts.
     fn unique() -> (String, String) {
         // Short enough for sqlite3, which keeps 19 characters of a prompt.
@@ -872,17 +905,29 @@ impl ReplBuilder {
         (format!("[bg:{n}]> "), format!("[bg:{n}]. "))
     }
 
-    /// Python 3: `python3 -q -i -c <set sys.ps1 and sys.ps2>`, the plain
-    /// interpreter (`PYTHON_BASIC_REPL=1` for Python 3.13's new one),
-    /// without `PYTHONSTARTUP`. A blank line ends a block, and is sent for
-    /// you when the input ends inside one.
+    /// Python 3: `python3 -q -i -c <set-up code>`, the plain interpreter
+    /// (`PYTHON_BASIC_REPL=1` for Python 3.13's new one), without
+    /// `PYTHONSTARTUP`. The set-up code builds `sys.ps1` and `sys.ps2` from
+    /// pieces at run time (so the prompts are in no argv) and leaves no
+    /// name behind. A blank line ends a block, and is sent for you when
+    /// the input ends inside one.
     pub fn python() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
-        let code = format!("import sys; sys.ps1 = {p:?}; sys.ps2 = {c:?}");
+        let b = ReplBuilder::unique_built();
+        // In a function, so the session's namespace gets no new names.
+        let code = format!(
+            "def _bgterm_setup():\n    \
+             import sys\n    \
+             sys.ps1 = {p}\n    \
+             sys.ps2 = {c}\n\
+             _bgterm_setup()\n\
+             del _bgterm_setup\n",
+            p = b.prompt_expr,
+            c = b.continuation_expr,
+        );
         ReplBuilder::preset(
             vec!["python3".into(), "-q".into(), "-i".into(), "-c".into(), code],
-            p,
-            c,
+            b.prompt,
+            b.continuation,
         )
         .env("PYTHON_BASIC_REPL", "1")
         .env("PYTHON_COLORS", "0")
@@ -894,21 +939,25 @@ impl ReplBuilder {
     /// IPython: `ipython --simple-prompt --colors=NoColor --no-banner`, no
     /// history file, no blank lines between cells, and a prompts class
     /// (installed with `-i -c`) whose input and continuation prompts are
-    /// unique and whose output prompt is empty, so `1 + 1` replies `2`
-    /// rather than `Out[1]: 2`. A blank line ends a block, as in Python.
+    /// unique (built from pieces at run time, so they are in no argv) and
+    /// whose output prompt is empty, so `1 + 1` replies `2` rather than
+    /// `Out[1]: 2`. A blank line ends a block, as in Python.
     pub fn ipython() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
+        let b = ReplBuilder::unique_built();
         // In a function, so the session's namespace gets no new names.
         let code = format!(
             "def _bgterm_prompts():\n    \
              from IPython.terminal.prompts import Prompts, Token\n    \
+             p, c = {p}, {c}\n    \
              class P(Prompts):\n        \
-             def in_prompt_tokens(self, *a, **k): return [(Token.Prompt, {p:?})]\n        \
-             def continuation_prompt_tokens(self, *a, **k): return [(Token.Prompt, {c:?})]\n        \
+             def in_prompt_tokens(self, *a, **k): return [(Token.Prompt, p)]\n        \
+             def continuation_prompt_tokens(self, *a, **k): return [(Token.Prompt, c)]\n        \
              def out_prompt_tokens(self, *a, **k): return []\n    \
              get_ipython().prompts = P(get_ipython())\n\
              _bgterm_prompts()\n\
-             del _bgterm_prompts\n"
+             del _bgterm_prompts\n",
+            p = b.prompt_expr,
+            c = b.continuation_expr,
         );
         let argv = [
             "ipython",
@@ -926,46 +975,61 @@ impl ReplBuilder {
         ];
         let mut argv: Vec<String> = argv.iter().map(|s| (*s).to_string()).collect();
         argv.push(code);
-        ReplBuilder::preset(argv, p, c)
+        ReplBuilder::preset(argv, b.prompt, b.continuation)
             .blank_line_ends_block(true)
             .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
     }
 
-    /// Node.js: `node -e` starting `repl.start` with the unique prompt, no
-    /// colours, `undefined` results not printed (so `let x = 1` replies
-    /// nothing), and Ctrl-C able to stop running code
-    /// (`breakEvalOnSigint`). Node's continuation prompt (`... `) is
-    /// replaced by the unique one.
+    /// Node.js: `node -e` starting `repl.start` with the unique prompt
+    /// (built from pieces at run time, so it is in no argv), no colours,
+    /// `undefined` results not printed (so `let x = 1` replies nothing),
+    /// and Ctrl-C able to stop running code (`breakEvalOnSigint`). Node's
+    /// continuation prompt (`... `) is replaced by the unique one.
     pub fn node() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
+        let b = ReplBuilder::unique_built();
         let js = format!(
             "const repl = require('repl');\n\
-             const P = {p:?}, C = {c:?};\n\
+             const P = {p}, C = {c};\n\
              const r = repl.start({{ prompt: P, useColors: false, ignoreUndefined: true, breakEvalOnSigint: true }});\n\
              const setRaw = Object.getPrototypeOf(repl.REPLServer.prototype).setPrompt;\n\
              const show = r.prompt;\n\
              r.prompt = function (preserveCursor) {{\n  \
                if (this.getPrompt() !== P) setRaw.call(this, C);\n  \
                return show.call(this, preserveCursor);\n\
-             }};\n"
+             }};\n",
+            p = b.prompt_expr,
+            c = b.continuation_expr,
         );
-        ReplBuilder::preset(vec!["node".into(), "-e".into(), js], p, c)
+        ReplBuilder::preset(vec!["node".into(), "-e".into(), js], b.prompt, b.continuation)
             .env_remove("NODE_REPL_EXTERNAL_MODULE")
     }
 
-    /// The SQLite shell: `sqlite3 -interactive -cmd ".prompt ..."` on an
-    /// in-memory database (add a file name with [`arg`](Self::arg)).
-    /// sqlite3 ignores Ctrl-C while a statement is unfinished, so an
-    /// unfinished statement (no `;`) is not cancelled: the next eval
+    /// The SQLite shell: `sqlite3 -interactive` on an in-memory database
+    /// (add a file name with [`arg`](Self::arg)). It starts with a fixed
+    /// set-up prompt (`-cmd`), and the unique prompts are set by typing
+    /// `.prompt "\133bg:..." "\133bg:..."`: sqlite3 resolves the octal
+    /// escape for `[` itself, and it rewrites a `-cmd` argument in place
+    /// (so `/proc/<pid>/cmdline` would show the resolved prompt): typed,
+    /// the prompts are in no argv, no echo and no environment.
+    /// `SQLITE_HISTORY` is `/dev/null`, so no history file is read or
+    /// written. sqlite3 ignores Ctrl-C while a statement is unfinished, so
+    /// an unfinished statement (no `;`) is not cancelled: the next eval
     /// continues it ([`Error::ReplIncomplete`] says `cancelled: false`).
     pub fn sqlite3() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
-        let cmd = format!(".prompt '{p}' '{c}'");
+        let b = ReplBuilder::unique_built();
+        let setup = format!(
+            ".prompt \"{}\" \"{}\"",
+            sqlite_escaped(&b.prompt),
+            sqlite_escaped(&b.continuation)
+        );
+        let argv = ["sqlite3", "-interactive", "-cmd", ".prompt 'bgterm-setup> '"];
         ReplBuilder::preset(
-            vec!["sqlite3".into(), "-interactive".into(), "-cmd".into(), cmd],
-            p,
-            c,
+            argv.iter().map(|s| (*s).to_string()).collect(),
+            b.prompt,
+            b.continuation,
         )
+        .env("SQLITE_HISTORY", "/dev/null")
+        .setup("bgterm-setup> ", setup)
         .cancel_incomplete(false)
     }
 
