@@ -585,3 +585,82 @@ fn own_command_line_and_environment_cannot_forge_the_prompt() {
         }
     }
 }
+
+/// Every printable ASCII character, tabs, and some UTF-8: what a line of
+/// input carries. Returned raw, and escaped for a double-quoted Python or
+/// JavaScript string literal.
+fn every_byte() -> (String, String) {
+    let raw: String = (0x20u8..=0x7e)
+        .map(char::from)
+        .chain("\ttab\t!\\'\"héllo 日本 🎉\t".chars())
+        .collect();
+    let escaped = raw.replace('\\', "\\\\").replace('"', "\\\"");
+    (raw, escaped)
+}
+
+/// A tab is a character like any other (no line editor completes on it),
+/// and every other printable byte arrives as written.
+#[test]
+fn tabs_and_every_printable_byte_arrive_as_written() {
+    let (raw, escaped) = every_byte();
+    for (name, make) in [
+        ("python3", Repl::python as fn() -> bgterm::Result<Repl>),
+        ("ipython", Repl::ipython),
+    ] {
+        if !have(name, "tabs_and_every_printable_byte") {
+            continue;
+        }
+        let mut py = make().expect(name);
+        assert_eq!(py.eval("print('a\tb')", T).expect("tab").text, "a\tb\n", "{name}");
+        assert_eq!(py.eval("x = '''a\tb'''", T).expect("assign").text, "", "{name}");
+        assert_eq!(
+            py.eval("print(repr(x))", T).expect("repr").text,
+            "'a\\tb'\n",
+            "{name}"
+        );
+        // A tab where a line editor would complete a name.
+        assert_eq!(
+            py.eval("len(x)\t+ 1", T).expect("after a name").text,
+            "4\n",
+            "{name}"
+        );
+        let r = py.eval(&format!("print(\"{escaped}\")"), T).expect("every byte");
+        assert_eq!(r.text, format!("{raw}\n"), "{name}");
+        assert_eq!(py.eval("1+1", T).expect("next").text, "2\n", "{name}");
+    }
+    if have("node", "tabs_and_every_printable_byte (node)") {
+        let mut node = Repl::node().expect("node");
+        assert_eq!(node.eval("console.log('a\tb')", T).expect("tab").text, "a\tb\n");
+        assert_eq!(node.eval("let x = 'a\tb'", T).expect("assign").text, "");
+        assert_eq!(node.eval("x.length\t+ 1", T).expect("after a name").text, "4\n");
+        assert_eq!(node.eval("\tx.length", T).expect("leading tab").text, "3\n");
+        let r = node
+            .eval(&format!("console.log(\"{escaped}\")"), T)
+            .expect("every byte");
+        assert_eq!(r.text, format!("{raw}\n"));
+        assert_eq!(node.eval("1+1", T).expect("next").text, "2\n");
+    }
+    if have("sqlite3", "tabs_and_every_printable_byte (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        // Its readline init file is private and gone once it prompted.
+        let env = proc_lines(&db, "environ");
+        let inputrc = env
+            .lines()
+            .find_map(|l| l.strip_prefix("INPUTRC="))
+            .expect("INPUTRC");
+        assert!(inputrc.contains("bgterm-inputrc-"), "{inputrc}");
+        assert!(!std::path::Path::new(inputrc).exists(), "{inputrc} is left");
+        assert_eq!(db.eval("select 'a\tb';", T).expect("tab").text, "a\tb\n");
+        assert_eq!(
+            db.eval("select\tlength('a\tb');", T)
+                .expect("after a keyword")
+                .text,
+            "3\n"
+        );
+        let r = db
+            .eval(&format!("select '{}';", raw.replace('\'', "''")), T)
+            .expect("every byte");
+        assert_eq!(r.text, format!("{raw}\n"));
+        assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
+    }
+}

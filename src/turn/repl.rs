@@ -19,6 +19,8 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -791,6 +793,36 @@ fn sqlite_escaped(prompt: &str) -> String {
     prompt.replacen('[', "\\133", 1)
 }
 
+/// A file that exists while this value does.
+#[derive(Debug)]
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// Creates `path` (which must not exist yet), readable only by this
+    /// user, holding `text`.
+    fn create(path: PathBuf, text: &str, command: &Command) -> Result<TempFile> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(&path).and_then(|mut f| {
+            let file = TempFile(path.clone());
+            f.write_all(text.as_bytes())?;
+            Ok(file)
+        });
+        written.map_err(|source| Error::Spawn {
+            program: format!("{command} (its readline init file {})", path.display()),
+            source,
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A change to the session builder, applied at spawn.
 type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
 
@@ -829,6 +861,10 @@ pub struct ReplBuilder {
     command: Command,
     spec: Spec,
     setup: Option<(String, String)>,
+    /// A private readline init file to write before the program starts
+    /// and to remove once it has shown its first prompt (readline reads
+    /// it before the first one): where, and what it says.
+    inputrc: Option<(PathBuf, &'static str)>,
     configure: Vec<Configure>,
     start_timeout: Duration,
 }
@@ -862,6 +898,7 @@ impl ReplBuilder {
                 interrupt_retry: None,
             },
             setup: None,
+            inputrc: None,
             configure: Vec::new(),
             start_timeout: DEFAULT_REPL_START_TIMEOUT,
         }
@@ -917,8 +954,17 @@ impl ReplBuilder {
         let code = format!(
             "def _bgterm_setup():\n    \
              import sys\n    \
+             sys.__interactivehook__ = lambda: None\n    \
              sys.ps1 = {p}\n    \
-             sys.ps2 = {c}\n\
+             sys.ps2 = {c}\n    \
+             try:\n        \
+             import readline\n    \
+             except ImportError:\n        \
+             return\n    \
+             if 'libedit' in (readline.__doc__ or ''):\n        \
+             readline.parse_and_bind('bind ^I ed-insert')\n    \
+             else:\n        \
+             readline.parse_and_bind('set disable-completion on')\n\
              _bgterm_setup()\n\
              del _bgterm_setup\n",
             p = b.prompt_expr,
@@ -991,6 +1037,7 @@ impl ReplBuilder {
             "const repl = require('repl');\n\
              const P = {p}, C = {c};\n\
              const r = repl.start({{ prompt: P, useColors: false, ignoreUndefined: true, breakEvalOnSigint: true }});\n\
+             Object.defineProperty(r, 'isCompletionEnabled', {{ get() {{ return false; }}, set(_) {{}} }});\n\
              const setRaw = Object.getPrototypeOf(repl.REPLServer.prototype).setPrompt;\n\
              const show = r.prompt;\n\
              r.prompt = function (preserveCursor) {{\n  \
@@ -1031,6 +1078,18 @@ impl ReplBuilder {
         .env("SQLITE_HISTORY", "/dev/null")
         .setup("bgterm-setup> ", setup)
         .cancel_incomplete(false)
+        .private_inputrc("set disable-completion on\n")
+    }
+
+    /// Points `INPUTRC` at a private readline init file with `text`: a
+    /// fresh name in the temporary directory, created (only for this
+    /// user) when the program starts and removed once it has shown its
+    /// first prompt.
+    fn private_inputrc(mut self, text: &'static str) -> ReplBuilder {
+        let name = format!("bgterm-inputrc-{}-{}", std::process::id(), nonce());
+        let path = std::env::temp_dir().join(name);
+        self.inputrc = Some((path.clone(), text));
+        self.env("INPUTRC", path)
     }
 
     /// bash: `bash --norc --noprofile -i` with `PS1`/`PS2` set to the
@@ -1220,6 +1279,10 @@ impl ReplBuilder {
                 });
             }
         }
+        let inputrc = match &self.inputrc {
+            Some((path, text)) => Some(TempFile::create(path.clone(), text, &self.command)?),
+            None => None,
+        };
         let mut b = SessionBuilder::new(self.command);
         for f in self.configure {
             b = f(b);
@@ -1229,6 +1292,7 @@ impl ReplBuilder {
             session,
             spec,
             setup: self.setup,
+            _inputrc: inputrc,
             deadline: Instant::now().checked_add(self.start_timeout),
             banner: String::new(),
         })
@@ -1240,6 +1304,9 @@ pub(crate) struct ReplStart {
     pub(crate) session: Session,
     spec: Spec,
     pub(crate) setup: Option<(String, String)>,
+    /// Removed when the start is over (the REPL is made or the start
+    /// failed).
+    _inputrc: Option<TempFile>,
     pub(crate) deadline: Option<Instant>,
     banner: String,
 }
