@@ -664,3 +664,42 @@ fn tabs_and_every_printable_byte_arrive_as_written() {
         assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
     }
 }
+
+/// A lone `\r` (the terminal would end the line there) and the control
+/// characters a terminal or a line editor acts on are refused, naming the
+/// byte and where it is; nothing is sent, and the turns stay in step.
+#[test]
+fn control_characters_in_input_are_refused_and_nothing_is_sent() {
+    if !have("python3", "control_characters_in_input") {
+        return;
+    }
+    let mut py = Repl::python().expect("python3");
+    match py.eval("1\r2", T) {
+        Err(Error::InvalidInput {
+            input,
+            byte,
+            position,
+            ..
+        }) => {
+            assert_eq!((input.as_str(), byte, position), ("1\r2", b'\r', 1));
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    let r = py.eval("3", T).expect("next");
+    assert_eq!((r.text.as_str(), r.stray.as_str()), ("3\n", ""));
+    // `\r\n` is a line end like `\n`.
+    assert_eq!(py.eval("x = 4\r\nx + 1\r\n", T).expect("crlf").text, "5\n");
+    for byte in [
+        0x00u8, 0x03, 0x04, 0x08, 0x0f, 0x11, 0x12, 0x13, 0x15, 0x16, 0x17, 0x1a, 0x1b, 0x1c, 0x7f,
+    ] {
+        let input = format!("print('ok')\nprint('{}')", char::from(byte));
+        let err = py.eval(&input, T).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { byte: b, position: 19, .. } if *b == byte),
+            "{byte:#04x}: {err:?}"
+        );
+        assert!(err.to_string().contains("nothing was sent"), "{err}");
+        let r = py.eval("6 * 7", T).expect("after a refusal");
+        assert_eq!((r.text.as_str(), r.stray.as_str()), ("42\n", ""), "{byte:#04x}");
+    }
+}

@@ -393,6 +393,7 @@ impl Repl {
                 id: self.session.id(),
             });
         }
+        check_input(self.session.id(), input)?;
         let (stray, from) = self.drain()?;
         let normalized = input.replace("\r\n", "\n");
         let body = normalized.strip_suffix('\n').unwrap_or(&normalized);
@@ -765,6 +766,47 @@ fn segment(turn: &mut Turn, m: &Match) -> String {
         _ => seg += &m.before,
     }
     seg
+}
+
+/// Refuses an input with a byte that would not arrive as typed text
+/// ([`Error::InvalidInput`]): a `\r` without a `\n` after it, and every
+/// other control character but tab and newline. In canonical mode the
+/// terminal acts on many of them (the `stty` characters: signals, end of
+/// file, erasing, quoting, flow control, ...), and a line editor in raw
+/// mode binds the rest (and escape, which starts a key sequence).
+fn check_input(id: crate::id::SessionId, input: &str) -> Result<()> {
+    let bytes = input.as_bytes();
+    for (position, &byte) in bytes.iter().enumerate() {
+        let reason = match byte {
+            b'\n' | b'\t' => continue,
+            b'\r' if bytes.get(position + 1) == Some(&b'\n') => continue,
+            b'\r' => "a carriage return without a line feed after it: the terminal ends the line there",
+            0x03 => "Ctrl-C: the terminal raises SIGINT (a line editor drops the line)",
+            0x04 => "Ctrl-D: end of file (the line goes to the program unfinished)",
+            0x1a => "Ctrl-Z: the terminal raises SIGTSTP",
+            0x1c => "Ctrl-\\: the terminal raises SIGQUIT",
+            0x15 => "Ctrl-U: the terminal erases the line",
+            0x17 => "Ctrl-W: the terminal erases a word",
+            0x16 => "Ctrl-V: the terminal takes the next byte literally",
+            0x12 => "Ctrl-R: the terminal reprints the line (a line editor searches its history)",
+            0x7f => "DEL: the terminal erases a character",
+            0x08 => "Ctrl-H: a line editor erases a character",
+            0x11 | 0x13 => "Ctrl-Q/Ctrl-S: flow control, the terminal resumes or stops its output",
+            0x0f => "Ctrl-O: the terminal discards output (a line editor runs the line and fetches the next)",
+            0x1b => "escape: a line editor starts a key sequence",
+            0x00 => "NUL: a line editor takes it as a key, and C programs end a string there",
+            0x00..=0x1f => "a control character: a line editor takes it as a key",
+            _ => continue,
+        };
+        return Err(Error::InvalidInput {
+            id,
+            input: input.to_string(),
+            byte,
+            position,
+            reason,
+        });
+    }
+    Ok(())
 }
 
 /// A fresh random nonce for a unique prompt (10 hex digits).
