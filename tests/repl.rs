@@ -703,3 +703,44 @@ fn control_characters_in_input_are_refused_and_nothing_is_sent() {
         assert_eq!((r.text.as_str(), r.stray.as_str()), ("42\n", ""), "{byte:#04x}");
     }
 }
+
+/// A line longer than the terminal's canonical-mode limit: the programs
+/// that read through a line editor (raw mode: Python, Node.js, sqlite3)
+/// take it whole; IPython reads in canonical mode, where the kernel would
+/// cut it, so it is refused before any line of the input is sent.
+#[test]
+fn lines_longer_than_the_canonical_limit_work_or_are_refused_whole() {
+    let long = "y".repeat(5000);
+    assert!(long.len() > bgterm::CANONICAL_LINE_LIMIT);
+    if have("python3", "long_lines (python3)") {
+        let mut py = Repl::python().expect("python3");
+        assert_eq!(py.eval(&format!("x = '{long}'"), T).expect("long").text, "");
+        assert_eq!(py.eval("len(x)", T).expect("len").text, "5000\n");
+        let input = format!("z = 1\nx = '{long}z'\nlen(x) + z");
+        assert_eq!(py.eval(&input, T).expect("second line").text, "5002\n");
+    }
+    if have("ipython", "long_lines (ipython)") {
+        let mut ip = Repl::ipython().expect("ipython");
+        for input in [format!("x = '{long}'"), format!("z = 1\nx = '{long}'")] {
+            match ip.eval(&input, T) {
+                Err(Error::LineTooLong { length, limit, .. }) => {
+                    assert_eq!((length, limit), (5006, bgterm::CANONICAL_LINE_LIMIT));
+                }
+                other => panic!("expected LineTooLong, got {other:?}"),
+            }
+            let r = ip.eval("print('x' in dir(), 'z' in dir())", T).expect("after");
+            assert_eq!((r.text.as_str(), r.stray.as_str()), ("False False\n", ""));
+        }
+    }
+    if have("node", "long_lines (node)") {
+        let mut node = Repl::node().expect("node");
+        assert_eq!(node.eval(&format!("let x = '{long}'"), T).expect("long").text, "");
+        assert_eq!(node.eval("x.length", T).expect("len").text, "5000\n");
+    }
+    if have("sqlite3", "long_lines (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        let r = db.eval(&format!("select length('{long}');"), T).expect("long");
+        assert_eq!(r.text, "5000\n");
+        assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
+    }
+}

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::limits::DEFAULT_REPL_START_TIMEOUT;
+use crate::limits::{CANONICAL_LINE_LIMIT, DEFAULT_REPL_START_TIMEOUT};
 use crate::session::builder::SessionBuilder;
 use crate::session::command::Command;
 use crate::session::handle::Session;
@@ -140,6 +140,10 @@ struct Spec {
     /// Send Ctrl-C once more if the prompt has not come this long after a
     /// Ctrl-C sent at a prompt (see `ReplBuilder::interrupt_retry`).
     interrupt_retry: Option<Duration>,
+    /// The program reads its input in canonical mode: a line over the
+    /// limit is refused before anything is sent (see
+    /// `ReplBuilder::canonical_input`).
+    canonical_input: bool,
 }
 
 /// A turn that has not seen its final prompt yet.
@@ -398,6 +402,15 @@ impl Repl {
         let normalized = input.replace("\r\n", "\n");
         let body = normalized.strip_suffix('\n').unwrap_or(&normalized);
         let mut lines: VecDeque<String> = body.split('\n').map(str::to_string).collect();
+        if self.spec.canonical_input {
+            if let Some(long) = lines.iter().find(|l| l.len() > CANONICAL_LINE_LIMIT) {
+                return Err(Error::LineTooLong {
+                    id: self.session.id(),
+                    length: long.len(),
+                    limit: CANONICAL_LINE_LIMIT,
+                });
+            }
+        }
         let first = lines.pop_front().unwrap_or_default();
         let mut turn = Turn {
             input: input.to_string(),
@@ -938,6 +951,7 @@ impl ReplBuilder {
                 cancel_incomplete: true,
                 echo: true,
                 interrupt_retry: None,
+                canonical_input: false,
             },
             setup: None,
             inputrc: None,
@@ -1064,6 +1078,7 @@ impl ReplBuilder {
         let mut argv: Vec<String> = argv.iter().map(|s| (*s).to_string()).collect();
         argv.push(code);
         ReplBuilder::preset(argv, b.prompt, b.continuation)
+            .canonical_input(true)
             .blank_line_ends_block(true)
             .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
     }
@@ -1211,6 +1226,20 @@ impl ReplBuilder {
     /// Ctrl-C does something else (Node.js exits).
     pub fn interrupt_retry(mut self, after: Option<Duration>) -> ReplBuilder {
         self.spec.interrupt_retry = after;
+        self
+    }
+
+    /// Whether the program reads its input in the terminal's canonical
+    /// mode, without a line editor (default `false`; `true` for IPython,
+    /// whose simple prompt reads with `input()`). The kernel keeps at most
+    /// [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) bytes of a
+    /// line there, so [`Repl::eval`] refuses an input with a longer line
+    /// with [`Error::LineTooLong`] before sending anything. Without it,
+    /// [`Session::send`] refuses such a line when it is its turn to be
+    /// sent (the terminal is in canonical mode then): nothing is sent if
+    /// it is the first line, but the lines before it were.
+    pub fn canonical_input(mut self, yes: bool) -> ReplBuilder {
+        self.spec.canonical_input = yes;
         self
     }
 
@@ -1464,6 +1493,7 @@ mod tests {
             cancel_incomplete: true,
             echo: true,
             interrupt_retry: None,
+            canonical_input: false,
         };
         assert_eq!(spec.segment_text("1+1\r\n\x1b[33m2\x1b[0m\r\n", true), "2\n");
         assert_eq!(spec.segment_text("no newline yet", true), "");
