@@ -11,9 +11,12 @@
 //!
 //! The prompts are made unique where the program allows it (as pexpect's
 //! `replwrap` does): each preset sets a primary and a continuation prompt
-//! that carry a random nonce, through the command line or the environment
-//! rather than typed input, so neither an echo nor ordinary output can be
-//! mistaken for a prompt.
+//! that carry a random nonce, so neither an echo nor ordinary output can be
+//! mistaken for a prompt. The Python, IPython, Node.js and sqlite3 presets
+//! never write a prompt's bytes into an argv, an environment variable or a
+//! file (they build it at run time from pieces, or type it escaped), so
+//! output that shows the program's own command line or environment (`ps`,
+//! `/proc/self/cmdline`) cannot forge one either.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -379,9 +382,19 @@ impl Repl {
     /// - [`Error::ReplIncomplete`] if the program still waits for more
     ///   input after the last line.
     /// - [`Error::ReplBusy`] while an earlier turn is still open.
+    /// - [`Error::InvalidInput`] for a byte that would not arrive as typed
+    ///   text: a `\r` not followed by `\n` (the terminal would end the
+    ///   line there and the turns would fall out of step), or a control
+    ///   character other than tab and newline (Ctrl-C, Ctrl-D, Ctrl-U,
+    ///   escape, DEL, ...). Nothing is sent; the next eval works as usual.
+    ///   Send keys with [`Session::send_keys`] instead.
+    /// - [`Error::LineTooLong`] for a line longer than
+    ///   [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) when the
+    ///   program reads in canonical mode: before anything is sent with
+    ///   [`ReplBuilder::canonical_input`] (IPython), otherwise when that
+    ///   line is due (lines before it were sent). Never cut silently.
     /// - The errors of [`Session::send`] ([`Error::SessionExited`] if the
-    ///   program had already exited, [`Error::LineTooLong`] for a line too
-    ///   long for a terminal in canonical mode, ...).
+    ///   program had already exited, ...).
     pub fn eval(&mut self, input: &str, timeout: Duration) -> Result<Reply> {
         let deadline = Instant::now().checked_add(timeout);
         let turn = self.begin_eval(input)?;
@@ -402,14 +415,13 @@ impl Repl {
         let normalized = input.replace("\r\n", "\n");
         let body = normalized.strip_suffix('\n').unwrap_or(&normalized);
         let mut lines: VecDeque<String> = body.split('\n').map(str::to_string).collect();
-        if self.spec.canonical_input {
-            if let Some(long) = lines.iter().find(|l| l.len() > CANONICAL_LINE_LIMIT) {
-                return Err(Error::LineTooLong {
-                    id: self.session.id(),
-                    length: long.len(),
-                    limit: CANONICAL_LINE_LIMIT,
-                });
-            }
+        let too_long = lines.iter().map(String::len).find(|&n| n > CANONICAL_LINE_LIMIT);
+        if let Some(length) = too_long.filter(|_| self.spec.canonical_input) {
+            return Err(Error::LineTooLong {
+                id: self.session.id(),
+                length,
+                limit: CANONICAL_LINE_LIMIT,
+            });
         }
         let first = lines.pop_front().unwrap_or_default();
         let mut turn = Turn {
@@ -808,7 +820,7 @@ fn check_input(id: crate::id::SessionId, input: &str) -> Result<()> {
             0x0f => "Ctrl-O: the terminal discards output (a line editor runs the line and fetches the next)",
             0x1b => "escape: a line editor starts a key sequence",
             0x00 => "NUL: a line editor takes it as a key, and C programs end a string there",
-            0x00..=0x1f => "a control character: a line editor takes it as a key",
+            0x01..=0x1f => "a control character: a line editor takes it as a key",
             _ => continue,
         };
         return Err(Error::InvalidInput {
@@ -887,13 +899,36 @@ type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
 /// The presets ([`python`](Self::python), [`ipython`](Self::ipython),
 /// [`node`](Self::node), [`sqlite3`](Self::sqlite3), [`bash`](Self::bash),
 /// [`sh`](Self::sh)) set a unique prompt and continuation prompt (each
-/// carries a random nonce, like `[bg:5f0c2a91d3]> `) through the
-/// command line or the environment, so nothing has to be typed to set it
-/// up and no echo can be mistaken for it; they start the program with
+/// carries a random nonce, like `[bg:5f0c2a91d3]> `), so that no echo and
+/// no ordinary output can be mistaken for one; they start the program with
 /// `TERM=dumb` (no colours, no cursor movement, no bracketed paste) and
 /// without the user's startup files. Everything else can be added:
 /// [`arg`](Self::arg), [`env`](Self::env), and any [`SessionBuilder`]
 /// option through [`session`](Self::session).
+///
+/// What the Python, IPython, Node.js and sqlite3 presets guarantee:
+///
+/// - **The prompts are secret to the program.** Their bytes are in no
+///   argv, no environment variable and no file (no history file either):
+///   Python, IPython and Node.js build them at run time from two halves of
+///   the nonce (`'[bg:' + '5f0c2' + 'a91d3' + ']> '`), sqlite3 gets them
+///   typed once at start, with `[` as an octal escape it resolves itself.
+///   Output of `ps`, `/proc/self/cmdline` or `/proc/self/environ` is a
+///   reply like any other. (Only output that the program computes from
+///   its own prompt, `print(sys.ps1)`, can end a turn early.)
+/// - **Input arrives as written.** A tab is a character (no line editor
+///   completes on it: Python's readline and sqlite3's have completion
+///   turned off, Node.js never completes, IPython's simple prompt has no
+///   line editor), and so is every other printable character and UTF-8.
+///   [`Repl::eval`] refuses control characters other than tab and
+///   newline, and a `\r` not followed by `\n`, with
+///   [`Error::InvalidInput`] before sending anything.
+/// - **Long lines.** Python, Node.js and sqlite3 read through a line
+///   editor in raw mode: a line longer than
+///   [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) arrives whole.
+///   IPython reads in canonical mode, where the kernel would cut it: such
+///   an input is refused with [`Error::LineTooLong`] before any of its
+///   lines is sent (see [`canonical_input`](Self::canonical_input)).
 ///
 /// For another program, give its prompt ([`new`](Self::new)); if it can
 /// be told to use a unique one with typed input (a shell's `PS1=...`), do
@@ -1001,9 +1036,14 @@ impl ReplBuilder {
     /// Python 3: `python3 -q -i -c <set-up code>`, the plain interpreter
     /// (`PYTHON_BASIC_REPL=1` for Python 3.13's new one), without
     /// `PYTHONSTARTUP`. The set-up code builds `sys.ps1` and `sys.ps2` from
-    /// pieces at run time (so the prompts are in no argv) and leaves no
-    /// name behind. A blank line ends a block, and is sent for you when
-    /// the input ends inside one.
+    /// pieces at run time (so the prompts are in no argv), replaces
+    /// `sys.__interactivehook__` (so `~/.python_history` is neither read
+    /// nor written and no completer is installed), imports `readline`
+    /// itself with completion disabled (a tab is typed; lines may be
+    /// longer than the canonical limit) and leaves no name behind. A
+    /// Python without `readline` reads in canonical mode instead. A blank
+    /// line ends a block, and is sent for you when the input ends inside
+    /// one.
     pub fn python() -> ReplBuilder {
         let b = ReplBuilder::unique_built();
         // In a function, so the session's namespace gets no new names.
@@ -1043,7 +1083,11 @@ impl ReplBuilder {
     /// (installed with `-i -c`) whose input and continuation prompts are
     /// unique (built from pieces at run time, so they are in no argv) and
     /// whose output prompt is empty, so `1 + 1` replies `2` rather than
-    /// `Out[1]: 2`. A blank line ends a block, as in Python.
+    /// `Out[1]: 2`. A blank line ends a block, as in Python. The simple
+    /// prompt reads with `input()` in canonical mode, with no line editor
+    /// (a tab is typed as is): a line longer than
+    /// [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) is refused
+    /// ([`canonical_input`](Self::canonical_input)).
     pub fn ipython() -> ReplBuilder {
         let b = ReplBuilder::unique_built();
         // In a function, so the session's namespace gets no new names.
@@ -1087,7 +1131,10 @@ impl ReplBuilder {
     /// (built from pieces at run time, so it is in no argv), no colours,
     /// `undefined` results not printed (so `let x = 1` replies nothing),
     /// and Ctrl-C able to stop running code (`breakEvalOnSigint`). Node's
-    /// continuation prompt (`... `) is replaced by the unique one.
+    /// continuation prompt (`... `) is replaced by the unique one. Tab
+    /// completion is off (Node's readline only completes on a tab that
+    /// ends a read, which a long line split by the terminal could make
+    /// happen), so a tab is typed as is.
     pub fn node() -> ReplBuilder {
         let b = ReplBuilder::unique_built();
         let js = format!(
@@ -1116,9 +1163,13 @@ impl ReplBuilder {
     /// (so `/proc/<pid>/cmdline` would show the resolved prompt): typed,
     /// the prompts are in no argv, no echo and no environment.
     /// `SQLITE_HISTORY` is `/dev/null`, so no history file is read or
-    /// written. sqlite3 ignores Ctrl-C while a statement is unfinished, so
-    /// an unfinished statement (no `;`) is not cancelled: the next eval
-    /// continues it ([`Error::ReplIncomplete`] says `cancelled: false`).
+    /// written. Its readline gets a private init file with
+    /// `set disable-completion on` (a tab is typed as is), created only
+    /// for this user in the temporary directory and removed once sqlite3
+    /// has prompted. sqlite3 ignores Ctrl-C while a statement is
+    /// unfinished, so an unfinished statement (no `;`) is not cancelled:
+    /// the next eval continues it ([`Error::ReplIncomplete`] says
+    /// `cancelled: false`).
     pub fn sqlite3() -> ReplBuilder {
         let b = ReplBuilder::unique_built();
         let setup = format!(
@@ -1503,6 +1554,21 @@ mod tests {
         );
         let quiet = Spec { echo: false, ..spec };
         assert_eq!(quiet.segment_text("2\r\n", true), "2\n");
+    }
+
+    #[test]
+    fn built_prompts_are_not_in_their_code() {
+        let b = ReplBuilder::unique_built();
+        for code in [&b.prompt_expr, &b.continuation_expr, &sqlite_escaped(&b.prompt)] {
+            assert!(
+                !code.contains(&b.prompt) && !code.contains(&b.continuation),
+                "{code}"
+            );
+        }
+        assert_eq!(sqlite_escaped(&b.prompt), format!("\\133{}", &b.prompt[1..]));
+        // What Python or JavaScript makes of the expression.
+        let joined: String = b.prompt_expr.split(" + ").map(|s| s.trim_matches('\'')).collect();
+        assert_eq!(joined, b.prompt);
     }
 
     #[test]
