@@ -744,3 +744,42 @@ fn lines_longer_than_the_canonical_limit_work_or_are_refused_whole() {
         assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
     }
 }
+
+/// The async form takes the same turn steps: the typed sqlite3 set-up, the
+/// private init file, the refused bytes and the long-line check.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "current_thread")]
+async fn async_repl_keeps_the_preset_guarantees() {
+    use bgterm::AsyncRepl;
+    if have("sqlite3", "async_repl (sqlite3)") {
+        let mut db = AsyncRepl::spawn(ReplBuilder::sqlite3()).await.expect("sqlite3");
+        let r = db.eval("select 'a\tb';", T).await.expect("tab");
+        assert_eq!(r.text, "a\tb\n");
+        let err = db.eval("select 1;\x15", T).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidInput {
+                    byte: 0x15,
+                    position: 9,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let r = db
+            .eval(".shell cat /proc/$PPID/cmdline", T)
+            .await
+            .expect("cmdline");
+        assert!(r.text.starts_with("sqlite3"), "{:?}", r.text);
+        assert_eq!(db.eval("select 1+1;", T).await.expect("next").text, "2\n");
+    }
+    if have("ipython", "async_repl (ipython)") {
+        let mut ip = AsyncRepl::spawn(ReplBuilder::ipython()).await.expect("ipython");
+        let long = format!("z = 1\nx = '{}'", "y".repeat(5000));
+        let err = ip.eval(&long, T).await.unwrap_err();
+        assert!(matches!(err, Error::LineTooLong { .. }), "{err:?}");
+        let r = ip.eval("print('z' in dir(), 'a\tb')", T).await.expect("after");
+        assert_eq!(r.text, "False a\tb\n");
+    }
+}
