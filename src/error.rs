@@ -486,6 +486,31 @@ pub enum Error {
         id: SessionId,
     },
 
+    /// An input to [`Repl::eval`](crate::Repl::eval) with a byte that the
+    /// terminal or the program's line editor would not take as text: a
+    /// carriage return not followed by a line feed (the terminal ends the
+    /// line there), or a control character other than tab and newline
+    /// (Ctrl-C raises SIGINT, Ctrl-D is end of file, Ctrl-U erases the
+    /// line, escape starts a key sequence, ...). Nothing was sent; the
+    /// next eval works as usual. Keys are sent with
+    /// [`Session::send_keys`](crate::Session::send_keys) (see
+    /// [`Repl::session`](crate::Repl::session)).
+    #[error(
+        "session {id}: input byte {byte:#04x} at byte {position} cannot be typed: {reason}; nothing was sent"
+    )]
+    InvalidInput {
+        /// The session.
+        id: SessionId,
+        /// The input as given.
+        input: String,
+        /// The refused byte.
+        byte: u8,
+        /// Its offset in `input`, in bytes.
+        position: usize,
+        /// What the terminal or a line editor would do with it.
+        reason: &'static str,
+    },
+
     /// A [`ReplBuilder`](crate::ReplBuilder) prompt that cannot work.
     #[error("invalid prompt {prompt:?}: {reason}")]
     InvalidPrompt {
@@ -644,6 +669,7 @@ impl Error {
             | Error::ReplIncomplete { id, .. }
             | Error::ReplBusy { id, .. }
             | Error::ReplIdle { id, .. }
+            | Error::InvalidInput { id, .. }
             | Error::RunBusy { id, .. }
             | Error::RunTimeout { id, .. }
             | Error::RunShellExited { id, .. }

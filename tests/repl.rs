@@ -517,3 +517,269 @@ fn replies_are_clean_with_a_colour_terminal_too() {
         }
     }
 }
+
+/// `/proc/<pid>/<file>` of the REPL's own process, NULs as line ends: what
+/// the program prints when asked for its own command line or environment.
+fn proc_lines(repl: &Repl, file: &str) -> String {
+    let pid = repl.session().pid();
+    let bytes = std::fs::read(format!("/proc/{pid}/{file}")).expect("read /proc");
+    String::from_utf8(bytes).expect("utf-8").replace('\0', "\n")
+}
+
+/// Output that shows the program's own command line and environment (and,
+/// for Python, every process's arguments) is a reply like any other: the
+/// prompt is in none of them, so the turn ends at the real prompt and the
+/// next eval gets exactly its own answer.
+#[test]
+fn own_command_line_and_environment_cannot_forge_the_prompt() {
+    if have("python3", "own_command_line (python3)") {
+        let mut py = Repl::python().expect("python3");
+        for file in ["cmdline", "environ"] {
+            let input = format!("print(open('/proc/self/{file}').read().replace(chr(0), chr(10)), end='')");
+            let want = proc_lines(&py, file);
+            assert_eq!(py.eval(&input, T).expect(file).text, want, "{file}");
+            assert_eq!(py.eval("1+1", T).expect("next").text, "2\n");
+        }
+        if have("ps", "own_command_line (ps)") {
+            let r = py
+                .eval(
+                    "import subprocess; print(subprocess.run(['ps', '-eo', 'args'], capture_output=True, text=True).stdout, end='')",
+                    T,
+                )
+                .expect("ps");
+            assert!(r.text.starts_with("COMMAND\n"), "{:?}", r.text);
+            assert!(r.text.contains("python3 -q -i -c"), "{:?}", r.text);
+            assert_eq!(py.eval("1+1", T).expect("after ps").text, "2\n");
+        }
+    }
+    if have("ipython", "own_command_line (ipython)") {
+        let mut ip = Repl::ipython().expect("ipython");
+        for file in ["cmdline", "environ"] {
+            let input = format!("print(open('/proc/self/{file}').read().replace(chr(0), chr(10)), end='')");
+            let want = proc_lines(&ip, file);
+            assert_eq!(ip.eval(&input, T).expect(file).text, want, "{file}");
+            assert_eq!(ip.eval("1+1", T).expect("next").text, "2\n");
+        }
+    }
+    if have("node", "own_command_line (node)") {
+        let mut node = Repl::node().expect("node");
+        for file in ["cmdline", "environ"] {
+            let input = format!(
+                "process.stdout.write(require('fs').readFileSync('/proc/self/{file}', 'utf8').split('\\0').join('\\n'))"
+            );
+            let want = proc_lines(&node, file);
+            // `write` returns true, which the REPL prints.
+            assert_eq!(node.eval(&input, T).expect(file).text, want + "true\n", "{file}");
+            assert_eq!(node.eval("1+1", T).expect("next").text, "2\n");
+        }
+    }
+    if have("sqlite3", "own_command_line (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        for file in ["cmdline", "environ"] {
+            // The shell that `.shell` starts is the sqlite3 process's
+            // child. The reply drops the NULs (control characters).
+            let input = format!(".shell cat /proc/$PPID/{file}");
+            let want = proc_lines(&db, file).replace('\n', "");
+            assert_eq!(db.eval(&input, T).expect(file).text, want, "{file}");
+            assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
+        }
+    }
+}
+
+/// Every printable ASCII character, tabs, and some UTF-8: what a line of
+/// input carries. Returned raw, and escaped for a double-quoted Python or
+/// JavaScript string literal.
+fn every_byte() -> (String, String) {
+    let raw: String = (0x20u8..=0x7e)
+        .map(char::from)
+        .chain("\ttab\t!\\'\"héllo 日本 🎉\t".chars())
+        .collect();
+    let escaped = raw.replace('\\', "\\\\").replace('"', "\\\"");
+    (raw, escaped)
+}
+
+/// A tab is a character like any other (no line editor completes on it),
+/// and every other printable byte arrives as written.
+#[test]
+fn tabs_and_every_printable_byte_arrive_as_written() {
+    let (raw, escaped) = every_byte();
+    for (name, make) in [
+        ("python3", Repl::python as fn() -> bgterm::Result<Repl>),
+        ("ipython", Repl::ipython),
+    ] {
+        if !have(name, "tabs_and_every_printable_byte") {
+            continue;
+        }
+        let mut py = make().expect(name);
+        assert_eq!(py.eval("print('a\tb')", T).expect("tab").text, "a\tb\n", "{name}");
+        assert_eq!(py.eval("x = '''a\tb'''", T).expect("assign").text, "", "{name}");
+        assert_eq!(
+            py.eval("print(repr(x))", T).expect("repr").text,
+            "'a\\tb'\n",
+            "{name}"
+        );
+        // A tab where a line editor would complete a name.
+        assert_eq!(
+            py.eval("len(x)\t+ 1", T).expect("after a name").text,
+            "4\n",
+            "{name}"
+        );
+        let r = py.eval(&format!("print(\"{escaped}\")"), T).expect("every byte");
+        assert_eq!(r.text, format!("{raw}\n"), "{name}");
+        assert_eq!(py.eval("1+1", T).expect("next").text, "2\n", "{name}");
+    }
+    if have("node", "tabs_and_every_printable_byte (node)") {
+        let mut node = Repl::node().expect("node");
+        assert_eq!(node.eval("console.log('a\tb')", T).expect("tab").text, "a\tb\n");
+        assert_eq!(node.eval("let x = 'a\tb'", T).expect("assign").text, "");
+        assert_eq!(node.eval("x.length\t+ 1", T).expect("after a name").text, "4\n");
+        assert_eq!(node.eval("\tx.length", T).expect("leading tab").text, "3\n");
+        let r = node
+            .eval(&format!("console.log(\"{escaped}\")"), T)
+            .expect("every byte");
+        assert_eq!(r.text, format!("{raw}\n"));
+        assert_eq!(node.eval("1+1", T).expect("next").text, "2\n");
+    }
+    if have("sqlite3", "tabs_and_every_printable_byte (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        // Its readline init file is private and gone once it prompted.
+        let env = proc_lines(&db, "environ");
+        let inputrc = env
+            .lines()
+            .find_map(|l| l.strip_prefix("INPUTRC="))
+            .expect("INPUTRC");
+        assert!(inputrc.contains("bgterm-inputrc-"), "{inputrc}");
+        assert!(!std::path::Path::new(inputrc).exists(), "{inputrc} is left");
+        assert_eq!(db.eval("select 'a\tb';", T).expect("tab").text, "a\tb\n");
+        assert_eq!(
+            db.eval("select\tlength('a\tb');", T)
+                .expect("after a keyword")
+                .text,
+            "3\n"
+        );
+        let r = db
+            .eval(&format!("select '{}';", raw.replace('\'', "''")), T)
+            .expect("every byte");
+        assert_eq!(r.text, format!("{raw}\n"));
+        assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
+    }
+}
+
+/// A lone `\r` (the terminal would end the line there) and the control
+/// characters a terminal or a line editor acts on are refused, naming the
+/// byte and where it is; nothing is sent, and the turns stay in step.
+#[test]
+fn control_characters_in_input_are_refused_and_nothing_is_sent() {
+    if !have("python3", "control_characters_in_input") {
+        return;
+    }
+    let mut py = Repl::python().expect("python3");
+    match py.eval("1\r2", T) {
+        Err(Error::InvalidInput {
+            input,
+            byte,
+            position,
+            ..
+        }) => {
+            assert_eq!((input.as_str(), byte, position), ("1\r2", b'\r', 1));
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    let r = py.eval("3", T).expect("next");
+    assert_eq!((r.text.as_str(), r.stray.as_str()), ("3\n", ""));
+    // `\r\n` is a line end like `\n`.
+    assert_eq!(py.eval("x = 4\r\nx + 1\r\n", T).expect("crlf").text, "5\n");
+    for byte in [
+        0x00u8, 0x03, 0x04, 0x08, 0x0f, 0x11, 0x12, 0x13, 0x15, 0x16, 0x17, 0x1a, 0x1b, 0x1c, 0x7f,
+    ] {
+        let input = format!("print('ok')\nprint('{}')", char::from(byte));
+        let err = py.eval(&input, T).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { byte: b, position: 19, .. } if *b == byte),
+            "{byte:#04x}: {err:?}"
+        );
+        assert!(err.to_string().contains("nothing was sent"), "{err}");
+        let r = py.eval("6 * 7", T).expect("after a refusal");
+        assert_eq!((r.text.as_str(), r.stray.as_str()), ("42\n", ""), "{byte:#04x}");
+    }
+}
+
+/// A line longer than the terminal's canonical-mode limit: the programs
+/// that read through a line editor (raw mode: Python, Node.js, sqlite3)
+/// take it whole; IPython reads in canonical mode, where the kernel would
+/// cut it, so it is refused before any line of the input is sent.
+#[test]
+fn lines_longer_than_the_canonical_limit_work_or_are_refused_whole() {
+    let long = "y".repeat(5000);
+    assert!(long.len() > bgterm::CANONICAL_LINE_LIMIT);
+    if have("python3", "long_lines (python3)") {
+        let mut py = Repl::python().expect("python3");
+        assert_eq!(py.eval(&format!("x = '{long}'"), T).expect("long").text, "");
+        assert_eq!(py.eval("len(x)", T).expect("len").text, "5000\n");
+        let input = format!("z = 1\nx = '{long}z'\nlen(x) + z");
+        assert_eq!(py.eval(&input, T).expect("second line").text, "5002\n");
+    }
+    if have("ipython", "long_lines (ipython)") {
+        let mut ip = Repl::ipython().expect("ipython");
+        for input in [format!("x = '{long}'"), format!("z = 1\nx = '{long}'")] {
+            match ip.eval(&input, T) {
+                Err(Error::LineTooLong { length, limit, .. }) => {
+                    assert_eq!((length, limit), (5006, bgterm::CANONICAL_LINE_LIMIT));
+                }
+                other => panic!("expected LineTooLong, got {other:?}"),
+            }
+            let r = ip.eval("print('x' in dir(), 'z' in dir())", T).expect("after");
+            assert_eq!((r.text.as_str(), r.stray.as_str()), ("False False\n", ""));
+        }
+    }
+    if have("node", "long_lines (node)") {
+        let mut node = Repl::node().expect("node");
+        assert_eq!(node.eval(&format!("let x = '{long}'"), T).expect("long").text, "");
+        assert_eq!(node.eval("x.length", T).expect("len").text, "5000\n");
+    }
+    if have("sqlite3", "long_lines (sqlite3)") {
+        let mut db = Repl::sqlite3().expect("sqlite3");
+        let r = db.eval(&format!("select length('{long}');"), T).expect("long");
+        assert_eq!(r.text, "5000\n");
+        assert_eq!(db.eval("select 1+1;", T).expect("next").text, "2\n");
+    }
+}
+
+/// The async form takes the same turn steps: the typed sqlite3 set-up, the
+/// private init file, the refused bytes and the long-line check.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "current_thread")]
+async fn async_repl_keeps_the_preset_guarantees() {
+    use bgterm::AsyncRepl;
+    if have("sqlite3", "async_repl (sqlite3)") {
+        let mut db = AsyncRepl::spawn(ReplBuilder::sqlite3()).await.expect("sqlite3");
+        let r = db.eval("select 'a\tb';", T).await.expect("tab");
+        assert_eq!(r.text, "a\tb\n");
+        let err = db.eval("select 1;\x15", T).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidInput {
+                    byte: 0x15,
+                    position: 9,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let r = db
+            .eval(".shell cat /proc/$PPID/cmdline", T)
+            .await
+            .expect("cmdline");
+        assert!(r.text.starts_with("sqlite3"), "{:?}", r.text);
+        assert_eq!(db.eval("select 1+1;", T).await.expect("next").text, "2\n");
+    }
+    if have("ipython", "async_repl (ipython)") {
+        let mut ip = AsyncRepl::spawn(ReplBuilder::ipython()).await.expect("ipython");
+        let long = format!("z = 1\nx = '{}'", "y".repeat(5000));
+        let err = ip.eval(&long, T).await.unwrap_err();
+        assert!(matches!(err, Error::LineTooLong { .. }), "{err:?}");
+        let r = ip.eval("print('z' in dir(), 'a\tb')", T).await.expect("after");
+        assert_eq!(r.text, "False a\tb\n");
+    }
+}

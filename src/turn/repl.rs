@@ -11,19 +11,24 @@
 //!
 //! The prompts are made unique where the program allows it (as pexpect's
 //! `replwrap` does): each preset sets a primary and a continuation prompt
-//! that carry a random nonce, through the command line or the environment
-//! rather than typed input, so neither an echo nor ordinary output can be
-//! mistaken for a prompt.
+//! that carry a random nonce, so neither an echo nor ordinary output can be
+//! mistaken for a prompt. The Python, IPython, Node.js and sqlite3 presets
+//! never write a prompt's bytes into an argv, an environment variable or a
+//! file (they build it at run time from pieces, or type it escaped), so
+//! output that shows the program's own command line or environment (`ps`,
+//! `/proc/self/cmdline`) cannot forge one either.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::limits::DEFAULT_REPL_START_TIMEOUT;
+use crate::limits::{CANONICAL_LINE_LIMIT, DEFAULT_REPL_START_TIMEOUT};
 use crate::session::builder::SessionBuilder;
 use crate::session::command::Command;
 use crate::session::handle::Session;
@@ -138,6 +143,10 @@ struct Spec {
     /// Send Ctrl-C once more if the prompt has not come this long after a
     /// Ctrl-C sent at a prompt (see `ReplBuilder::interrupt_retry`).
     interrupt_retry: Option<Duration>,
+    /// The program reads its input in canonical mode: a line over the
+    /// limit is refused before anything is sent (see
+    /// `ReplBuilder::canonical_input`).
+    canonical_input: bool,
 }
 
 /// A turn that has not seen its final prompt yet.
@@ -373,9 +382,19 @@ impl Repl {
     /// - [`Error::ReplIncomplete`] if the program still waits for more
     ///   input after the last line.
     /// - [`Error::ReplBusy`] while an earlier turn is still open.
+    /// - [`Error::InvalidInput`] for a byte that would not arrive as typed
+    ///   text: a `\r` not followed by `\n` (the terminal would end the
+    ///   line there and the turns would fall out of step), or a control
+    ///   character other than tab and newline (Ctrl-C, Ctrl-D, Ctrl-U,
+    ///   escape, DEL, ...). Nothing is sent; the next eval works as usual.
+    ///   Send keys with [`Session::send_keys`] instead.
+    /// - [`Error::LineTooLong`] for a line longer than
+    ///   [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) when the
+    ///   program reads in canonical mode: before anything is sent with
+    ///   [`ReplBuilder::canonical_input`] (IPython), otherwise when that
+    ///   line is due (lines before it were sent). Never cut silently.
     /// - The errors of [`Session::send`] ([`Error::SessionExited`] if the
-    ///   program had already exited, [`Error::LineTooLong`] for a line too
-    ///   long for a terminal in canonical mode, ...).
+    ///   program had already exited, ...).
     pub fn eval(&mut self, input: &str, timeout: Duration) -> Result<Reply> {
         let deadline = Instant::now().checked_add(timeout);
         let turn = self.begin_eval(input)?;
@@ -391,10 +410,19 @@ impl Repl {
                 id: self.session.id(),
             });
         }
+        check_input(self.session.id(), input)?;
         let (stray, from) = self.drain()?;
         let normalized = input.replace("\r\n", "\n");
         let body = normalized.strip_suffix('\n').unwrap_or(&normalized);
         let mut lines: VecDeque<String> = body.split('\n').map(str::to_string).collect();
+        let too_long = lines.iter().map(String::len).find(|&n| n > CANONICAL_LINE_LIMIT);
+        if let Some(length) = too_long.filter(|_| self.spec.canonical_input) {
+            return Err(Error::LineTooLong {
+                id: self.session.id(),
+                length,
+                limit: CANONICAL_LINE_LIMIT,
+            });
+        }
         let first = lines.pop_front().unwrap_or_default();
         let mut turn = Turn {
             input: input.to_string(),
@@ -765,6 +793,47 @@ fn segment(turn: &mut Turn, m: &Match) -> String {
     seg
 }
 
+/// Refuses an input with a byte that would not arrive as typed text
+/// ([`Error::InvalidInput`]): a `\r` without a `\n` after it, and every
+/// other control character but tab and newline. In canonical mode the
+/// terminal acts on many of them (the `stty` characters: signals, end of
+/// file, erasing, quoting, flow control, ...), and a line editor in raw
+/// mode binds the rest (and escape, which starts a key sequence).
+fn check_input(id: crate::id::SessionId, input: &str) -> Result<()> {
+    let bytes = input.as_bytes();
+    for (position, &byte) in bytes.iter().enumerate() {
+        let reason = match byte {
+            b'\n' | b'\t' => continue,
+            b'\r' if bytes.get(position + 1) == Some(&b'\n') => continue,
+            b'\r' => "a carriage return without a line feed after it: the terminal ends the line there",
+            0x03 => "Ctrl-C: the terminal raises SIGINT (a line editor drops the line)",
+            0x04 => "Ctrl-D: end of file (the line goes to the program unfinished)",
+            0x1a => "Ctrl-Z: the terminal raises SIGTSTP",
+            0x1c => "Ctrl-\\: the terminal raises SIGQUIT",
+            0x15 => "Ctrl-U: the terminal erases the line",
+            0x17 => "Ctrl-W: the terminal erases a word",
+            0x16 => "Ctrl-V: the terminal takes the next byte literally",
+            0x12 => "Ctrl-R: the terminal reprints the line (a line editor searches its history)",
+            0x7f => "DEL: the terminal erases a character",
+            0x08 => "Ctrl-H: a line editor erases a character",
+            0x11 | 0x13 => "Ctrl-Q/Ctrl-S: flow control, the terminal resumes or stops its output",
+            0x0f => "Ctrl-O: the terminal discards output (a line editor runs the line and fetches the next)",
+            0x1b => "escape: a line editor starts a key sequence",
+            0x00 => "NUL: a line editor takes it as a key, and C programs end a string there",
+            0x01..=0x1f => "a control character: a line editor takes it as a key",
+            _ => continue,
+        };
+        return Err(Error::InvalidInput {
+            id,
+            input: input.to_string(),
+            byte,
+            position,
+            reason,
+        });
+    }
+    Ok(())
+}
+
 /// A fresh random nonce for a unique prompt (10 hex digits).
 fn nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -776,6 +845,51 @@ fn nonce() -> String {
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
 
+/// A preset's unique prompts, and the code that builds each at run time.
+struct Built {
+    prompt: String,
+    continuation: String,
+    /// `'[bg:' + '<half>' + '<half>' + ']> '`: Python or JavaScript.
+    prompt_expr: String,
+    continuation_expr: String,
+}
+
+/// `[` as an octal escape, which sqlite3 resolves in a double-quoted
+/// dot-command argument: the prompt's bytes are then not in its argv.
+fn sqlite_escaped(prompt: &str) -> String {
+    prompt.replacen('[', "\\133", 1)
+}
+
+/// A file that exists while this value does.
+#[derive(Debug)]
+struct TempFile(PathBuf);
+
+impl TempFile {
+    /// Creates `path` (which must not exist yet), readable only by this
+    /// user, holding `text`.
+    fn create(path: PathBuf, text: &str, command: &Command) -> Result<TempFile> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(&path).and_then(|mut f| {
+            let file = TempFile(path.clone());
+            f.write_all(text.as_bytes())?;
+            Ok(file)
+        });
+        written.map_err(|source| Error::Spawn {
+            program: format!("{command} (its readline init file {})", path.display()),
+            source,
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A change to the session builder, applied at spawn.
 type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
 
@@ -785,13 +899,36 @@ type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
 /// The presets ([`python`](Self::python), [`ipython`](Self::ipython),
 /// [`node`](Self::node), [`sqlite3`](Self::sqlite3), [`bash`](Self::bash),
 /// [`sh`](Self::sh)) set a unique prompt and continuation prompt (each
-/// carries a random nonce, like `[bg:5f0c2a91d3]> `) through the
-/// command line or the environment, so nothing has to be typed to set it
-/// up and no echo can be mistaken for it; they start the program with
+/// carries a random nonce, like `[bg:5f0c2a91d3]> `), so that no echo and
+/// no ordinary output can be mistaken for one; they start the program with
 /// `TERM=dumb` (no colours, no cursor movement, no bracketed paste) and
 /// without the user's startup files. Everything else can be added:
 /// [`arg`](Self::arg), [`env`](Self::env), and any [`SessionBuilder`]
 /// option through [`session`](Self::session).
+///
+/// What the Python, IPython, Node.js and sqlite3 presets guarantee:
+///
+/// - **The prompts are secret to the program.** Their bytes are in no
+///   argv, no environment variable and no file (no history file either):
+///   Python, IPython and Node.js build them at run time from two halves of
+///   the nonce (`'[bg:' + '5f0c2' + 'a91d3' + ']> '`), sqlite3 gets them
+///   typed once at start, with `[` as an octal escape it resolves itself.
+///   Output of `ps`, `/proc/self/cmdline` or `/proc/self/environ` is a
+///   reply like any other. (Only output that the program computes from
+///   its own prompt, `print(sys.ps1)`, can end a turn early.)
+/// - **Input arrives as written.** A tab is a character (no line editor
+///   completes on it: Python's readline and sqlite3's have completion
+///   turned off, Node.js never completes, IPython's simple prompt has no
+///   line editor), and so is every other printable character and UTF-8.
+///   [`Repl::eval`] refuses control characters other than tab and
+///   newline, and a `\r` not followed by `\n`, with
+///   [`Error::InvalidInput`] before sending anything.
+/// - **Long lines.** Python, Node.js and sqlite3 read through a line
+///   editor in raw mode: a line longer than
+///   [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) arrives whole.
+///   IPython reads in canonical mode, where the kernel would cut it: such
+///   an input is refused with [`Error::LineTooLong`] before any of its
+///   lines is sent (see [`canonical_input`](Self::canonical_input)).
 ///
 /// For another program, give its prompt ([`new`](Self::new)); if it can
 /// be told to use a unique one with typed input (a shell's `PS1=...`), do
@@ -814,6 +951,10 @@ pub struct ReplBuilder {
     command: Command,
     spec: Spec,
     setup: Option<(String, String)>,
+    /// A private readline init file to write before the program starts
+    /// and to remove once it has shown its first prompt (readline reads
+    /// it before the first one): where, and what it says.
+    inputrc: Option<(PathBuf, &'static str)>,
     configure: Vec<Configure>,
     start_timeout: Duration,
 }
@@ -845,8 +986,10 @@ impl ReplBuilder {
                 cancel_incomplete: true,
                 echo: true,
                 interrupt_retry: None,
+                canonical_input: false,
             },
             setup: None,
+            inputrc: None,
             configure: Vec::new(),
             start_timeout: DEFAULT_REPL_START_TIMEOUT,
         }
@@ -865,6 +1008,24 @@ impl ReplBuilder {
         .env("INPUTRC", "/dev/null")
     }
 
+    /// Fresh unique prompts, and for each an expression (in Python or
+    /// JavaScript: string literals joined with `+`) that builds it at run
+    /// time. The nonce is split between two literals, so the prompt's
+    /// bytes are in neither the expression nor an argv that carries it,
+    /// and output that shows the program's command line (`ps`,
+    /// `/proc/<pid>/cmdline`) cannot contain the prompt.
+    fn unique_built() -> Built {
+        let n = nonce();
+        let (head, tail) = n.split_at(n.len() / 2);
+        let expr = |end: &str| format!("'[bg:' + '{head}' + '{tail}' + '{end}'");
+        Built {
+            prompt: format!("[bg:{n}]> "),
+            continuation: format!("[bg:{n}]. "),
+            prompt_expr: expr("]> "),
+            continuation_expr: expr("]. "),
+        }
+    }
+
     /// Fresh unique prompts.
     fn unique() -> (String, String) {
         // Short enough for sqlite3, which keeps 19 characters of a prompt.
@@ -872,17 +1033,43 @@ impl ReplBuilder {
         (format!("[bg:{n}]> "), format!("[bg:{n}]. "))
     }
 
-    /// Python 3: `python3 -q -i -c <set sys.ps1 and sys.ps2>`, the plain
-    /// interpreter (`PYTHON_BASIC_REPL=1` for Python 3.13's new one),
-    /// without `PYTHONSTARTUP`. A blank line ends a block, and is sent for
-    /// you when the input ends inside one.
+    /// Python 3: `python3 -q -i -c <set-up code>`, the plain interpreter
+    /// (`PYTHON_BASIC_REPL=1` for Python 3.13's new one), without
+    /// `PYTHONSTARTUP`. The set-up code builds `sys.ps1` and `sys.ps2` from
+    /// pieces at run time (so the prompts are in no argv), replaces
+    /// `sys.__interactivehook__` (so `~/.python_history` is neither read
+    /// nor written and no completer is installed), imports `readline`
+    /// itself with completion disabled (a tab is typed; lines may be
+    /// longer than the canonical limit) and leaves no name behind. A
+    /// Python without `readline` reads in canonical mode instead. A blank
+    /// line ends a block, and is sent for you when the input ends inside
+    /// one.
     pub fn python() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
-        let code = format!("import sys; sys.ps1 = {p:?}; sys.ps2 = {c:?}");
+        let b = ReplBuilder::unique_built();
+        // In a function, so the session's namespace gets no new names.
+        let code = format!(
+            "def _bgterm_setup():\n    \
+             import sys\n    \
+             sys.__interactivehook__ = lambda: None\n    \
+             sys.ps1 = {p}\n    \
+             sys.ps2 = {c}\n    \
+             try:\n        \
+             import readline\n    \
+             except ImportError:\n        \
+             return\n    \
+             if 'libedit' in (readline.__doc__ or ''):\n        \
+             readline.parse_and_bind('bind ^I ed-insert')\n    \
+             else:\n        \
+             readline.parse_and_bind('set disable-completion on')\n\
+             _bgterm_setup()\n\
+             del _bgterm_setup\n",
+            p = b.prompt_expr,
+            c = b.continuation_expr,
+        );
         ReplBuilder::preset(
             vec!["python3".into(), "-q".into(), "-i".into(), "-c".into(), code],
-            p,
-            c,
+            b.prompt,
+            b.continuation,
         )
         .env("PYTHON_BASIC_REPL", "1")
         .env("PYTHON_COLORS", "0")
@@ -894,21 +1081,29 @@ impl ReplBuilder {
     /// IPython: `ipython --simple-prompt --colors=NoColor --no-banner`, no
     /// history file, no blank lines between cells, and a prompts class
     /// (installed with `-i -c`) whose input and continuation prompts are
-    /// unique and whose output prompt is empty, so `1 + 1` replies `2`
-    /// rather than `Out[1]: 2`. A blank line ends a block, as in Python.
+    /// unique (built from pieces at run time, so they are in no argv) and
+    /// whose output prompt is empty, so `1 + 1` replies `2` rather than
+    /// `Out[1]: 2`. A blank line ends a block, as in Python. The simple
+    /// prompt reads with `input()` in canonical mode, with no line editor
+    /// (a tab is typed as is): a line longer than
+    /// [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) is refused
+    /// ([`canonical_input`](Self::canonical_input)).
     pub fn ipython() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
+        let b = ReplBuilder::unique_built();
         // In a function, so the session's namespace gets no new names.
         let code = format!(
             "def _bgterm_prompts():\n    \
              from IPython.terminal.prompts import Prompts, Token\n    \
+             p, c = {p}, {c}\n    \
              class P(Prompts):\n        \
-             def in_prompt_tokens(self, *a, **k): return [(Token.Prompt, {p:?})]\n        \
-             def continuation_prompt_tokens(self, *a, **k): return [(Token.Prompt, {c:?})]\n        \
+             def in_prompt_tokens(self, *a, **k): return [(Token.Prompt, p)]\n        \
+             def continuation_prompt_tokens(self, *a, **k): return [(Token.Prompt, c)]\n        \
              def out_prompt_tokens(self, *a, **k): return []\n    \
              get_ipython().prompts = P(get_ipython())\n\
              _bgterm_prompts()\n\
-             del _bgterm_prompts\n"
+             del _bgterm_prompts\n",
+            p = b.prompt_expr,
+            c = b.continuation_expr,
         );
         let argv = [
             "ipython",
@@ -926,47 +1121,83 @@ impl ReplBuilder {
         ];
         let mut argv: Vec<String> = argv.iter().map(|s| (*s).to_string()).collect();
         argv.push(code);
-        ReplBuilder::preset(argv, p, c)
+        ReplBuilder::preset(argv, b.prompt, b.continuation)
+            .canonical_input(true)
             .blank_line_ends_block(true)
             .interrupt_retry(Some(PYTHON_INTERRUPT_RETRY))
     }
 
-    /// Node.js: `node -e` starting `repl.start` with the unique prompt, no
-    /// colours, `undefined` results not printed (so `let x = 1` replies
-    /// nothing), and Ctrl-C able to stop running code
-    /// (`breakEvalOnSigint`). Node's continuation prompt (`... `) is
-    /// replaced by the unique one.
+    /// Node.js: `node -e` starting `repl.start` with the unique prompt
+    /// (built from pieces at run time, so it is in no argv), no colours,
+    /// `undefined` results not printed (so `let x = 1` replies nothing),
+    /// and Ctrl-C able to stop running code (`breakEvalOnSigint`). Node's
+    /// continuation prompt (`... `) is replaced by the unique one. Tab
+    /// completion is off (Node's readline only completes on a tab that
+    /// ends a read, which a long line split by the terminal could make
+    /// happen), so a tab is typed as is.
     pub fn node() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
+        let b = ReplBuilder::unique_built();
         let js = format!(
             "const repl = require('repl');\n\
-             const P = {p:?}, C = {c:?};\n\
+             const P = {p}, C = {c};\n\
              const r = repl.start({{ prompt: P, useColors: false, ignoreUndefined: true, breakEvalOnSigint: true }});\n\
+             Object.defineProperty(r, 'isCompletionEnabled', {{ get() {{ return false; }}, set(_) {{}} }});\n\
              const setRaw = Object.getPrototypeOf(repl.REPLServer.prototype).setPrompt;\n\
              const show = r.prompt;\n\
              r.prompt = function (preserveCursor) {{\n  \
                if (this.getPrompt() !== P) setRaw.call(this, C);\n  \
                return show.call(this, preserveCursor);\n\
-             }};\n"
+             }};\n",
+            p = b.prompt_expr,
+            c = b.continuation_expr,
         );
-        ReplBuilder::preset(vec!["node".into(), "-e".into(), js], p, c)
+        ReplBuilder::preset(vec!["node".into(), "-e".into(), js], b.prompt, b.continuation)
             .env_remove("NODE_REPL_EXTERNAL_MODULE")
     }
 
-    /// The SQLite shell: `sqlite3 -interactive -cmd ".prompt ..."` on an
-    /// in-memory database (add a file name with [`arg`](Self::arg)).
-    /// sqlite3 ignores Ctrl-C while a statement is unfinished, so an
-    /// unfinished statement (no `;`) is not cancelled: the next eval
-    /// continues it ([`Error::ReplIncomplete`] says `cancelled: false`).
+    /// The SQLite shell: `sqlite3 -interactive` on an in-memory database
+    /// (add a file name with [`arg`](Self::arg)). It starts with a fixed
+    /// set-up prompt (`-cmd`), and the unique prompts are set by typing
+    /// `.prompt "\133bg:..." "\133bg:..."`: sqlite3 resolves the octal
+    /// escape for `[` itself, and it rewrites a `-cmd` argument in place
+    /// (so `/proc/<pid>/cmdline` would show the resolved prompt): typed,
+    /// the prompts are in no argv, no echo and no environment.
+    /// `SQLITE_HISTORY` is `/dev/null`, so no history file is read or
+    /// written. Its readline gets a private init file with
+    /// `set disable-completion on` (a tab is typed as is), created only
+    /// for this user in the temporary directory and removed once sqlite3
+    /// has prompted. sqlite3 ignores Ctrl-C while a statement is
+    /// unfinished, so an unfinished statement (no `;`) is not cancelled:
+    /// the next eval continues it ([`Error::ReplIncomplete`] says
+    /// `cancelled: false`).
     pub fn sqlite3() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
-        let cmd = format!(".prompt '{p}' '{c}'");
+        let b = ReplBuilder::unique_built();
+        let setup = format!(
+            ".prompt \"{}\" \"{}\"",
+            sqlite_escaped(&b.prompt),
+            sqlite_escaped(&b.continuation)
+        );
+        let argv = ["sqlite3", "-interactive", "-cmd", ".prompt 'bgterm-setup> '"];
         ReplBuilder::preset(
-            vec!["sqlite3".into(), "-interactive".into(), "-cmd".into(), cmd],
-            p,
-            c,
+            argv.iter().map(|s| (*s).to_string()).collect(),
+            b.prompt,
+            b.continuation,
         )
+        .env("SQLITE_HISTORY", "/dev/null")
+        .setup("bgterm-setup> ", setup)
         .cancel_incomplete(false)
+        .private_inputrc("set disable-completion on\n")
+    }
+
+    /// Points `INPUTRC` at a private readline init file with `text`: a
+    /// fresh name in the temporary directory, created (only for this
+    /// user) when the program starts and removed once it has shown its
+    /// first prompt.
+    fn private_inputrc(mut self, text: &'static str) -> ReplBuilder {
+        let name = format!("bgterm-inputrc-{}-{}", std::process::id(), nonce());
+        let path = std::env::temp_dir().join(name);
+        self.inputrc = Some((path.clone(), text));
+        self.env("INPUTRC", path)
     }
 
     /// bash: `bash --norc --noprofile -i` with `PS1`/`PS2` set to the
@@ -1046,6 +1277,20 @@ impl ReplBuilder {
     /// Ctrl-C does something else (Node.js exits).
     pub fn interrupt_retry(mut self, after: Option<Duration>) -> ReplBuilder {
         self.spec.interrupt_retry = after;
+        self
+    }
+
+    /// Whether the program reads its input in the terminal's canonical
+    /// mode, without a line editor (default `false`; `true` for IPython,
+    /// whose simple prompt reads with `input()`). The kernel keeps at most
+    /// [`CANONICAL_LINE_LIMIT`](crate::CANONICAL_LINE_LIMIT) bytes of a
+    /// line there, so [`Repl::eval`] refuses an input with a longer line
+    /// with [`Error::LineTooLong`] before sending anything. Without it,
+    /// [`Session::send`] refuses such a line when it is its turn to be
+    /// sent (the terminal is in canonical mode then): nothing is sent if
+    /// it is the first line, but the lines before it were.
+    pub fn canonical_input(mut self, yes: bool) -> ReplBuilder {
+        self.spec.canonical_input = yes;
         self
     }
 
@@ -1156,6 +1401,10 @@ impl ReplBuilder {
                 });
             }
         }
+        let inputrc = match &self.inputrc {
+            Some((path, text)) => Some(TempFile::create(path.clone(), text, &self.command)?),
+            None => None,
+        };
         let mut b = SessionBuilder::new(self.command);
         for f in self.configure {
             b = f(b);
@@ -1165,6 +1414,7 @@ impl ReplBuilder {
             session,
             spec,
             setup: self.setup,
+            _inputrc: inputrc,
             deadline: Instant::now().checked_add(self.start_timeout),
             banner: String::new(),
         })
@@ -1176,6 +1426,9 @@ pub(crate) struct ReplStart {
     pub(crate) session: Session,
     spec: Spec,
     pub(crate) setup: Option<(String, String)>,
+    /// Removed when the start is over (the REPL is made or the start
+    /// failed).
+    _inputrc: Option<TempFile>,
     pub(crate) deadline: Option<Instant>,
     banner: String,
 }
@@ -1291,6 +1544,7 @@ mod tests {
             cancel_incomplete: true,
             echo: true,
             interrupt_retry: None,
+            canonical_input: false,
         };
         assert_eq!(spec.segment_text("1+1\r\n\x1b[33m2\x1b[0m\r\n", true), "2\n");
         assert_eq!(spec.segment_text("no newline yet", true), "");
@@ -1300,6 +1554,21 @@ mod tests {
         );
         let quiet = Spec { echo: false, ..spec };
         assert_eq!(quiet.segment_text("2\r\n", true), "2\n");
+    }
+
+    #[test]
+    fn built_prompts_are_not_in_their_code() {
+        let b = ReplBuilder::unique_built();
+        for code in [&b.prompt_expr, &b.continuation_expr, &sqlite_escaped(&b.prompt)] {
+            assert!(
+                !code.contains(&b.prompt) && !code.contains(&b.continuation),
+                "{code}"
+            );
+        }
+        assert_eq!(sqlite_escaped(&b.prompt), format!("\\133{}", &b.prompt[1..]));
+        // What Python or JavaScript makes of the expression.
+        let joined: String = b.prompt_expr.split(" + ").map(|s| s.trim_matches('\'')).collect();
+        assert_eq!(joined, b.prompt);
     }
 
     #[test]
