@@ -248,9 +248,10 @@ fn timeout_keeps_the_partial_reply_and_resume_finishes_the_turn() {
     }
     sh.session().send("yes\n").expect("send");
     let r = sh.resume(T).expect("resume");
-    // The whole turn's reply: what came before the timeout, the input
-    // typed meanwhile (echoed by the terminal), and the rest.
-    assert_eq!(r.text, "before\nyes\nafter yes\n");
+    // The whole turn's reply: what came before the timeout and the rest.
+    // (The shell presets run with the terminal's echo off, so the input
+    // typed meanwhile is not in the reply.)
+    assert_eq!(r.text, "before\nafter yes\n");
     assert!(!sh.is_busy());
     assert!(matches!(sh.resume(T), Err(Error::ReplIdle { .. })));
     assert_eq!(sh.eval("echo next", T).expect("next").text, "next\n");
@@ -305,7 +306,10 @@ fn interrupt_python_bash_node() {
         let err = bash.eval("sleep 600", Duration::from_millis(300)).unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
         let r = bash.interrupt(T).expect("interrupt");
-        assert_eq!(r.text, "^C\n");
+        // Echo is off in the shell presets: no `^C` is drawn; bash ends
+        // the interrupted line.
+        assert_eq!(r.text, "\n");
+        assert_eq!(r.exit_code, Some(130));
         assert_eq!(bash.eval("echo $?", T).expect("status").text, "130\n");
     }
     if have("node", "interrupt_python_bash_node (node)") {
@@ -491,18 +495,15 @@ fn replies_are_clean_with_a_colour_terminal_too() {
         .env("TERM", "xterm-256color")
         .spawn()
         .expect("bash");
-    let mut saw_switches = false;
     for i in 0..20 {
         let (input, want) = shell_case(i / 8, i % 8);
         let r = bash.eval(&input, T).expect("bash eval");
         assert_eq!(r.text, want, "{input:?}; raw {:?}", r.raw);
         assert_clean(&r, &input);
-        saw_switches |= r.raw.contains("\x1b[?2004");
+        // The shell presets run bash without its line editor: nothing is
+        // drawn around the output at all.
+        assert!(!r.raw.contains("\x1b[?2004"), "{:?}", r.raw);
     }
-    assert!(
-        saw_switches,
-        "bash drew no bracketed-paste switches: nothing was cleaned"
-    );
     if have("node", "replies_are_clean_with_a_colour_terminal_too (node)") {
         let mut node = ReplBuilder::node()
             .env("TERM", "xterm-256color")
@@ -781,5 +782,43 @@ async fn async_repl_keeps_the_preset_guarantees() {
         assert!(matches!(err, Error::LineTooLong { .. }), "{err:?}");
         let r = ip.eval("print('z' in dir(), 'a\tb')", T).await.expect("after");
         assert_eq!(r.text, "False a\tb\n");
+    }
+}
+
+/// The shell presets run on the shell runner: printing the environment,
+/// `set` or the prompts never ends a turn, `!` and tabs arrive as typed,
+/// the reply carries the status, and no job notice lands in a reply.
+#[test]
+fn shell_presets_cannot_be_forged_and_take_input_as_written() {
+    let mut shells = vec![("sh", Repl::sh().expect("sh"))];
+    if have("bash", "shell_presets_cannot_be_forged (bash)") {
+        shells.push(("bash", Repl::bash().expect("bash")));
+    }
+    for (name, mut sh) in shells {
+        for attack in [
+            "env; sleep 0.3; echo END",
+            "set; sleep 0.3; echo END",
+            "set | grep PS2; echo END",
+            "printf '%s\\n' \"$PS1\" \"$PS2\"; echo END",
+            "printf '\\033]133;'; echo END",
+        ] {
+            let r = sh.eval(attack, T).expect(attack);
+            assert!(r.text.ends_with("END\n"), "{name}: {attack:?}: {:?}", r.text);
+            assert_eq!(r.exit_code, Some(0), "{name}: {attack:?}");
+            let next = sh.eval("echo second", T).expect("next");
+            assert_eq!(next.text, "second\n", "{name}: after {attack:?}");
+        }
+        let r = sh
+            .eval("echo one; echo \"a!b\" !!; printf 'x\\ty\\n'; false", T)
+            .expect("bytes");
+        assert_eq!(
+            (r.text.as_str(), r.exit_code),
+            ("one\na!b !!\nx\ty\n", Some(1)),
+            "{name}"
+        );
+        sh.eval("sleep 0.1 &", T).expect("job");
+        let r = sh.eval("sleep 0.3; echo clean", T).expect("after job");
+        assert_eq!(r.text, "clean\n", "{name}");
+        assert_eq!(sh.eval("echo clean", T).expect("clean").text, "clean\n", "{name}");
     }
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::asyncs::session::AsyncSession;
 use crate::error::Result;
-use crate::turn::repl::{Next, Repl, ReplBuilder, Reply, Turn};
+use crate::turn::repl::{Next, Repl, ReplBuilder, Reply, Turn, shell_options};
 
 /// A [`Repl`] driven from async code: the same program, prompts and turns
 /// (one implementation: the blocking form waits on the session's condvar,
@@ -63,6 +63,13 @@ impl AsyncRepl {
     pub async fn spawn(builder: ReplBuilder) -> Result<AsyncRepl> {
         let mut start = builder.prepare()?;
         let session = AsyncSession::from(start.session.clone());
+        if start.is_shell() {
+            session.run_with("", &start.shell_set_up()).await?;
+            return Ok(AsyncRepl {
+                repl: start.finish_shell(),
+                session,
+            });
+        }
         let deadline = start.deadline;
         let mut from = 0;
         if let Some((initial, _)) = start.setup.clone() {
@@ -99,6 +106,11 @@ impl AsyncRepl {
     ///
     /// As for [`Repl::eval`].
     pub async fn eval(&mut self, input: &str, timeout: Duration) -> Result<Reply> {
+        if self.repl.is_shell() {
+            let (command, stray, from) = self.repl.begin_shell_turn(input)?;
+            let r = self.session.run_with(&command, &shell_options(timeout)).await;
+            return self.repl.shell_reply(r, stray, from, &command);
+        }
         let deadline = Instant::now().checked_add(timeout);
         let turn = self.repl.begin_eval(input)?;
         self.drive(turn, deadline).await
@@ -110,6 +122,11 @@ impl AsyncRepl {
     ///
     /// As for [`Repl::resume`].
     pub async fn resume(&mut self, timeout: Duration) -> Result<Reply> {
+        if self.repl.is_shell() {
+            let from = self.session.output_offset()?;
+            let r = self.session.run_resume(Some(timeout)).await;
+            return self.repl.shell_reply(r, String::new(), from, "");
+        }
         let turn = self.repl.take_turn()?;
         self.drive(turn, Instant::now().checked_add(timeout)).await
     }
@@ -120,6 +137,11 @@ impl AsyncRepl {
     ///
     /// As for [`Repl::interrupt`].
     pub async fn interrupt(&mut self, timeout: Duration) -> Result<Reply> {
+        if self.repl.is_shell() && self.session.session().run_in_flight()?.is_some() {
+            let from = self.session.output_offset()?;
+            let r = self.session.run_interrupt(Some(timeout)).await;
+            return self.repl.shell_reply(r, String::new(), from, "");
+        }
         let deadline = Instant::now().checked_add(timeout);
         let turn = self.repl.begin_interrupt()?;
         self.drive(turn, deadline).await

@@ -491,6 +491,42 @@ impl AsyncSession {
         }
     }
 
+    /// Keeps waiting, for at most `timeout`, for the command of a `run`
+    /// that timed out, as [`Session::run_resume`].
+    ///
+    /// Cancellation: a future dropped before it completes leaves the run
+    /// pending, as a timeout does.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Session::run_resume`].
+    pub async fn run_resume(&self, timeout: Option<Duration>) -> Result<RunOutput> {
+        self.resume(timeout, false).await
+    }
+
+    /// Interrupts the command of an unfinished `run` with Ctrl-C and waits
+    /// for the shell's prompt, as [`Session::run_interrupt`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Session::run_interrupt`].
+    pub async fn run_interrupt(&self, timeout: Option<Duration>) -> Result<RunOutput> {
+        self.resume(timeout, true).await
+    }
+
+    async fn resume(&self, timeout: Option<Duration>, interrupt: bool) -> Result<RunOutput> {
+        let s = &self.session;
+        let started = Instant::now();
+        let deadline = deadline_after(timeout);
+        let (_waiting, command, shared) = s.resume_begin(interrupt)?;
+        loop {
+            let ready = flight_ready(s, &shared, deadline).await;
+            if let Some(result) = s.run_step(&shared, &command, started, !ready) {
+                return result;
+            }
+        }
+    }
+
     /// Waits until the rendered screen shows one of `patterns`, as
     /// [`Session::wait_for_screen`], woken by the session's output. The
     /// screen is parsed on the runtime thread at each wake-up.

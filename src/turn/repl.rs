@@ -34,6 +34,7 @@ use crate::session::command::Command;
 use crate::session::handle::Session;
 use crate::status::ExitStatus;
 use crate::turn::clean::clean_text;
+use crate::turn::run::{RunOptions, RunOutput};
 use crate::wait::pattern::Pattern;
 use crate::wait::wait_for::Match;
 
@@ -69,6 +70,9 @@ pub struct Reply {
     /// between two looks: `raw` and `text` then lack that many bytes.
     /// Zero when the reply is complete.
     pub dropped_bytes: u64,
+    /// The exit status of the input's last command (`$?`), for the shell
+    /// presets ([`Repl::sh`], [`Repl::bash`]); `None` for other programs.
+    pub exit_code: Option<i32>,
 }
 
 /// A program with a prompt, driven one input at a time: a Python, IPython,
@@ -147,6 +151,9 @@ struct Spec {
     /// limit is refused before anything is sent (see
     /// `ReplBuilder::canonical_input`).
     canonical_input: bool,
+    /// A POSIX shell driven by [`Session::run`]: its prompts are the run's
+    /// unforgeable marks, and a turn is a run.
+    shell: bool,
 }
 
 /// A turn that has not seen its final prompt yet.
@@ -341,6 +348,9 @@ impl Repl {
     /// [`resume`](Self::resume)).
     #[must_use]
     pub fn is_busy(&self) -> bool {
+        if self.spec.shell {
+            return self.session.run_in_flight().ok().flatten().is_some();
+        }
         self.turn.is_some()
     }
 
@@ -396,6 +406,11 @@ impl Repl {
     /// - The errors of [`Session::send`] ([`Error::SessionExited`] if the
     ///   program had already exited, ...).
     pub fn eval(&mut self, input: &str, timeout: Duration) -> Result<Reply> {
+        if self.spec.shell {
+            let (command, stray, from) = self.begin_shell_turn(input)?;
+            let r = self.session.run_with(&command, &shell_options(timeout));
+            return self.shell_reply(r, stray, from, &command);
+        }
         let deadline = Instant::now().checked_add(timeout);
         let turn = self.begin_eval(input)?;
         self.drive(turn, deadline)
@@ -468,6 +483,11 @@ impl Repl {
     /// [`Error::ReplIdle`] if no turn is open; otherwise as for
     /// [`eval`](Self::eval).
     pub fn resume(&mut self, timeout: Duration) -> Result<Reply> {
+        if self.spec.shell {
+            let from = self.session.output_offset()?;
+            let r = self.session.run_resume(Some(timeout));
+            return self.shell_reply(r, String::new(), from, "");
+        }
         let turn = self.take_turn()?;
         self.drive(turn, Instant::now().checked_add(timeout))
     }
@@ -514,6 +534,15 @@ impl Repl {
     /// As for [`eval`](Self::eval) (a timeout leaves the interrupted turn
     /// open for [`resume`](Self::resume)).
     pub fn interrupt(&mut self, timeout: Duration) -> Result<Reply> {
+        if self.spec.shell {
+            let from = self.session.output_offset()?;
+            if self.session.run_in_flight()?.is_none() {
+                // A shell at its prompt: nothing to interrupt.
+                return Ok(Reply::empty(from));
+            }
+            let r = self.session.run_interrupt(Some(timeout));
+            return self.shell_reply(r, String::new(), from, "");
+        }
         let deadline = Instant::now().checked_add(timeout);
         let turn = self.begin_interrupt()?;
         self.drive(turn, deadline)
@@ -562,6 +591,72 @@ impl Repl {
     /// As for [`Session::close`].
     pub fn close(self) -> Result<ExitStatus> {
         self.session.close()
+    }
+
+    /// Whether this is a shell preset, whose turns are `run`s.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn is_shell(&self) -> bool {
+        self.spec.shell
+    }
+
+    /// Starts a shell preset's turn: checks the input and that no turn is
+    /// open, takes stray output. Returns the command to run, the stray
+    /// output and where the turn begins.
+    pub(crate) fn begin_shell_turn(&mut self, input: &str) -> Result<(String, String, u64)> {
+        let id = self.session.id();
+        check_input(id, input)?;
+        if self.session.run_in_flight()?.is_some() {
+            return Err(Error::ReplBusy { id });
+        }
+        let (stray, from) = self.drain()?;
+        Ok((input.replace("\r\n", "\n"), stray, from))
+    }
+
+    /// A shell preset's turn result as a reply, or the `Repl` error that
+    /// says the same.
+    pub(crate) fn shell_reply(
+        &mut self,
+        result: Result<RunOutput>,
+        stray: String,
+        from: u64,
+        input: &str,
+    ) -> Result<Reply> {
+        let id = self.session.id();
+        match result {
+            Ok(r) => {
+                self.mark = r.end_offset;
+                Ok(Reply {
+                    raw: r.raw.unwrap_or_else(|| r.output.clone()),
+                    text: r.output,
+                    stray,
+                    start_offset: from.min(r.start_offset),
+                    end_offset: r.end_offset,
+                    dropped_bytes: 0,
+                    exit_code: Some(r.exit_code),
+                })
+            }
+            Err(Error::RunTimeout { waited, partial, .. }) => Err(Error::ReplTimeout {
+                id,
+                waited,
+                raw: partial.raw.clone().unwrap_or_else(|| partial.output.clone()),
+                partial: partial.output,
+            }),
+            Err(Error::RunShellExited { status, output, .. }) => Err(Error::ReplExited {
+                id,
+                status,
+                raw: output.raw.clone().unwrap_or_else(|| output.output.clone()),
+                output: output.output,
+            }),
+            Err(Error::RunIncomplete { output, .. }) => Err(Error::ReplIncomplete {
+                id,
+                input: input.to_string(),
+                output: output.output,
+                cancelled: true,
+            }),
+            Err(Error::RunBusy { .. }) => Err(Error::ReplBusy { id }),
+            Err(Error::NoPendingRun { .. }) => Err(Error::ReplIdle { id }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Takes any unread output before a turn: it is the turn's `stray`.
@@ -718,6 +813,7 @@ impl Repl {
                 start_offset: turn.start_offset,
                 end_offset: m.match_start,
                 dropped_bytes: turn.dropped,
+                exit_code: None,
             }));
         }
         // A prompt in the middle of the turn is part of what the terminal
@@ -890,6 +986,38 @@ impl Drop for TempFile {
     }
 }
 
+/// What [`Repl::prompt`] says for the shell presets: their prompt is the
+/// invisible mark [`Session::run`] installs (its nonce is private).
+const SHELL_PROMPT: &str = "\x1b]133;D;";
+/// What [`Repl::continuation`] says for the shell presets.
+const SHELL_CONTINUATION: &str = "\x1b]133;P;";
+
+/// The options of a shell preset's turn: the whole reply kept (as the
+/// other presets keep it), raw text too.
+pub(crate) fn shell_options(timeout: Duration) -> RunOptions {
+    let mut o = RunOptions::new()
+        .timeout(Some(timeout))
+        .head_bytes(usize::MAX / 4)
+        .tail_bytes(0);
+    o.keep_raw = true;
+    o
+}
+
+impl Reply {
+    /// An empty reply at `offset` (nothing ran: no status).
+    fn empty(offset: u64) -> Reply {
+        Reply {
+            text: String::new(),
+            raw: String::new(),
+            stray: String::new(),
+            start_offset: offset,
+            end_offset: offset,
+            dropped_bytes: 0,
+            exit_code: None,
+        }
+    }
+}
+
 /// A change to the session builder, applied at spawn.
 type Configure = Box<dyn FnOnce(SessionBuilder) -> SessionBuilder + Send>;
 
@@ -986,6 +1114,7 @@ impl ReplBuilder {
                 cancel_incomplete: true,
                 echo: true,
                 interrupt_retry: None,
+                shell: false,
                 canonical_input: false,
             },
             setup: None,
@@ -1024,13 +1153,6 @@ impl ReplBuilder {
             prompt_expr: expr("]> "),
             continuation_expr: expr("]. "),
         }
-    }
-
-    /// Fresh unique prompts.
-    fn unique() -> (String, String) {
-        // Short enough for sqlite3, which keeps 19 characters of a prompt.
-        let n = nonce();
-        (format!("[bg:{n}]> "), format!("[bg:{n}]. "))
     }
 
     /// Python 3: `python3 -q -i -c <set-up code>`, the plain interpreter
@@ -1200,31 +1322,53 @@ impl ReplBuilder {
         self.env("INPUTRC", path)
     }
 
-    /// bash: `bash --norc --noprofile -i` with `PS1`/`PS2` set to the
-    /// unique prompts, no `PROMPT_COMMAND`, no history file.
+    /// bash: `bash --norc --noprofile -i`, no history file, driven by
+    /// the shell runner: each turn is a [`Session::run`], so its end is the
+    /// run's prompt mark, which no output can forge (printing `env`, `set`
+    /// or the prompts ends nothing), input arrives as written (no history
+    /// expansion, no completion: echo and line editing are off), no job
+    /// notice lands in a reply, and [`Reply::exit_code`] is the status.
+    /// [`Repl::prompt`] and [`Repl::continuation`] name the start of the
+    /// invisible marks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bgterm::Repl;
+    ///
+    /// let t = Duration::from_secs(10);
+    /// let mut bash = Repl::bash()?;
+    /// let r = bash.eval("env | grep -c . >/dev/null; echo \"a!b\"; false", t)?;
+    /// assert_eq!((r.text.as_str(), r.exit_code), ("a!b\n", Some(1)));
+    /// # Ok::<(), bgterm::Error>(())
+    /// ```
     pub fn bash() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
-        let argv = ["bash", "--norc", "--noprofile", "-i"];
-        ReplBuilder::shell(argv.iter().map(|s| (*s).to_string()).collect(), p, c)
+        ReplBuilder::shell(&["bash", "--norc", "--noprofile", "-i"])
     }
 
-    /// `sh -i` (whatever `/bin/sh` is: dash, bash, busybox) with `PS1`/`PS2`
-    /// set to the unique prompts and no `ENV` startup file.
+    /// `sh -i` (whatever `/bin/sh` is: dash, bash, busybox) without the
+    /// `ENV` startup file, driven by the shell runner as
+    /// [`bash`](Self::bash) is.
     pub fn sh() -> ReplBuilder {
-        let (p, c) = ReplBuilder::unique();
-        ReplBuilder::shell(vec!["sh".into(), "-i".into()], p, c)
+        ReplBuilder::shell(&["sh", "-i"])
     }
 
-    fn shell(argv: Vec<String>, p: String, c: String) -> ReplBuilder {
-        ReplBuilder::preset(argv, p.clone(), c.clone())
-            .env("PS1", p)
-            .env("PS2", c)
-            .env("HISTFILE", "")
-            .env_remove("PROMPT_COMMAND")
-            .env_remove("PS0")
-            .env_remove("ENV")
+    fn shell(argv: &[&str]) -> ReplBuilder {
+        let mut b = ReplBuilder::new(
+            Command::Argv(argv.iter().map(OsString::from).collect()),
+            SHELL_PROMPT,
+        )
+        .continuation(SHELL_CONTINUATION)
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .env("INPUTRC", "/dev/null")
+        .env("HISTFILE", "")
+        .env_remove("PROMPT_COMMAND")
+        .env_remove("PS0")
+        .env_remove("ENV")
+        .session(SessionBuilder::for_run);
+        b.spec.shell = true;
+        b
     }
-
     /// The prompt the program prints when it waits for the rest of an
     /// unfinished input (Python's `... `). Without one, every line of a
     /// multi-line input must get a primary prompt.
@@ -1361,6 +1505,10 @@ impl ReplBuilder {
     /// the output's tail); the session is closed then.
     pub fn spawn(self) -> Result<Repl> {
         let mut start = self.prepare()?;
+        if start.spec.shell {
+            start.session.run_with("", &start.shell_set_up())?;
+            return Ok(start.finish_shell());
+        }
         let deadline = start.deadline;
         let session = start.session.clone();
         let mut from = 0;
@@ -1434,6 +1582,31 @@ pub(crate) struct ReplStart {
 }
 
 impl ReplStart {
+    /// Whether this is a shell preset (see [`finish_shell`](Self::finish_shell)).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn is_shell(&self) -> bool {
+        self.spec.shell
+    }
+
+    /// The options of the empty `run` that sets a shell preset up (its
+    /// first prompt, within the start timeout).
+    pub(crate) fn shell_set_up(&self) -> RunOptions {
+        let left = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        RunOptions::new().timeout(left)
+    }
+
+    /// The shell preset's `Repl`, once its set-up `run` has answered.
+    pub(crate) fn finish_shell(self) -> Repl {
+        let mark = self.session.output_offset().unwrap_or(0);
+        Repl {
+            session: self.session,
+            spec: self.spec,
+            mark,
+            turn: None,
+            banner: String::new(),
+        }
+    }
+
     /// The primary prompt.
     pub(crate) fn prompt(&self) -> &str {
         &self.spec.prompt

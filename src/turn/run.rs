@@ -1136,6 +1136,19 @@ impl Session {
     fn resume(&self, timeout: Option<Duration>, interrupt: bool) -> Result<RunOutput> {
         let started = Instant::now();
         let deadline = deadline_after(timeout);
+        let (_waiting, command, shared) = self.resume_begin(interrupt)?;
+        loop {
+            let ready = self.wait_flight(&shared, deadline);
+            if let Some(result) = self.run_step(&shared, &command, started, !ready) {
+                return result;
+            }
+        }
+    }
+
+    /// Claims the unfinished run for one resume (and sends Ctrl-C for an
+    /// interrupt); the caller waits (blocking or async) and steps it with
+    /// [`run_step`](Self::run_step).
+    pub(crate) fn resume_begin(&self, interrupt: bool) -> Result<(Waiting, String, Arc<FlightShared>)> {
         let slot = self.run_slot();
         let mut s = slot.0.lock();
         self.not_waited_for(&s)?;
@@ -1145,16 +1158,11 @@ impl Session {
         let (command, shared) = (f.command.clone(), Arc::clone(&f.shared));
         s.waiting = Some(command.clone());
         drop(s);
-        let _waiting = Waiting(Arc::clone(&slot));
+        let waiting = Waiting(Arc::clone(&slot));
         if interrupt && shared.collector.lock().end.is_none() {
             self.interrupt_flight(&shared)?;
         }
-        loop {
-            let ready = self.wait_flight(&shared, deadline);
-            if let Some(result) = self.run_step(&shared, &command, started, !ready) {
-                return result;
-            }
-        }
+        Ok((waiting, command, shared))
     }
 
     /// Sends Ctrl-C, after noting where the stream was, so that only a
