@@ -230,3 +230,31 @@ pub fn threads() -> std::collections::BTreeSet<u64> {
         })
         .collect()
 }
+
+/// The shells `run` is tested in, each as a user would start it (bash and
+/// zsh without rc files, so the host's dotfiles do not matter).
+pub const RUN_SHELLS: &[&[&str]] = &[
+    &["sh"],
+    &["dash"],
+    &["bash", "--norc", "--noprofile"],
+    &["zsh", "-f"],
+    &["mksh"],
+    &["busybox", "sh"],
+];
+
+/// Those of [`RUN_SHELLS`] that are installed. Each missing one is
+/// reported through [`skip`]: a visible `SKIPPED:` line, and a failure
+/// when `CI` is set (CI installs them all).
+pub fn run_shells() -> Vec<Vec<&'static str>> {
+    RUN_SHELLS
+        .iter()
+        .filter(|argv| {
+            let found = has(argv[0]);
+            if !found {
+                skip(&format!("{} is not installed; not tested in it", argv[0]));
+            }
+            found
+        })
+        .map(|argv| argv.to_vec())
+        .collect()
+}
