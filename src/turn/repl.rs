@@ -1718,6 +1718,7 @@ mod tests {
             echo: true,
             interrupt_retry: None,
             canonical_input: false,
+            shell: false,
         };
         assert_eq!(spec.segment_text("1+1\r\n\x1b[33m2\x1b[0m\r\n", true), "2\n");
         assert_eq!(spec.segment_text("no newline yet", true), "");

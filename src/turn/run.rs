@@ -25,9 +25,12 @@
 //!   switches, no redraws, and a tab is a tab (no completion). bash's
 //!   history expansion is off (`set +H`; zsh: `bang_hist`), so `!` is
 //!   typed as given, and so is job control (`set +m`), so no `[1]+ Done`
-//!   notice ever lands in an output. bash gets a `PROMPT_COMMAND` that
-//!   switches these off again before every prompt (a command that runs
-//!   `set -o vi` turns them back on for its own line only). `PS0`, a
+//!   notice of a job's end ever lands in an output (bash and mksh still
+//!   print `[1] 12345` when a job is started with `&`: that is the
+//!   starting command's output). bash gets a `PROMPT_COMMAND` that
+//!   switches these two off again before every prompt; a command that
+//!   turns the line editor back on (`set -o vi`) leaves the shell in a
+//!   state that [`Session::run_abandon`] repairs. `PS0`, a
 //!   `DEBUG` trap (bash), `precmd`/`preexec` hooks, `RPS1`, `PROMPT_SP`
 //!   and `PROMPT_CR` (zsh) are cleared because they would print into the
 //!   output.
@@ -134,6 +137,10 @@ const NOT_INTERACTIVE: &str = "noninteractive";
 /// How long [`Session::run_abandon`] lets a shell take its Ctrl-C, and
 /// waits for a setup line's prompt before typing it again.
 const ABANDON_SETTLE: Duration = Duration::from_secs(1);
+/// How long a continuation mark in a shell that does not expand PS2 must
+/// stay the last thing it printed to be taken for a prompt (see
+/// `Session::run_step`).
+const CONTINUATION_GRACE: Duration = Duration::from_millis(100);
 /// How many times [`Session::run_abandon`] types the setup line.
 const ABANDON_TRIES: u32 = 3;
 /// Shells whose process name `run` accepts.
@@ -290,6 +297,9 @@ struct Slot {
     /// The shell was set up once: its process has long been exec'd, so
     /// its current name tells what runs now.
     was_set_up: bool,
+    /// The shell does not expand PS2, so its continuation mark is written
+    /// out in it (see [`setup_line`]) and can be printed by a command.
+    ps2_literal: bool,
 }
 
 /// One command being collected by its tap.
@@ -387,6 +397,7 @@ pub(crate) struct SetUp {
     flight: Flight,
     nonce: String,
     program: String,
+    ps2_literal: bool,
 }
 
 impl SetUp {
@@ -675,10 +686,12 @@ fn setup_line(nonce: &str, ps2_expands: bool) -> String {
                unfunction precmd preexec 2>/dev/null; __bgterm_st=\"%?\"";
     // (`set +o emacs` turns readline off; run through `eval` it would lose
     // the rest of this line, so it comes after, outside. The prompt command
-    // turns it off again before each prompt should a command turn it on.)
+    // turns history expansion and job control off again before each prompt
+    // should a command turn them on; a command that turns the line editor
+    // back on needs `run_abandon`.)
     let bash = "case $(history 1) in *__bgterm_rc=*) history -d -1;; esac; \
                 unset PS0; trap - DEBUG; shopt -s promptvars; \
-                PROMPT_COMMAND=\"set +o emacs +o vi +H +m\"";
+                PROMPT_COMMAND=\"set +H +m\"";
     format!(
         " __bgterm_rc=$?; stty -echo 2>/dev/null; __bgterm_st='$?'; __bgterm_a={a}; __bgterm_b={b}; __bgterm_c={c}; __bgterm_d={d}; \
          case $- in *i*) ;; *) printf '\\033]133;D;{NOT_INTERACTIVE};aid=%s%s\\007' \"$__bgterm_a\" \"$__bgterm_b\";; esac; \
@@ -1016,8 +1029,11 @@ impl Session {
 
     /// Interrupts the command of an unfinished `run` with Ctrl-C and waits,
     /// for at most `timeout`, for the shell's prompt; returns the command's
-    /// output and status (130 for a command that SIGINT ended). Lines of a
-    /// multi-line command not yet read are discarded by the terminal.
+    /// output and status (130 for a command that SIGINT ended; bash, which
+    /// `run` keeps without job control so that no job notice lands in an
+    /// output, keeps an earlier `$?` of 128 or more instead: its own rule
+    /// for a Ctrl-C it takes as its own). Lines of a multi-line command not
+    /// yet read are discarded by the terminal.
     ///
     /// ```
     /// use std::time::Duration;
@@ -1214,16 +1230,26 @@ impl Session {
     /// `deadline`, on the session's own wait (woken as output is
     /// published, which the tap has seen by then). Returns whether it has.
     pub(crate) fn wait_flight(&self, shared: &FlightShared, deadline: Option<Instant>) -> bool {
+        self.wait_flight_for(shared, deadline, FlightShared::ready)
+    }
+
+    /// Waits until `ready(shared)` or `deadline` (see [`wait_flight`](Self::wait_flight)).
+    fn wait_flight_for(
+        &self,
+        shared: &FlightShared,
+        deadline: Option<Instant>,
+        ready: impl Fn(&FlightShared) -> bool,
+    ) -> bool {
         let waited = self.core().and_then(|core| {
             core.lock()
-                .and_then(|g| g.wait_until(deadline, |_| shared.ready()))
+                .and_then(|g| g.wait_until(deadline, |_| ready(shared)))
                 .map(drop)
         });
         if waited.is_err() {
             // Closed, before or during the wait.
             shared.close();
         }
-        shared.ready()
+        ready(shared)
     }
 
     /// Turns the flight's state into the result, without waiting: `None`
@@ -1238,16 +1264,25 @@ impl Session {
         timed_out: bool,
     ) -> Option<Result<RunOutput>> {
         let id = self.id();
-        let mut c = shared.collector.lock();
-        if c.wants_cancel() && waits_for_a_child(self.pid()) {
-            // A shell that waits for a command is at no prompt: that was
-            // output that looked like the continuation mark (where PS2 is
-            // not expanded, printing it shows the mark), not the shell
-            // asking for more.
-            c.prompts -= 1;
-            c.last_more = false;
-            return None;
+        let ps2_literal = self.run_slot().0.lock().ps2_literal;
+        if ps2_literal && shared.ready() && shared.collector.lock().wants_cancel() {
+            // Where PS2 is not expanded, printing it shows the mark: a
+            // real continuation prompt leaves the shell reading its
+            // terminal with nothing after the mark. A shell that waits for
+            // a command is at no prompt; one that goes on to its main
+            // prompt soon was not asking for more either.
+            let forged = waits_for_a_child(self.pid())
+                || self.wait_flight_for(shared, Some(Instant::now() + CONTINUATION_GRACE), |f| {
+                    f.collector.lock().end.is_some()
+                });
+            let mut c = shared.collector.lock();
+            if forged && c.end.is_none() {
+                c.prompts -= 1;
+                c.last_more = false;
+                return None;
+            }
         }
+        let mut c = shared.collector.lock();
         if c.wants_cancel() {
             c.incomplete = true;
             drop(c);
@@ -1391,11 +1426,13 @@ impl Session {
         // Two nonces: one for the main prompt, one for the continuation.
         let nonce = nonce() + &nonce();
         let flight = self.launch("(bgterm shell setup)", &nonce, 1, 4096, 4096, false)?;
-        self.send(&setup_line(&nonce, ps2_expands(self.pid(), &program)))?;
+        let ps2_literal = !ps2_expands(self.pid(), &program);
+        self.send(&setup_line(&nonce, !ps2_literal))?;
         Ok(SetUp {
             flight,
             nonce,
             program,
+            ps2_literal,
         })
     }
 
@@ -1407,6 +1444,7 @@ impl Session {
             flight,
             nonce,
             program,
+            ps2_literal,
         } = setup;
         let c = flight.shared.collector.lock();
         let result = match (&c.end, ready) {
@@ -1449,6 +1487,7 @@ impl Session {
                 let mut s = slot.0.lock();
                 s.nonce = Some(nonce.clone());
                 s.was_set_up = true;
+                s.ps2_literal = ps2_literal;
                 Ok(nonce)
             }
             Err(reason) => Err(Error::UnsupportedShell { id, program, reason }),
@@ -1502,7 +1541,7 @@ mod tests {
     }
 
     fn ps2() -> String {
-        format!("\x1b]133;P;k=s;aid=1111\x07")
+        "\x1b]133;P;k=s;aid=1111\x07".to_string()
     }
 
     /// Feeds `stream` split at every pair of positions, and checks each
