@@ -733,7 +733,6 @@ fn turn(rng: &mut Rng, seed: u64, thread: u64, n: u64, sh: &mut Shell) {
                 "{} then run_abandon: {p:?}",
                 ctx.at(cmd)
             );
-            drop(ctx);
             sh.what.push_str(" + exec sh");
             sh.bash = false;
             let ctx = Ctx {
@@ -747,7 +746,6 @@ fn turn(rng: &mut Rng, seed: u64, thread: u64, n: u64, sh: &mut Shell) {
         }
         _ => {
             // A fresh shell in place of this one.
-            drop(ctx);
             sh.s.close().unwrap();
             *sh = Shell::new(sh.argv);
             exact(
