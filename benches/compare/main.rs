@@ -4,14 +4,18 @@
 //! cargo bench --bench compare            # the full run (a few minutes)
 //! cargo bench --bench compare -- --quick # small sizes, for a smoke test
 //! cargo bench --bench compare -- echo    # only some workloads:
-//!                                        # drain drain8 echo spawn bighost scale many repl
+//!                                        # drain drain8 echo spawn bighost scale many repl run
 //! cargo bench --bench compare --features portable-backend -- --quick # the portable backend
 //! ```
 //!
 //! Each workload runs a libc baseline, bgterm and the Rust peers (expectrl,
 //! rexpect, portable-pty: see `peers`) in rotation, in the same process,
 //! and reports each one's ratio to the baseline; a peer that cannot do a
-//! workload gets "-" and a numbered note saying why. It prints a table and writes the same
+//! workload gets "-" and a numbered note saying why. The `run` workload
+//! (`turns`) compares `Session::run` with the same turn done by hand on a
+//! `sh` (p50/p99), and collects `seq 1 2000000` through `run` while two
+//! busy threads load the cores (default and 4096-byte buffers, against the
+//! raw PTY drain of `seq`). It prints a table and writes the same
 //! figures to `target/bgterm-bench/compare.json`. Every child is killed
 //! and reaped even if the run is interrupted (see `cleanup`). If no PTY can
 //! be opened the bench says so and exits with status 2: it never prints a
@@ -22,6 +26,7 @@ mod measure;
 mod more;
 mod peers;
 mod raw;
+mod turns;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,6 +54,10 @@ struct Config {
     idle: Duration,
     repl_trips: usize,
     repl_rounds: usize,
+    /// `run` workload: `echo hi` turns per side.
+    run_trips: usize,
+    /// Rounds of the `seq` under load (each side once per round).
+    run_seq_rounds: usize,
     /// Sessions of the `many` workload (just under the default PTY limit).
     many: usize,
     /// Size of the file each of the eight concurrent drains reads.
@@ -73,6 +82,8 @@ impl Config {
             idle: Duration::from_secs(10),
             repl_trips: 2000,
             repl_rounds: 2,
+            run_trips: 4000,
+            run_seq_rounds: 5,
             many: 4000,
             drain8_bytes: 8 << 20,
             drain8_rounds: 3,
@@ -94,6 +105,8 @@ impl Config {
             idle: Duration::from_secs(1),
             repl_trips: 300,
             repl_rounds: 1,
+            run_trips: 300,
+            run_seq_rounds: 1,
             many: 200,
             drain8_bytes: 2 << 20,
             drain8_rounds: 1,
@@ -234,7 +247,7 @@ fn main() {
         Config::full()
     };
     let all = [
-        "drain", "drain8", "echo", "spawn", "bighost", "scale", "many", "repl",
+        "drain", "drain8", "echo", "spawn", "bighost", "scale", "many", "repl", "run",
     ];
     let picked: Vec<&str> = all.into_iter().filter(|w| args.iter().any(|a| a == w)).collect();
     let run = |w: &str| picked.is_empty() || picked.contains(&w);
@@ -316,6 +329,13 @@ fn main() {
                 rows.extend(repl(&cfg)?);
             } else {
                 eprintln!("compare: `python3` is not on PATH; the repl workload was not measured");
+            }
+        }
+        if run("run") {
+            if on_path("seq") {
+                rows.extend(turns::run(&cfg)?);
+            } else {
+                eprintln!("compare: `seq` is not on PATH; the run workload was not measured");
             }
         }
         Ok(())
