@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 
 use crate::api::registry::Registry;
 use crate::engine::result::PollResult;
-use crate::error::Result;
+use crate::error::{Result, RunPartial};
 use crate::id::SessionId;
 use crate::record::recording::Recording;
 use crate::record::sink::SinkStatus;
@@ -165,6 +165,8 @@ by_id! {
     fn run_resume(timeout: Option<Duration>) -> RunOutput;
     /// Interrupts the command in flight (Ctrl-C) and collects it.
     fn run_interrupt(timeout: Option<Duration>) -> RunOutput;
+    /// Gives up the run in flight and sets the shell up again.
+    fn run_abandon(timeout: Option<Duration>) -> RunPartial;
     /// The command `run` has in flight, if any.
     fn run_in_flight() -> Option<String>;
     /// A receiver of the session's events from now on.
