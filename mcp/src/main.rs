@@ -11,6 +11,7 @@ mod params;
 mod server;
 mod shell;
 mod text;
+mod turns;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
