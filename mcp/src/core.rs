@@ -1653,3 +1653,55 @@ fn tidy_lines(lines: &[String]) -> String {
     }
     v.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_says_which_lines_it_left_out() {
+        let mut t = Track::new(Kind::Run, "seq 1 1000");
+        let whole: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+        t.set(&whole, whole.len(), 0, None);
+        let f = t.fresh(false);
+        let s = shape(7, &f, 300, 0);
+        assert!(s.text.len() <= 300);
+        let page = s.page.unwrap();
+        let (from, count) = (
+            page["from_line"].as_u64().unwrap() as usize,
+            page["line_count"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(page["total_lines"], 1000);
+        // The lines named hold every elided byte, and no line shown whole.
+        let (head, tail) = s.text.split_once(&text::marker(s.elided as usize)).unwrap();
+        assert!(head.len() + s.elided as usize + tail.len() == whole.len());
+        let (ga, gb) = (head.len(), whole.len() - tail.len());
+        assert!(text::lines(&whole, from, count).contains(&whole[ga..gb]));
+        assert!(from + count - 1 <= 1000);
+        assert_eq!(from, text::line_count(head) + usize::from(head.ends_with('\n')));
+        assert!(s.hint.contains(&format!("from_line={from} line_count={count}")));
+    }
+
+    #[test]
+    fn output_not_kept_is_counted_in_the_cut() {
+        let mut t = Track::new(Kind::Run, "yes");
+        let half = "y\n".repeat(5000);
+        let raw = format!("{half}{half}");
+        t.set(&raw, half.len(), 1_000_000, None);
+        let f = t.fresh(false);
+        let s = shape(1, &f, 1000, 1_000_000);
+        assert!(s.text.len() <= 1000, "{}", s.text.len());
+        assert_eq!(s.text.matches("bytes elided").count(), 1);
+        assert!(s.text.contains(&text::marker(s.elided as usize)));
+        let shown = s.text.len() - text::marker(s.elided as usize).len();
+        assert_eq!(
+            shown as u64 + s.elided,
+            raw.len() as u64 + 1_000_000,
+            "every byte accounted for"
+        );
+        // No cut: the marker of what was not kept stays as it is.
+        let s = shape(1, &t.fresh(false), 1 << 20, 1_000_000);
+        assert_eq!(s.elided, 0);
+        assert!(s.text.contains("1000000 bytes not kept"));
+    }
+}
