@@ -234,6 +234,15 @@ fn shape(id: u64, f: &Fresh<'_>, max: usize, not_kept: u64) -> Shown {
     }
 }
 
+/// Appends the paging hint (a line of its own) to a reply's text.
+fn push_hint(text: &mut String, hint: &str) {
+    if text.is_empty() || text.ends_with('\n') {
+        text.push_str(hint.trim_start_matches('\n'));
+    } else {
+        text.push_str(hint);
+    }
+}
+
 fn regex(p: &str) -> Result<Pattern, String> {
     Pattern::regex(p).map_err(|e| e.to_string())
 }
@@ -683,7 +692,26 @@ impl Core {
                 .wait_for_from_deadline(from, pats.clone(), Some(deadline))
             {
                 Ok(m) if m.index < stop.len() => {
-                    return done(e.session.run_resume(Some(Duration::ZERO)), Some(m.index));
+                    // The runner's collector sees output a moment after the
+                    // stream does: give it until the match shows in what it
+                    // collected (bounded by MARK_GRACE).
+                    let until = Instant::now() + MARK_GRACE.min(left(deadline));
+                    loop {
+                        let r = e.session.run_resume(Some(Duration::ZERO));
+                        if !matches!(r, Err(Error::RunTimeout { .. })) {
+                            return done(r, Some(m.index));
+                        }
+                        let step = self.run_step(e, r, None)?;
+                        let seen =
+                            e.st.lock()
+                                .track
+                                .as_ref()
+                                .is_some_and(|t| stop[m.index].is_match(t.unsent()));
+                        if seen || Instant::now() >= until {
+                            return Ok(Some((step, Some(m.index))));
+                        }
+                        std::thread::yield_now();
+                    }
                 }
                 Ok(m) => {
                     // A prompt: the command's end, or that of one of its lines.
@@ -813,7 +841,7 @@ impl Core {
             (_, Step::Exited(s)) => text.push_str(&format!("{}[session exited: {s}]", sep(&text))),
             _ => {}
         }
-        text.push_str(&shown.hint);
+        push_hint(&mut text, &shown.hint);
         let mut data = json!({
             "session": e.id,
             "output": shown.text,
@@ -1123,7 +1151,7 @@ impl Core {
             }
             Step::Done(_) => {}
         }
-        text.push_str(&shown.hint);
+        push_hint(&mut text, &shown.hint);
         let mut data = json!({
             "session": e.id,
             "output": shown.text,

@@ -136,6 +136,11 @@ impl Track {
         self.gap = Some((ch.len()..ch.len() + m.len(), h.len()..h.len() + m.len()));
     }
 
+    /// The cleaned output not given to the model yet (without marking it).
+    pub fn unsent(&self) -> &str {
+        self.clean.get(self.sent_clean..).unwrap_or("")
+    }
+
     /// The whole output (cleaned, or raw).
     pub fn whole(&self, raw: bool) -> &str {
         if raw { &self.raw } else { &self.clean }

@@ -328,6 +328,14 @@ def test_run_command_keeps_tabs_and_bangs_and_leaves_no_prompt_unread():
             assert r["output"] == "y\n" and r["command_exit_code"] == 0, r
             r, _ = await ok(s, "read_output", session=d["session"], yield_ms=300)
             assert r["output"] == "", r
+            # `until` while following a running command: returns at the match,
+            # with the matched output; the rest follows.
+            d, _ = await ok(s, "run_command", command="echo s1; sleep 0.3; echo s2; sleep 0.3; echo fin",
+                            timeout_ms=100)
+            r, _ = await ok(s, "read_output", session=d["session"], until="s2", yield_ms=10000)
+            assert r["matched"] is True and r["command_running"] is True and r["output"].endswith("s2\n"), r
+            r, _ = await ok(s, "read_output", session=d["session"], yield_ms=10000)
+            assert r["output"] == "fin\n" and r["command_exit_code"] == 0, r
 
     run(go())
 
