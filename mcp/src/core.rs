@@ -553,13 +553,15 @@ impl Core {
     }
 
     fn busy(&self, e: &Entry, command: &str) -> String {
-        let since =
-            e.st.lock()
-                .track
-                .as_ref()
-                .filter(|t| t.what == command)
-                .map(|t| format!(" (started {:.1} s ago)", t.started.elapsed().as_secs_f64()))
-                .unwrap_or_default();
+        // The open turn names the command as the caller gave it (the
+        // library knows a long one by its spool line).
+        let (command, since) = match e.st.lock().track.as_ref().filter(|t| t.open) {
+            Some(t) => (
+                t.what.clone(),
+                format!(" (started {:.1} s ago)", t.started.elapsed().as_secs_f64()),
+            ),
+            None => (command.to_string(), String::new()),
+        };
         format!(
             "session {} is busy: the command {command:?} is still running{since}; nothing was sent. \
              Call read_output on session {} to follow it, or send_keys [\"C-c\"] to interrupt it",
