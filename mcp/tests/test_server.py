@@ -549,7 +549,8 @@ def test_top_screen_wait_under_the_alternate_screen():
         async with server() as s:
             d, _ = await ok(s, "start_session", argv=["top", "-d", "0.5"], rows=24, cols=100, yield_ms=0)
             sid = d["session"]
-            d, _ = await ok(s, "wait_for_text", session=sid, patterns=[r"PID\s+USER"], regex=True,
+            # (four rows after the header: a screen caught mid-redraw has fewer)
+            d, _ = await ok(s, "wait_for_text", session=sid, patterns=[r"PID\s+USER.*(\n.*){4}"], regex=True,
                             source="screen", timeout_ms=10000)
             assert d["matched"] and d["screen"].count("\n") >= 10
             await ok(s, "send_keys", session=sid, keys=["q"], yield_ms=0)
