@@ -1,6 +1,11 @@
 //! The server's sessions and what each tool does, as plain blocking code on
 //! the library's public API (the async side calls it off its threads).
 //!
+//! Turns are the library's: `run_command` is [`Session::run_with`] on a
+//! shell started with [`SessionBuilder::for_run`], and a REPL session's
+//! `write_stdin` is [`Repl::eval`]; a timeout leaves the turn open, and the
+//! reading tools resume it ([`Session::run_resume`], [`Repl::resume`]).
+//!
 //! Every wait here ends by a deadline no later than the server's ceiling.
 
 use std::collections::BTreeMap;
@@ -8,13 +13,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgterm::{CursorKeys, Error, ExitStatus, Pattern, PollResult, Session, SessionBuilder, SessionEvent};
+use bgterm::{
+    Command, CursorKeys, Error, ExitStatus, Pattern, PollResult, Repl, ReplBuilder, RunOptions, RunOutput,
+    Session, SessionBuilder, SessionEvent, TextCleaner,
+};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::params::*;
-use crate::shell::{self, Pending, Progress};
-use crate::text::{self, Cleaner, Held};
+use crate::shell;
+use crate::text;
+use crate::turns::{self, Fresh, Kind, Preset, Track};
 
 /// Default for `max_output_bytes`.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 16 * 1024;
@@ -25,14 +34,27 @@ const READ_LIMIT: usize = 1 << 20;
 const DEFAULT_SETTLE_MS: u64 = 100;
 /// Default wait of write_stdin, send_keys and read_output.
 const DEFAULT_YIELD_MS: u64 = 2000;
+/// Default wait of a REPL turn (write_stdin on a REPL session).
+const DEFAULT_REPL_YIELD_MS: u64 = 10_000;
 /// Default wait for a session's first output.
 const DEFAULT_START_YIELD_MS: u64 = 300;
+/// Default wait for a REPL's first prompt.
+const DEFAULT_REPL_START_MS: u64 = 10_000;
 /// Default run_command timeout.
 const DEFAULT_RUN_TIMEOUT_MS: u64 = 10_000;
 /// Default wait_for_text timeout.
 const DEFAULT_WAIT_MS: u64 = 10_000;
+/// Default `line_count` of a page.
+const DEFAULT_PAGE_LINES: usize = 200;
 /// The name of the shell run_command starts on first use.
 const SHELL_NAME: &str = "shell";
+/// Start of the library's invisible prompt mark that ends a command
+/// (OSC 133 "command finished"): woken on while a run is followed with
+/// `until`, to see the command end.
+const PROMPT_MARK: &str = "\x1b]133;D;";
+/// How long, after a prompt mark, the library's runner is given to report
+/// the command's end (it may be the prompt of one line of several).
+const MARK_GRACE: Duration = Duration::from_millis(200);
 
 /// Server-wide settings.
 #[derive(Clone, Debug)]
@@ -58,21 +80,14 @@ pub struct Reply {
 /// A tool's failure: the message names the bad session, pattern or key.
 pub type ToolResult = Result<Reply, String>;
 
-/// Where a command run by `run_command` is.
-enum Run {
-    Idle,
-    /// Sent and not yet seen to finish (timed out): read_output resumes it.
-    Running(Pending),
-    /// A call is reading it right now.
-    Driving,
-}
-
 struct EntryState {
     last_used: Instant,
-    cleaner: Cleaner,
+    /// Cleans the stream of a plain session's reads.
+    cleaner: TextCleaner,
     /// The unread cursor after this server's last read.
     cursor: u64,
-    run: Run,
+    /// The session's last turn (run_command's command, a REPL input).
+    track: Option<Track>,
 }
 
 /// One open session.
@@ -80,6 +95,8 @@ pub struct Entry {
     id: u64,
     session: Session,
     name: Option<String>,
+    /// A REPL session: its turns. Locked while a call waits for a turn.
+    repl: Option<Mutex<Repl>>,
     st: Mutex<EntryState>,
 }
 
@@ -89,6 +106,9 @@ pub struct Core {
     table: Mutex<BTreeMap<u64, Arc<Entry>>>,
     /// Where long commands are written for the shell to source.
     spool: Mutex<Option<PathBuf>>,
+    /// Held while the default shell is looked up or created: concurrent
+    /// first calls make one shell.
+    shell_lock: Mutex<()>,
 }
 
 fn exit_fields(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
@@ -102,7 +122,16 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// What a read collected, before cleaning and cutting.
+/// A wait of `ms` from now, bounded by `ceiling`.
+fn deadline(ms: u64, ceiling: Duration) -> Instant {
+    Instant::now() + Duration::from_millis(ms).min(ceiling)
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// What a plain read collected, before cleaning and cutting.
 struct Collected {
     text: String,
     running: bool,
@@ -110,12 +139,6 @@ struct Collected {
     dropped: u64,
     remaining: usize,
     matched: Option<bool>,
-    /// For a session running a command: it finished, with this code.
-    command_exit: Option<i32>,
-    command_running: bool,
-    /// A command's output, already cleaned and held in bounded memory
-    /// (then `text` is unused).
-    held: Option<Held>,
     /// The unread cursor after the read (one past what it returned).
     cursor: u64,
 }
@@ -129,16 +152,106 @@ impl Collected {
             dropped: r.dropped_bytes,
             remaining: r.remaining_bytes,
             matched,
-            command_exit: None,
-            command_running: false,
-            held: None,
             cursor: r.end_offset,
         }
     }
 }
 
+/// How far a turn got in one call.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// It finished (a command's exit code; none for a REPL reply).
+    Done(Option<i32>),
+    /// Still running when the wait ended.
+    Open,
+    /// The shell or program exited.
+    Exited(ExitStatus),
+}
+
+/// What a call asks of a REPL's turn.
+enum ReplAct<'a> {
+    /// Evaluate this input as a new turn.
+    Eval(&'a str),
+    /// Keep waiting for the open turn.
+    Resume,
+    /// Ctrl-C, then wait for the prompt.
+    Interrupt,
+    /// Send this to the program (it reads input), then keep waiting.
+    Input(&'a str),
+}
+
+/// A turn's new output, cut for the model.
+struct Shown {
+    text: String,
+    elided: u64,
+    /// How to page the elided lines (read_output's arguments).
+    page: Option<Value>,
+    hint: String,
+}
+
+/// Cuts `f` to `max` bytes; when the middle goes, says which lines it held
+/// in the turn's whole output and how to read them.
+fn shape(id: u64, f: &Fresh<'_>, max: usize, not_kept: u64) -> Shown {
+    // Room for a marker that counts more than this text (output not kept).
+    let cut = text::head_tail(f.text, if f.gap.is_some() { max - 12 } else { max });
+    let Some((a, b)) = cut.gap else {
+        return Shown {
+            text: cut.text,
+            elided: 0,
+            page: None,
+            hint: String::new(),
+        };
+    };
+    let (ga, gb) = (f.offset + a, f.offset + b);
+    let mut elided = cut.elided as u64;
+    let mut out = cut.text;
+    if let Some(g) = &f.gap
+        && g.start >= ga
+        && g.end <= gb
+    {
+        // The marker of output not kept is within the cut: count those bytes.
+        elided = elided - g.len() as u64 + not_kept;
+        out = format!(
+            "{}{}{}",
+            &f.text[..a],
+            text::marker(elided as usize),
+            &f.text[b..]
+        );
+    }
+    let from = text::line_at(f.whole, ga);
+    let to = text::line_at(f.whole, gb.saturating_sub(1)).max(from);
+    let total = text::line_count(f.whole);
+    let count = to - from + 1;
+    Shown {
+        text: out,
+        elided,
+        page: Some(json!({
+            "tool": "read_output", "session": id, "from_line": from, "line_count": count, "total_lines": total,
+        })),
+        hint: format!(
+            "\n[elided: lines {from}-{to} of {total}; read_output session={id} from_line={from} line_count={count} shows them]"
+        ),
+    }
+}
+
+/// Appends the paging hint (a line of its own) to a reply's text.
+fn push_hint(text: &mut String, hint: &str) {
+    if text.is_empty() || text.ends_with('\n') {
+        text.push_str(hint.trim_start_matches('\n'));
+    } else {
+        text.push_str(hint);
+    }
+}
+
 fn regex(p: &str) -> Result<Pattern, String> {
     Pattern::regex(p).map_err(|e| e.to_string())
+}
+
+fn run_options(deadline: Instant) -> RunOptions {
+    RunOptions::new()
+        .timeout(Some(left(deadline)))
+        .head_bytes(turns::RUN_HEAD_BYTES)
+        .tail_bytes(turns::RUN_TAIL_BYTES)
 }
 
 impl Core {
@@ -147,11 +260,12 @@ impl Core {
             cfg,
             table: Mutex::new(BTreeMap::new()),
             spool: Mutex::new(None),
+            shell_lock: Mutex::new(()),
         }
     }
 
     fn ceiling(&self, ms: Option<u64>, default: u64) -> Instant {
-        shell::deadline(ms.unwrap_or(default), self.cfg.max_wait)
+        deadline(ms.unwrap_or(default), self.cfg.max_wait)
     }
 
     fn resolve(&self, r: &SessionRef) -> Result<Arc<Entry>, String> {
@@ -268,15 +382,8 @@ impl Core {
         pruned
     }
 
-    fn spawn(
-        &self,
-        b: SessionBuilder,
-        name: Option<String>,
-        program: &str,
-    ) -> Result<(Arc<Entry>, Vec<u64>), String> {
-        self.check_program(program)?;
-        let mut table = self.table.lock();
-        if let Some(n) = &name {
+    fn check_name(table: &BTreeMap<u64, Arc<Entry>>, name: Option<&str>) -> Result<(), String> {
+        if let Some(n) = name {
             if n.parse::<u64>().is_ok() {
                 return Err(format!(
                     "invalid name {n:?}: a name must not be a number (numbers are ids)"
@@ -286,15 +393,38 @@ impl Core {
                 return Err(format!("name {n:?} is already used by an open session"));
             }
         }
+        Ok(())
+    }
+
+    fn spawn(
+        &self,
+        b: SessionBuilder,
+        name: Option<String>,
+        program: &str,
+    ) -> Result<(Arc<Entry>, Vec<u64>), String> {
+        self.check_program(program)?;
+        let mut table = self.table.lock();
+        Self::check_name(&table, name.as_deref())?;
         let b = match &name {
             Some(n) => b.name(n),
             None => b,
         };
         // Bad input is refused before anything is pruned.
         let session = b.screen(true).spawn().map_err(|e| e.to_string())?;
+        Ok(self.insert(&mut table, session, name, None))
+    }
+
+    /// Adds a started session to the table (pruning first at the cap).
+    fn insert(
+        &self,
+        table: &mut BTreeMap<u64, Arc<Entry>>,
+        session: Session,
+        name: Option<String>,
+        repl: Option<Repl>,
+    ) -> (Arc<Entry>, Vec<u64>) {
         // One over the cap for a moment: prune with the new one left out.
         let pruned = if table.len() >= self.cfg.max_sessions.max(1) {
-            self.prune(&mut table)
+            self.prune(table)
         } else {
             Vec::new()
         };
@@ -303,18 +433,19 @@ impl Core {
             id: session.id().get(),
             session,
             name,
+            repl: repl.map(Mutex::new),
             st: Mutex::new(EntryState {
                 last_used: Instant::now(),
-                cleaner: Cleaner::default(),
+                cleaner: TextCleaner::new(),
                 cursor,
-                run: Run::Idle,
+                track: None,
             }),
         });
         table.insert(e.id, Arc::clone(&e));
-        Ok((e, pruned))
+        (e, pruned)
     }
 
-    // ---- reading ----
+    // ---- plain reading ----
 
     /// Waits as `wait` says for output from `from` on (the offset before
     /// the input this call sent), returning everything unread.
@@ -324,22 +455,9 @@ impl Core {
         wait: &WaitOpts,
         from: u64,
         default_yield: u64,
-        raw: bool,
     ) -> Result<Collected, String> {
         let deadline = self.ceiling(wait.yield_ms, default_yield);
         let until = wait.until.as_deref().map(regex).transpose()?;
-        // A command run_command left running: follow it, so its end marker
-        // is seen by the shell logic and not handed out as output.
-        if let Some(p) = self.take_running(e) {
-            let stop = until.as_ref().map(|pat| move |t: &str| pat.is_match(t));
-            return self.follow(
-                e,
-                p,
-                deadline,
-                stop.as_ref().map(|f| f as &dyn Fn(&str) -> bool),
-                raw,
-            );
-        }
         let s = &e.session;
         let c = if let Some(pat) = until {
             let cursor = e.st.lock().cursor;
@@ -363,10 +481,9 @@ impl Core {
                 Err(err) => return Err(err.to_string()),
             }
         } else {
-            let left = deadline.saturating_duration_since(Instant::now());
             let settle = Duration::from_millis(wait.settle_ms.unwrap_or(DEFAULT_SETTLE_MS));
             Collected::from_poll(
-                s.poll_quiet_with_limit(left, settle, READ_LIMIT)
+                s.poll_quiet_with_limit(left(deadline), settle, READ_LIMIT)
                     .map_err(|e| e.to_string())?,
                 None,
             )
@@ -375,117 +492,35 @@ impl Core {
         Ok(c)
     }
 
-    fn take_running(&self, e: &Entry) -> Option<Pending> {
-        let mut st = e.st.lock();
-        match std::mem::replace(&mut st.run, Run::Idle) {
-            Run::Running(p) => {
-                st.run = Run::Driving;
-                Some(p)
-            }
-            other => {
-                st.run = other;
-                None
-            }
-        }
-    }
-
-    /// Drives a running command until it ends, `deadline`, or `stop` says
-    /// its new output is what the caller waits for.
-    fn follow(
-        &self,
-        e: &Entry,
-        mut p: Pending,
-        deadline: Instant,
-        stop: Option<&dyn Fn(&str) -> bool>,
-        raw: bool,
-    ) -> Result<Collected, String> {
-        let mut tr = |chunk: &str| {
-            if raw {
-                chunk.to_string()
-            } else {
-                e.st.lock().cleaner.clean(chunk)
-            }
-        };
-        let r = shell::drive(&e.session, &mut p, deadline, stop, &mut tr);
-        let dropped = std::mem::take(&mut p.dropped_bytes);
-        let mut st = e.st.lock();
-        let (progress, cursor) = match r {
-            Ok(x) => x,
-            Err(err) => {
-                st.run = Run::Idle;
-                return Err(err.to_string());
-            }
-        };
-        st.cursor = cursor;
-        let mut c = Collected {
-            text: String::new(),
-            running: true,
-            status: None,
-            dropped,
-            remaining: 0,
-            matched: None,
-            command_exit: None,
-            command_running: false,
-            held: None,
-            cursor,
-        };
-        match progress {
-            Progress::Done { output, exit_code } => {
-                st.run = Run::Idle;
-                c.held = Some(output);
-                c.command_exit = Some(exit_code);
-            }
-            Progress::Running { output } => {
-                c.matched = stop.map(|f| f(output.as_str()));
-                c.held = Some(output);
-                c.command_running = true;
-                st.run = Run::Running(p);
-            }
-            Progress::ShellExited { output, status } => {
-                st.run = Run::Idle;
-                c.held = Some(output);
-                c.running = false;
-                c.status = Some(status);
-            }
-        }
-        Ok(c)
-    }
-
-    /// Cleans and cuts `raw` for the model.
+    /// Cleans and cuts `raw` for the model (a plain session's stream).
     fn shape(&self, e: &Entry, raw: &str, out: &OutputOpts) -> Result<(String, usize), String> {
         let max = max_output(out)?;
         let clean = if out.raw {
             raw.to_string()
         } else {
-            e.st.lock().cleaner.clean(raw)
+            e.st.lock().cleaner.push(raw)
         };
-        Ok(text::head_tail(&clean, max))
+        let cut = text::head_tail(&clean, max);
+        Ok((cut.text, cut.elided))
     }
 
-    /// [`shape`](Self::shape) of what a read collected: a command's held
-    /// output is already clean and only cut.
-    fn shape_collected(
-        &self,
-        e: &Entry,
-        c: &mut Collected,
-        out: &OutputOpts,
-    ) -> Result<(String, usize), String> {
-        match c.held.take() {
-            Some(h) => Ok(h.cut(max_output(out)?)),
-            None => self.shape(e, &c.text, out),
+    /// The answer to a plain read. A program on the alternate screen (a
+    /// full-screen program) is answered with its rendered screen.
+    fn output_reply(&self, e: &Entry, c: Collected, out: &OutputOpts) -> ToolResult {
+        let (mut output, mut elided) = self.shape(e, &c.text, out)?;
+        let mut view = "stream";
+        if !out.raw
+            && let Ok(info) = e.session.info()
+            && info.alternate_screen
+        {
+            let (screen, _) = self.screen_text(e)?;
+            let cut = text::head_tail(&screen, max_output(out)?);
+            (output, elided, view) = (cut.text, cut.elided, "screen");
         }
-    }
-
-    fn output_reply(&self, e: &Entry, mut c: Collected, out: &OutputOpts) -> ToolResult {
-        let (output, elided) = self.shape_collected(e, &mut c, out)?;
         let (exit_code, signal) = exit_fields(c.status);
         let mut text = output.clone();
-        if let Some(code) = c.command_exit {
-            if code != 0 {
-                text.push_str(&format!("\n[command exit code {code}]"));
-            }
-        } else if c.command_running {
-            text.push_str("\n[command still running]");
+        if view == "screen" {
+            text.insert_str(0, "[full-screen program: its rendered screen]\n");
         }
         if !c.running {
             text.push_str(&format!(
@@ -496,6 +531,7 @@ impl Core {
         let mut data = json!({
             "session": e.id,
             "output": output,
+            "view": view,
             "running": c.running,
             "exit_code": exit_code,
             "signal": signal,
@@ -506,9 +542,338 @@ impl Core {
         if let Some(m) = c.matched {
             data["matched"] = json!(m);
         }
-        if c.command_exit.is_some() || c.command_running {
-            data["command_running"] = json!(c.command_running);
-            data["command_exit_code"] = json!(c.command_exit);
+        Ok(Reply { text, data })
+    }
+
+    // ---- turns ----
+
+    /// The kind of the session's open turn, if one is open.
+    fn open_turn(&self, e: &Entry) -> Option<Kind> {
+        e.st.lock().track.as_ref().filter(|t| t.open).map(|t| t.kind)
+    }
+
+    fn busy(&self, e: &Entry, command: &str) -> String {
+        // The open turn names the command as the caller gave it (the
+        // library knows a long one by its spool line).
+        let (command, since) = match e.st.lock().track.as_ref().filter(|t| t.open) {
+            Some(t) => (
+                t.what.clone(),
+                format!(" (started {:.1} s ago)", t.started.elapsed().as_secs_f64()),
+            ),
+            None => (command.to_string(), String::new()),
+        };
+        format!(
+            "session {} is busy: the command {command:?} is still running{since}; nothing was sent. \
+             Call read_output on session {} to follow it, or send_keys [\"C-c\"] to interrupt it",
+            e.id, e.id
+        )
+    }
+
+    /// Records what the library's runner returned in the session's track
+    /// (a new one for a new command `fresh`).
+    fn run_step(&self, e: &Entry, r: bgterm::Result<RunOutput>, fresh: Option<&str>) -> Result<Step, String> {
+        let (raw, head, not_kept, missed, step) = match r {
+            Ok(out) => {
+                e.st.lock().cursor = out.end_offset;
+                (
+                    out.output,
+                    out.head_bytes,
+                    out.elided_bytes,
+                    out.missed_bytes,
+                    Step::Done(Some(out.exit_code)),
+                )
+            }
+            Err(Error::RunTimeout { partial, .. }) => {
+                let p = *partial;
+                (p.output, p.head_bytes, p.elided_bytes, p.missed_bytes, Step::Open)
+            }
+            Err(Error::RunShellExited { status, output, .. }) => {
+                let p = *output;
+                (
+                    p.output,
+                    p.head_bytes,
+                    p.elided_bytes,
+                    p.missed_bytes,
+                    Step::Exited(status),
+                )
+            }
+            Err(Error::RunStatus { output, .. }) => {
+                let p = *output;
+                (
+                    p.output,
+                    p.head_bytes,
+                    p.elided_bytes,
+                    p.missed_bytes,
+                    Step::Done(None),
+                )
+            }
+            Err(Error::RunBusy { command, .. }) => return Err(self.busy(e, &command)),
+            Err(Error::RunIncomplete { command, .. }) => {
+                if let Some(t) = e.st.lock().track.as_mut() {
+                    t.open = false;
+                }
+                return Err(format!(
+                    "session {}: the command is incomplete (an unclosed quote, bracket or block: the shell asked \
+                     for more input), so it was cancelled with Ctrl-C: {command:?}",
+                    e.id
+                ));
+            }
+            Err(Error::UnsupportedShell { program, reason, .. }) => {
+                return Err(format!(
+                    "session {} cannot run commands: {program:?} is not a shell run_command can use ({reason}); \
+                     leave out `session` to use the server's shell",
+                    e.id
+                ));
+            }
+            Err(err) => return Err(err.to_string()),
+        };
+        let mut st = e.st.lock();
+        if let Some(cmd) = fresh {
+            st.track = Some(Track::new(Kind::Run, cmd));
+        }
+        let t = st.track.get_or_insert_with(|| Track::new(Kind::Run, ""));
+        t.set(&raw, head, not_kept, None);
+        t.missed = missed;
+        t.open = matches!(step, Step::Open);
+        Ok(step)
+    }
+
+    /// Runs `command` in the shell of `e` as a new turn, through a spool
+    /// file when it is too long for the terminal's line limit.
+    fn run_start(&self, e: &Entry, command: &str, deadline: Instant) -> Result<Step, String> {
+        let r = match e.session.run_with(command, &run_options(deadline)) {
+            Err(Error::LineTooLong { .. }) => {
+                let (line, path) = shell::spool_line(command, &self.spool()?)?;
+                let r = e.session.run_with(&line, &run_options(deadline));
+                let sent = matches!(
+                    &r,
+                    Ok(_) | Err(Error::RunTimeout { .. } | Error::RunShellExited { .. })
+                );
+                if !sent {
+                    let _ = std::fs::remove_file(&path);
+                }
+                r
+            }
+            r => r,
+        };
+        self.run_step(e, r, Some(command))
+    }
+
+    /// Follows the open run of `e` until it ends, `deadline`, or (with
+    /// `stop`) output since `from` matches one of `stop`; with `interrupt`,
+    /// sends Ctrl-C first. Returns the step and the index of the stop
+    /// pattern that matched; `None` if no run was open after all.
+    fn follow_run(
+        &self,
+        e: &Entry,
+        deadline: Instant,
+        stop: Option<&[Pattern]>,
+        mut from: u64,
+        interrupt: bool,
+    ) -> Result<Option<(Step, Option<usize>)>, String> {
+        let done = |r: bgterm::Result<RunOutput>, index: Option<usize>| match r {
+            Err(Error::NoPendingRun { .. }) => {
+                if let Some(t) = e.st.lock().track.as_mut() {
+                    t.open = false;
+                }
+                Ok(None)
+            }
+            r => self.run_step(e, r, None).map(|s| Some((s, index))),
+        };
+        if interrupt {
+            return done(e.session.run_interrupt(Some(left(deadline))), None);
+        }
+        let Some(stop) = stop else {
+            return done(e.session.run_resume(Some(left(deadline))), None);
+        };
+        let mut pats = stop.to_vec();
+        pats.push(Pattern::literal(PROMPT_MARK));
+        loop {
+            match e
+                .session
+                .wait_for_from_deadline(from, pats.clone(), Some(deadline))
+            {
+                Ok(m) if m.index < stop.len() => {
+                    // The runner's collector sees output a moment after the
+                    // stream does: give it until the match shows in what it
+                    // collected (bounded by MARK_GRACE).
+                    let until = Instant::now() + MARK_GRACE.min(left(deadline));
+                    loop {
+                        let r = e.session.run_resume(Some(Duration::ZERO));
+                        if !matches!(r, Err(Error::RunTimeout { .. })) {
+                            return done(r, Some(m.index));
+                        }
+                        let step = self.run_step(e, r, None)?;
+                        let seen =
+                            e.st.lock()
+                                .track
+                                .as_ref()
+                                .is_some_and(|t| stop[m.index].is_match(t.unsent()));
+                        if seen || Instant::now() >= until {
+                            return Ok(Some((step, Some(m.index))));
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+                Ok(m) => {
+                    // A prompt: the command's end, or that of one of its lines.
+                    let r = e.session.run_resume(Some(MARK_GRACE.min(left(deadline))));
+                    if !matches!(r, Err(Error::RunTimeout { .. })) || left(deadline).is_zero() {
+                        return done(r, None);
+                    }
+                    from = m.match_end;
+                }
+                Err(Error::WaitTimeout { .. } | Error::ExitedBeforeMatch { .. }) => {
+                    return done(e.session.run_resume(Some(Duration::ZERO)), None);
+                }
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+    }
+
+    /// One step of a REPL session's turn. `None`: no turn was open to
+    /// resume.
+    fn repl_turn(&self, e: &Entry, act: ReplAct<'_>, deadline: Instant) -> Result<Option<Step>, String> {
+        let Some(lock) = &e.repl else {
+            return Err(format!("session {} is not a REPL session", e.id));
+        };
+        let Some(mut repl) = lock.try_lock() else {
+            return Err(format!(
+                "session {} is busy: another call is waiting for its turn; nothing was sent",
+                e.id
+            ));
+        };
+        let t = left(deadline);
+        let (r, fresh) = match act {
+            ReplAct::Eval(input) => (repl.eval(input, t), Some(input.to_string())),
+            ReplAct::Resume => (repl.resume(t), None),
+            ReplAct::Interrupt => {
+                let fresh = (!repl.is_busy()).then(|| "^C".to_string());
+                (repl.interrupt(t), fresh)
+            }
+            ReplAct::Input(s) => {
+                e.session.send(s).map_err(|e| e.to_string())?;
+                (repl.resume(t), None)
+            }
+        };
+        drop(repl);
+        let (raw, clean, step) = match r {
+            Ok(reply) => (reply.raw, reply.text, Step::Done(None)),
+            Err(Error::ReplTimeout { partial, raw, .. }) => (raw, partial, Step::Open),
+            Err(Error::ReplExited {
+                status, output, raw, ..
+            }) => (raw, output, Step::Exited(status)),
+            Err(Error::ReplIdle { .. }) => {
+                if let Some(t) = e.st.lock().track.as_mut() {
+                    t.open = false;
+                }
+                return Ok(None);
+            }
+            Err(err @ Error::ReplIncomplete { .. }) => {
+                if let Some(t) = e.st.lock().track.as_mut() {
+                    t.open = false;
+                }
+                return Err(err.to_string());
+            }
+            Err(err) => return Err(err.to_string()),
+        };
+        let mut st = e.st.lock();
+        if let Ok(o) = e.session.output_offset() {
+            st.cursor = o;
+        }
+        if let Some(what) = fresh {
+            st.track = Some(Track::new(Kind::Repl, &what));
+        }
+        let t = st.track.get_or_insert_with(|| Track::new(Kind::Repl, ""));
+        let n = raw.len();
+        t.set(&raw, n, 0, Some(clean));
+        t.open = matches!(step, Step::Open);
+        Ok(Some(step))
+    }
+
+    /// The new output of the session's turn, cut for the model; with the
+    /// turn's kind and the bytes its runner missed.
+    fn present(&self, e: &Entry, out: &OutputOpts) -> Result<(Shown, Kind, u64), String> {
+        let max = max_output(out)?;
+        let mut st = e.st.lock();
+        let Some(t) = st.track.as_mut() else {
+            return Err(format!("session {}: no turn to report", e.id));
+        };
+        let (kind, missed, not_kept) = (t.kind, t.missed, t.not_kept);
+        let f = t.fresh(out.raw);
+        Ok((shape(e.id, &f, max, not_kept), kind, missed))
+    }
+
+    /// The answer of write_stdin, send_keys, read_output and wait_for_text
+    /// for a turn: the same fields as a plain read, plus the turn's.
+    fn turn_reply(&self, e: &Entry, step: Step, out: &OutputOpts, matched: Option<bool>) -> ToolResult {
+        let (shown, kind, missed) = self.present(e, out)?;
+        let status = match step {
+            Step::Exited(s) => Some(s),
+            _ => None,
+        };
+        let (exit_code, signal) = exit_fields(status);
+        let mut text = shown.text.clone();
+        let sep = |t: &str| {
+            if t.is_empty() || t.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            }
+        };
+        match (kind, step) {
+            (Kind::Run, Step::Done(Some(code))) if code != 0 => {
+                text.push_str(&format!("{}[command exit code {code}]", sep(&text)));
+            }
+            (Kind::Run, Step::Open) => {
+                text.push_str(&format!(
+                    "{}[command still running: read_output on session {} keeps waiting; send_keys [\"C-c\"] interrupts]",
+                    sep(&text),
+                    e.id
+                ));
+            }
+            (Kind::Repl, Step::Open) => {
+                text.push_str(&format!(
+                    "{}[no prompt yet: the turn is still open; read_output on session {} keeps waiting, write_stdin \
+                     sends input to the running code, send_keys [\"C-c\"] interrupts]",
+                    sep(&text),
+                    e.id
+                ));
+            }
+            (_, Step::Exited(s)) => text.push_str(&format!("{}[session exited: {s}]", sep(&text))),
+            _ => {}
+        }
+        push_hint(&mut text, &shown.hint);
+        let mut data = json!({
+            "session": e.id,
+            "output": shown.text,
+            "view": "stream",
+            "running": status.is_none(),
+            "exit_code": exit_code,
+            "signal": signal,
+            "dropped_bytes": missed,
+            "remaining_bytes": 0,
+            "elided_bytes": shown.elided,
+        });
+        match kind {
+            Kind::Run => {
+                data["command_running"] = json!(matches!(step, Step::Open));
+                data["command_exit_code"] = json!(match step {
+                    Step::Done(c) => c,
+                    Step::Exited(s) => s.python_returncode(),
+                    Step::Open => None,
+                });
+            }
+            Kind::Repl => {
+                data["repl"] = json!(true);
+                data["turn_open"] = json!(matches!(step, Step::Open));
+            }
+        }
+        if let Some(m) = matched {
+            data["matched"] = json!(m);
+        }
+        if let Some(p) = shown.page {
+            data["elided_lines"] = p;
         }
         Ok(Reply { text, data })
     }
@@ -517,13 +882,53 @@ impl Core {
 
     pub fn start_session(&self, p: StartSession) -> ToolResult {
         max_output(&p.out)?;
-        let (mut b, program, shown) = match (&p.command, &p.argv) {
-            (Some(c), None) => (SessionBuilder::new(c.as_str()), "sh".to_string(), c.clone()),
-            (None, Some(a)) if !a.is_empty() => (SessionBuilder::new(a.clone()), a[0].clone(), a.join(" ")),
-            (None, Some(_)) => return Err("invalid argv: empty; give the program and its arguments".into()),
-            (Some(_), Some(_)) => return Err("give either command or argv, not both".into()),
-            (None, None) => return Err("missing command: give command (a shell string) or argv".into()),
+        let (command, program, shown, words): (Command, String, String, Option<Vec<String>>) =
+            match (&p.command, &p.argv) {
+                (Some(c), None) => (
+                    Command::from(c.as_str()),
+                    "sh".to_string(),
+                    c.clone(),
+                    turns::plain_words(c),
+                ),
+                (None, Some(a)) if !a.is_empty() => (
+                    Command::from(a.clone()),
+                    a[0].clone(),
+                    a.join(" "),
+                    Some(a.clone()),
+                ),
+                (None, Some(_)) => {
+                    return Err("invalid argv: empty; give the program and its arguments".into());
+                }
+                (Some(_), Some(_)) => return Err("give either command or argv, not both".into()),
+                (None, None) => return Err("missing command: give command (a shell string) or argv".into()),
+            };
+        if let Some(u) = &p.until {
+            regex(u)?; // a bad pattern starts nothing
+        }
+        let preset = match p.repl {
+            Some(false) => None,
+            _ => words.as_deref().and_then(turns::preset_for),
         };
+        if p.repl == Some(false) && (p.prompt.is_some() || p.continuation.is_some()) {
+            return Err("prompt and continuation make a REPL session: leave out repl=false".into());
+        }
+        if p.continuation.is_some() && p.prompt.is_none() {
+            return Err("continuation needs prompt (the program's primary prompt)".into());
+        }
+        if p.repl == Some(true) && preset.is_none() && p.prompt.is_none() {
+            return Err(format!(
+                "repl=true: the server knows no prompt for {shown:?}; give `prompt` (the text the program \
+                 prints when it waits for input), or start python3, ipython, node or sqlite3"
+            ));
+        }
+        if p.prompt.is_some() || preset.is_some() {
+            // A preset runs its program directly: check it by name too.
+            if let (Some(_), Some(w)) = (&preset, &words) {
+                self.check_program(&w[0])?;
+            }
+            return self.start_repl(&p, command, &program, &shown, preset);
+        }
+        let mut b = SessionBuilder::new(command);
         if let Some(cwd) = self.check_cwd(p.cwd.as_deref())? {
             b = b.cwd(cwd);
         }
@@ -539,17 +944,19 @@ impl Core {
         if let Some(t) = &p.term {
             b = b.term(Some(t));
         }
-        if let Some(u) = &p.until {
-            regex(u)?; // a bad pattern starts nothing
-        }
         let (e, pruned) = self.spawn(b, p.name.clone(), &program)?;
         let wait = WaitOpts {
             yield_ms: p.yield_ms,
             until: p.until.clone(),
             settle_ms: None,
         };
-        let c = self.collect(&e, &wait, 0, DEFAULT_START_YIELD_MS, p.out.raw)?;
+        let c = self.collect(&e, &wait, 0, DEFAULT_START_YIELD_MS)?;
         let mut r = self.output_reply(&e, c, &p.out)?;
+        self.started(&e, &mut r, &shown, &pruned);
+        Ok(r)
+    }
+
+    fn started(&self, e: &Entry, r: &mut Reply, shown: &str, pruned: &[u64]) {
         r.text = format!("session {} pid {} started\n{}", e.id, e.session.pid(), r.text);
         r.data["pid"] = json!(e.session.pid());
         r.data["name"] = json!(e.name);
@@ -559,13 +966,112 @@ impl Core {
             r.text
                 .push_str(&format!("\n[session cap reached: closed sessions {pruned:?}]"));
         }
+    }
+
+    /// Starts a REPL session through the library's [`ReplBuilder`]: a
+    /// preset, or the caller's command with its `prompt`.
+    fn start_repl(
+        &self,
+        p: &StartSession,
+        command: Command,
+        program: &str,
+        shown: &str,
+        preset: Option<Preset>,
+    ) -> ToolResult {
+        self.check_program(program)?;
+        Self::check_name(&self.table.lock(), p.name.as_deref())?;
+        let mut rb = match (preset, &p.prompt) {
+            (_, Some(prompt)) => {
+                let mut rb = ReplBuilder::new(command, prompt.as_str());
+                if let Some(c) = &p.continuation {
+                    rb = rb.continuation(c.as_str());
+                }
+                rb
+            }
+            (Some(Preset::Python), None) => ReplBuilder::python(),
+            (Some(Preset::IPython), None) => ReplBuilder::ipython(),
+            (Some(Preset::Node), None) => ReplBuilder::node(),
+            (Some(Preset::Sqlite3(db)), None) => match db {
+                Some(db) => ReplBuilder::sqlite3().arg(db),
+                None => ReplBuilder::sqlite3(),
+            },
+            (None, None) => return Err("internal error: no prompt for the REPL".into()),
+        };
+        let cwd = self.check_cwd(p.cwd.as_deref())?;
+        let env: Vec<(String, String)> = p
+            .env
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (name, size, term) = (p.name.clone(), (p.rows, p.cols), p.term.clone());
+        rb = rb.session(move |mut b| {
+            b = b.screen(true);
+            if let Some(n) = name {
+                b = b.name(n);
+            }
+            if let Some(c) = cwd {
+                b = b.cwd(c);
+            }
+            for (k, v) in env {
+                b = b.env(k, v);
+            }
+            if size.0.is_some() || size.1.is_some() {
+                b = b.size(
+                    size.0.unwrap_or(bgterm::DEFAULT_ROWS),
+                    size.1.unwrap_or(bgterm::DEFAULT_COLS),
+                );
+            }
+            if let Some(t) = term {
+                b = b.term(Some(t.as_str()));
+            }
+            b
+        });
+        let wait =
+            Duration::from_millis(p.yield_ms.unwrap_or(DEFAULT_REPL_START_MS).max(1)).min(self.cfg.max_wait);
+        let repl = rb.start_timeout(wait).spawn().map_err(|err| match err {
+            Error::WaitTimeout { waited, tail, .. } => format!(
+                "{shown:?} did not show its prompt within {} ms (raise yield_ms, or give the right `prompt`, or \
+                 repl=false for a plain session); its output's end: {:?}",
+                waited.as_millis(),
+                bgterm::clean_text(&tail)
+            ),
+            other => other.to_string(),
+        })?;
+        let session = repl.session().clone();
+        let banner = repl.banner().to_string();
+        let prompt = repl.prompt().to_string();
+        let (e, pruned) = {
+            let mut table = self.table.lock();
+            self.insert(&mut table, session, p.name.clone(), Some(repl))
+        };
+        let cut = text::head_tail(&banner, max_output(&p.out)?);
+        let mut r = Reply {
+            text: format!(
+                "{}[REPL at its prompt: write_stdin evaluates one input and returns exactly its reply]",
+                if cut.text.is_empty() || cut.text.ends_with('\n') {
+                    cut.text.clone()
+                } else {
+                    format!("{}\n", cut.text)
+                }
+            ),
+            data: json!({
+                "session": e.id, "output": cut.text, "view": "stream", "running": true, "exit_code": null,
+                "signal": null, "dropped_bytes": 0, "remaining_bytes": 0, "elided_bytes": cut.elided,
+                "repl": true, "prompt": prompt,
+            }),
+        };
+        self.started(&e, &mut r, shown, &pruned);
         Ok(r)
     }
 
+    /// The default shell (made on first use, one at a time), or the session
+    /// the call names.
     fn shell_entry(&self, p: &RunCommand) -> Result<(Arc<Entry>, Vec<u64>), String> {
         if let Some(r) = &p.session {
             return Ok((self.resolve(r)?, Vec::new()));
         }
+        let _one_at_a_time = self.shell_lock.lock();
         let existing = self
             .table
             .lock()
@@ -592,99 +1098,89 @@ impl Core {
         if let Some(cwd) = self.check_cwd(p.cwd.as_deref())? {
             b = b.cwd(cwd);
         }
-        let b = b.size(bgterm::DEFAULT_ROWS, 200);
+        let b = b.size(bgterm::DEFAULT_ROWS, 200).for_run();
         let (e, pruned) = self.spawn(b, Some(SHELL_NAME.into()), &argv[0])?;
-        e.session.send(shell::INIT).map_err(|e| e.to_string())?;
+        match e.session.run(shell::INIT, Some(self.cfg.max_wait)) {
+            Ok(out) => e.st.lock().cursor = out.end_offset,
+            Err(err) => {
+                self.table.lock().remove(&e.id);
+                let _ = e.session.close();
+                return Err(format!("the shell did not start: {err}"));
+            }
+        }
         Ok((e, pruned))
     }
 
     pub fn run_command(&self, p: RunCommand) -> ToolResult {
-        max_output(&p.out)?;
+        let max = max_output(&p.out)?;
         let (e, pruned) = self.shell_entry(&p)?;
-        {
-            let mut st = e.st.lock();
-            match &st.run {
-                Run::Idle => st.run = Run::Driving,
-                Run::Running(pend) => {
-                    return Err(format!(
-                        "session {} is busy: a command started {:.1} s ago is still running; \
-                         call read_output to follow it, or send_keys [\"C-c\"] to interrupt it",
-                        e.id,
-                        pend.started.elapsed().as_secs_f64()
-                    ));
-                }
-                Run::Driving => {
-                    return Err(format!(
-                        "session {} is busy: another call is running a command in it",
-                        e.id
-                    ));
-                }
-            }
+        if e.repl.is_some() {
+            return Err(format!(
+                "session {} is a REPL session: write_stdin evaluates its input",
+                e.id
+            ));
         }
         if let Ok(Some(status)) = e.session.try_wait() {
-            e.st.lock().run = Run::Idle;
             return Err(format!(
                 "session {} has exited ({status}); it takes no more commands",
                 e.id
             ));
         }
         let started = Instant::now();
-        let pend = match self
-            .spool()
-            .and_then(|dir| shell::start(&e.session, &p.command, &dir))
-        {
-            Ok(x) => x,
-            Err(err) => {
-                e.st.lock().run = Run::Idle;
-                return Err(err);
-            }
-        };
         let deadline = self.ceiling(p.timeout_ms, DEFAULT_RUN_TIMEOUT_MS);
-        let mut c = self.follow(&e, pend, deadline, None, p.out.raw)?;
-        let running = c.command_running;
-        let exit_code = c
-            .command_exit
-            .or_else(|| c.status.and_then(ExitStatus::python_returncode));
-        let (output, elided) = self.shape_collected(&e, &mut c, &p.out)?;
-        let mut text = output.clone();
-        if !text.is_empty() && !text.ends_with('\n') && (running || !c.running || exit_code != Some(0)) {
+        let step = self.run_start(&e, &p.command, deadline)?;
+        let (shown, _, missed) = self.present(&e, &p.out)?;
+        debug_assert!(shown.text.len() <= max);
+        let (running, exit_code) = match step {
+            Step::Open => (true, None),
+            Step::Done(code) => (false, code),
+            Step::Exited(s) => (false, s.python_returncode()),
+        };
+        let mut text = shown.text.clone();
+        let exited = matches!(step, Step::Exited(_));
+        if !text.is_empty() && !text.ends_with('\n') && (running || exited || exit_code != Some(0)) {
             text.push('\n');
         }
-        if running {
-            text.push_str(&format!(
+        match step {
+            Step::Open => text.push_str(&format!(
                 "[still running after {} ms: call read_output on session {} to continue, or send_keys [\"C-c\"]]",
                 started.elapsed().as_millis(),
                 e.id
-            ));
-        } else if !c.running {
-            text.push_str(&format!(
-                "[the shell exited: {}]",
-                c.status.map(|s| s.to_string()).unwrap_or_default()
-            ));
-        } else if exit_code != Some(0) {
-            text.push_str(&format!("[exit code {}]", exit_code.unwrap_or(-1)));
+            )),
+            Step::Exited(s) => text.push_str(&format!("[the shell exited: {s}]")),
+            Step::Done(c) if c != Some(0) => {
+                text.push_str(&format!("[exit code {}]", c.map_or("unknown".into(), |c| c.to_string())));
+            }
+            Step::Done(_) => {}
         }
-        Ok(Reply {
-            text,
-            data: json!({
-                "session": e.id,
-                "output": output,
-                "exit_code": if running { None } else { exit_code },
-                "running": running,
-                "duration_ms": ms(started.elapsed()),
-                "elided_bytes": elided,
-                "dropped_bytes": c.dropped,
-                "pruned": pruned,
-            }),
-        })
+        push_hint(&mut text, &shown.hint);
+        let mut data = json!({
+            "session": e.id,
+            "output": shown.text,
+            "exit_code": exit_code,
+            "running": running,
+            "duration_ms": ms(started.elapsed()),
+            "elided_bytes": shown.elided,
+            "dropped_bytes": missed,
+            "pruned": pruned,
+        });
+        if let Some(p) = shown.page {
+            data["elided_lines"] = p;
+        }
+        Ok(Reply { text, data })
     }
 
     pub fn write_stdin(&self, p: WriteStdin) -> ToolResult {
         let e = self.resolve(&p.session)?;
-        let mut input = p.text.clone().unwrap_or_default();
-        if let Some(keys) = &p.keys {
-            input.push_str(&self.encode(&e, keys)?);
+        let keys = match &p.keys {
+            Some(k) => self.encode(&e, k)?,
+            None => String::new(),
+        };
+        if e.repl.is_some() {
+            return self.repl_input(&e, p.text.as_deref().unwrap_or(""), &keys, &p.wait, &p.out);
         }
+        let mut input = p.text.clone().unwrap_or_default();
+        input.push_str(&keys);
         self.send_and_collect(&e, &input, &p.wait, &p.out)
     }
 
@@ -694,6 +1190,9 @@ impl Core {
             return Err("invalid keys: empty list; give key names such as [\"Enter\"] or [\"C-c\"]".into());
         }
         let input = self.encode(&e, &p.keys)?;
+        if e.repl.is_some() {
+            return self.repl_input(&e, "", &input, &p.wait, &p.out);
+        }
         self.send_and_collect(&e, &input, &p.wait, &p.out)
     }
 
@@ -711,23 +1210,130 @@ impl Core {
         })
     }
 
-    fn send_and_collect(&self, e: &Entry, input: &str, wait: &WaitOpts, out: &OutputOpts) -> ToolResult {
+    /// Input to a REPL session: `text` alone is one turn (evaluated, or
+    /// sent to the running code while a turn is open); Ctrl-C alone
+    /// interrupts; other keys are typed as they are.
+    fn repl_input(&self, e: &Entry, text: &str, keys: &str, wait: &WaitOpts, out: &OutputOpts) -> ToolResult {
         max_output(out)?; // a bad value sends nothing
         if let Some(u) = &wait.until {
-            regex(u)?; // a bad pattern sends nothing
+            regex(u)?;
         }
+        let deadline = self.ceiling(wait.yield_ms, DEFAULT_REPL_YIELD_MS);
+        let open = self.open_turn(e).is_some();
+        let input = format!("{text}{keys}");
+        let act = if keys == "\x03" && text.is_empty() {
+            ReplAct::Interrupt
+        } else if !keys.is_empty() && !open {
+            // Keys at the prompt (history, completion): typed, read plainly.
+            return self.send_and_collect(e, &input, wait, out);
+        } else if open {
+            ReplAct::Input(&input)
+        } else {
+            ReplAct::Eval(text)
+        };
+        self.repl_reply(e, act, deadline, out, None)
+    }
+
+    fn repl_reply(
+        &self,
+        e: &Entry,
+        act: ReplAct<'_>,
+        deadline: Instant,
+        out: &OutputOpts,
+        matched: Option<bool>,
+    ) -> ToolResult {
+        match self.repl_turn(e, act, deadline)? {
+            Some(step) => self.turn_reply(e, step, out, matched),
+            None => Err(format!("session {}: no turn is open", e.id)),
+        }
+    }
+
+    fn send_and_collect(&self, e: &Entry, input: &str, wait: &WaitOpts, out: &OutputOpts) -> ToolResult {
+        max_output(out)?; // a bad value sends nothing
+        let until = wait.until.as_deref().map(regex).transpose()?; // a bad pattern sends nothing
         let from = e.session.output_offset().map_err(|e| e.to_string())?;
+        if self.open_turn(e) == Some(Kind::Run) {
+            // A command run_command left running: the input is for it, and
+            // the answer follows it (Ctrl-C alone: the runner interrupts it).
+            let interrupt = input == "\x03";
+            if !interrupt {
+                e.session.send(input).map_err(|e| e.to_string())?;
+            }
+            let deadline = self.ceiling(wait.yield_ms, DEFAULT_YIELD_MS);
+            let stop = until.map(|u| vec![u]);
+            if let Some((step, index)) = self.follow_run(e, deadline, stop.as_deref(), from, interrupt)? {
+                return self.turn_reply(e, step, out, stop.map(|_| index.is_some()));
+            }
+            let c = self.collect(e, wait, from, DEFAULT_YIELD_MS)?;
+            return self.output_reply(e, c, out);
+        }
         e.session.send(input).map_err(|e| e.to_string())?;
-        let c = self.collect(e, wait, from, DEFAULT_YIELD_MS, out.raw)?;
+        let c = self.collect(e, wait, from, DEFAULT_YIELD_MS)?;
         self.output_reply(e, c, out)
     }
 
     pub fn read_output(&self, p: ReadOutput) -> ToolResult {
         let e = self.resolve(&p.session)?;
         max_output(&p.out)?; // a bad value reads nothing
+        if p.from_line.is_some() || p.line_count.is_some() {
+            return self.page(&e, &p);
+        }
         let from = e.st.lock().cursor;
-        let c = self.collect(&e, &p.wait, from, DEFAULT_YIELD_MS, p.out.raw)?;
+        match self.open_turn(&e) {
+            Some(Kind::Run) => {
+                let deadline = self.ceiling(p.wait.yield_ms, DEFAULT_YIELD_MS);
+                let stop = p.wait.until.as_deref().map(regex).transpose()?.map(|u| vec![u]);
+                if let Some((step, index)) = self.follow_run(&e, deadline, stop.as_deref(), from, false)? {
+                    return self.turn_reply(&e, step, &p.out, stop.map(|_| index.is_some()));
+                }
+            }
+            Some(Kind::Repl) => {
+                let deadline = self.ceiling(p.wait.yield_ms, DEFAULT_REPL_YIELD_MS);
+                if let Some(step) = self.repl_turn(&e, ReplAct::Resume, deadline)? {
+                    return self.turn_reply(&e, step, &p.out, None);
+                }
+            }
+            None => {}
+        }
+        let c = self.collect(&e, &p.wait, from, DEFAULT_YIELD_MS)?;
         self.output_reply(&e, c, &p.out)
+    }
+
+    /// Lines of the session's last turn's whole output.
+    fn page(&self, e: &Entry, p: &ReadOutput) -> ToolResult {
+        let max = max_output(&p.out)?;
+        let from = p.from_line.unwrap_or(1).max(1);
+        let count = p.line_count.unwrap_or(DEFAULT_PAGE_LINES);
+        let st = e.st.lock();
+        let Some(t) = &st.track else {
+            return Err(format!(
+                "session {} has no command output to page: from_line/line_count page the output of the last \
+                 run_command (or REPL input) in a session",
+                e.id
+            ));
+        };
+        let whole = t.whole(p.out.raw);
+        let total = text::line_count(whole);
+        let lines = text::lines(whole, from, count);
+        let got = text::line_count(&lines);
+        let cut = text::head_tail(&lines, max);
+        let mut text = cut.text.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let last = from + got.max(1) - 1;
+        text.push_str(&format!(
+            "[lines {from}-{last} of {total} of the output of {:?}{}]",
+            t.what,
+            if t.open { "; still running" } else { "" }
+        ));
+        Ok(Reply {
+            text,
+            data: json!({
+                "session": e.id, "output": cut.text, "from_line": from, "line_count": got, "total_lines": total,
+                "elided_bytes": cut.elided, "command": t.what, "command_running": t.open,
+            }),
+        })
     }
 
     pub fn wait_for_text(&self, p: WaitForText) -> ToolResult {
@@ -743,64 +1349,70 @@ impl Core {
         };
         let deadline = self.ceiling(p.timeout_ms, DEFAULT_WAIT_MS);
         let started = Instant::now();
-        match p.source {
-            Source::Screen => self.wait_screen(&e, &pats, &p.patterns, deadline, started),
-            Source::Output => {
-                if let Some(pend) = self.take_running(&e) {
-                    let stop = |t: &str| pats.iter().any(|x| x.is_match(t));
-                    let mut c = self.follow(&e, pend, deadline, Some(&stop), p.out.raw)?;
-                    let seen = c.held.as_ref().map(|h| h.as_str()).unwrap_or("");
-                    let index = pats.iter().position(|x| x.is_match(seen));
-                    c.matched = Some(index.is_some());
-                    let mut r = self.output_reply(&e, c, &p.out)?;
+        if p.source == Source::Screen {
+            return self.wait_screen(&e, &pats, &p.patterns, deadline, started);
+        }
+        match self.open_turn(&e) {
+            Some(Kind::Run) => {
+                let from = e.st.lock().cursor;
+                if let Some((step, index)) = self.follow_run(&e, deadline, Some(&pats), from, false)? {
+                    let mut r = self.turn_reply(&e, step, &p.out, Some(index.is_some()))?;
                     self.describe_match(&mut r, index, &p.patterns, started);
                     return Ok(r);
                 }
-                let at_start = e.session.output_offset().map_err(|e| e.to_string())?;
-                let cursor = e.st.lock().cursor;
-                match e.session.wait_for_from_deadline(cursor, pats, Some(deadline)) {
-                    Ok(m) => {
-                        let skip = cursor.saturating_sub(m.match_start) as usize;
-                        let mut consumed = m.before.clone();
-                        consumed.push_str(m.text.get(skip..).unwrap_or(""));
-                        e.st.lock().cursor = m.match_end.max(cursor);
-                        let (output, elided) = self.shape(&e, &consumed, &p.out)?;
-                        let already = m.match_end <= at_start;
-                        let mut r = Reply {
-                            text: String::new(),
-                            data: json!({
-                                "session": e.id, "matched": true, "index": m.index,
-                                "pattern": p.patterns[m.index], "match": m.text,
-                                "already_there": already, "output": output, "elided_bytes": elided,
-                                "waited_ms": ms(started.elapsed()),
-                            }),
-                        };
-                        r.text = format!(
-                            "matched pattern {} {:?}{}\n{}",
-                            m.index,
-                            p.patterns[m.index],
-                            if already {
-                                " (already in unread output)"
-                            } else {
-                                ""
-                            },
-                            output
-                        );
-                        Ok(r)
-                    }
-                    Err(Error::WaitTimeout { waited, tail, .. }) => {
-                        Ok(self.no_match(&e, "timeout", waited, &tail))
-                    }
-                    Err(Error::ExitedBeforeMatch {
-                        waited, tail, status, ..
-                    }) => {
-                        let mut r = self.no_match(&e, "exited", waited, &tail);
-                        r.text.push_str(&format!("\n[session exited: {status}]"));
-                        Ok(r)
-                    }
-                    Err(err) => Err(err.to_string()),
+            }
+            Some(Kind::Repl) => {
+                if let Some(step) = self.repl_turn(&e, ReplAct::Resume, deadline)? {
+                    let mut r = self.turn_reply(&e, step, &p.out, None)?;
+                    let seen = r.data["output"].as_str().unwrap_or("").to_string();
+                    let index = pats.iter().position(|x| x.is_match(&seen));
+                    self.describe_match(&mut r, index, &p.patterns, started);
+                    return Ok(r);
                 }
             }
+            None => {}
+        }
+        let at_start = e.session.output_offset().map_err(|e| e.to_string())?;
+        let cursor = e.st.lock().cursor;
+        match e.session.wait_for_from_deadline(cursor, pats, Some(deadline)) {
+            Ok(m) => {
+                let skip = cursor.saturating_sub(m.match_start) as usize;
+                let mut consumed = m.before.clone();
+                consumed.push_str(m.text.get(skip..).unwrap_or(""));
+                e.st.lock().cursor = m.match_end.max(cursor);
+                let (output, elided) = self.shape(&e, &consumed, &p.out)?;
+                let already = m.match_end <= at_start;
+                let mut r = Reply {
+                    text: String::new(),
+                    data: json!({
+                        "session": e.id, "matched": true, "index": m.index,
+                        "pattern": p.patterns[m.index], "match": m.text,
+                        "already_there": already, "output": output, "elided_bytes": elided,
+                        "waited_ms": ms(started.elapsed()),
+                    }),
+                };
+                r.text = format!(
+                    "matched pattern {} {:?}{}\n{}",
+                    m.index,
+                    p.patterns[m.index],
+                    if already {
+                        " (already in unread output)"
+                    } else {
+                        ""
+                    },
+                    output
+                );
+                Ok(r)
+            }
+            Err(Error::WaitTimeout { waited, tail, .. }) => Ok(self.no_match(&e, "timeout", waited, &tail)),
+            Err(Error::ExitedBeforeMatch {
+                waited, tail, status, ..
+            }) => {
+                let mut r = self.no_match(&e, "exited", waited, &tail);
+                r.text.push_str(&format!("\n[session exited: {status}]"));
+                Ok(r)
+            }
+            Err(err) => Err(err.to_string()),
         }
     }
 
@@ -819,7 +1431,7 @@ impl Core {
     }
 
     fn no_match(&self, e: &Entry, why: &str, waited: Duration, tail: &str) -> Reply {
-        let tail = text::clean(tail);
+        let tail = bgterm::clean_text(tail);
         Reply {
             text: format!(
                 "no pattern matched ({why} after {} ms); the output's end:\n{tail}",
@@ -919,11 +1531,12 @@ impl Core {
         let (exit_code, signal) = exit_fields(status);
         let (rows, cols) = e.session.size().unwrap_or((0, 0));
         let st = e.st.lock();
+        let command_running = st.track.as_ref().is_some_and(|t| t.open);
         json!({
             "session": e.id, "name": e.name, "pid": s.pid, "command": s.command.to_string(),
             "cwd": s.cwd.display().to_string(), "state": state, "exit_code": exit_code, "signal": signal,
             "rows": rows, "cols": cols, "idle_ms": st.last_used.elapsed().as_millis() as u64,
-            "command_running": matches!(st.run, Run::Running(_) | Run::Driving),
+            "command_running": command_running, "repl": e.repl.is_some(),
         })
     }
 
@@ -985,7 +1598,9 @@ impl Core {
             total += found.len();
             for h in found {
                 if hits.len() < max {
-                    hits.push(json!({ "session": e.id, "line": h.line, "text": text::clean(&h.text) }));
+                    hits.push(
+                        json!({ "session": e.id, "line": h.line, "text": bgterm::clean_text(&h.text) }),
+                    );
                 }
             }
         }
@@ -1067,4 +1682,56 @@ fn tidy_lines(lines: &[String]) -> String {
         v.pop();
     }
     v.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_says_which_lines_it_left_out() {
+        let mut t = Track::new(Kind::Run, "seq 1 1000");
+        let whole: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+        t.set(&whole, whole.len(), 0, None);
+        let f = t.fresh(false);
+        let s = shape(7, &f, 300, 0);
+        assert!(s.text.len() <= 300);
+        let page = s.page.unwrap();
+        let (from, count) = (
+            page["from_line"].as_u64().unwrap() as usize,
+            page["line_count"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(page["total_lines"], 1000);
+        // The lines named hold every elided byte, and no line shown whole.
+        let (head, tail) = s.text.split_once(&text::marker(s.elided as usize)).unwrap();
+        assert!(head.len() + s.elided as usize + tail.len() == whole.len());
+        let (ga, gb) = (head.len(), whole.len() - tail.len());
+        assert!(text::lines(&whole, from, count).contains(&whole[ga..gb]));
+        assert!(from + count - 1 <= 1000);
+        assert_eq!(from, text::line_count(head) + usize::from(head.ends_with('\n')));
+        assert!(s.hint.contains(&format!("from_line={from} line_count={count}")));
+    }
+
+    #[test]
+    fn output_not_kept_is_counted_in_the_cut() {
+        let mut t = Track::new(Kind::Run, "yes");
+        let half = "y\n".repeat(5000);
+        let raw = format!("{half}{half}");
+        t.set(&raw, half.len(), 1_000_000, None);
+        let f = t.fresh(false);
+        let s = shape(1, &f, 1000, 1_000_000);
+        assert!(s.text.len() <= 1000, "{}", s.text.len());
+        assert_eq!(s.text.matches("bytes elided").count(), 1);
+        assert!(s.text.contains(&text::marker(s.elided as usize)));
+        let shown = s.text.len() - text::marker(s.elided as usize).len();
+        assert_eq!(
+            shown as u64 + s.elided,
+            raw.len() as u64 + 1_000_000,
+            "every byte accounted for"
+        );
+        // No cut: the marker of what was not kept stays as it is.
+        let s = shape(1, &t.fresh(false), 1 << 20, 1_000_000);
+        assert_eq!(s.elided, 0);
+        assert!(s.text.contains("1000000 bytes not kept"));
+    }
 }

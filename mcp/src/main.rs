@@ -11,6 +11,7 @@ mod params;
 mod server;
 mod shell;
 mod text;
+mod turns;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -179,16 +180,21 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofSignal<R> {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM, naming it.
-async fn shutdown_signal() -> &'static str {
+/// Resolves on SIGINT or SIGTERM, naming it. The handlers are installed
+/// here, at the call, not at the first poll: a signal that comes before the
+/// future is first polled (while the client initializes) is not the
+/// default action's, which would kill the server with its sessions open.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        eprintln!("bgterm-mcp: cannot install signal handlers");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            eprintln!("bgterm-mcp: cannot install signal handlers");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }

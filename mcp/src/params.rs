@@ -86,6 +86,12 @@ pub struct StartSession {
     pub yield_ms: Option<u64>,
     /// Regex: return as soon as first output matches (e.g. a prompt).
     pub until: Option<String>,
+    /// REPL mode (default: on for python3, ipython, node, sqlite3 or with `prompt`): write_stdin then evaluates one input and returns exactly its reply. false: a plain session.
+    pub repl: Option<bool>,
+    /// The program's input prompt, as printed (makes a REPL session of any program).
+    pub prompt: Option<String>,
+    /// Its continuation prompt, if it has one (with `prompt`).
+    pub continuation: Option<String>,
     #[serde(flatten)]
     pub out: OutputOpts,
 }
@@ -133,6 +139,10 @@ pub struct SendKeys {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReadOutput {
     pub session: SessionRef,
+    /// Page the last command's (or REPL input's) whole output instead: its lines from this one (1-based).
+    pub from_line: Option<usize>,
+    /// Lines in that page (default 200).
+    pub line_count: Option<usize>,
     #[serde(flatten)]
     pub wait: WaitOpts,
     #[serde(flatten)]

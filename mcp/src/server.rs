@@ -24,11 +24,13 @@ every call waits for its answer and returns the moment it is there. Wait, don't 
 - Shell commands: run_command (a persistent shell: cd and variables persist; you get exactly the output and \
 the exit code). If it times out (running=true), call read_output on that session to wait for the rest; \
 send_keys [\"C-c\"] interrupts.
-- REPLs and interactive programs: start_session, then write_stdin with `until` set to the prompt regex \
-(e.g. \">>> $\"), so one call returns the whole answer.
-- TUIs (vim, top, less): send_keys, then capture_screen; wait_for_text with source=screen waits for text \
-on the rendered screen.
-Output is clean text (raw=true keeps control sequences); long output keeps head and tail. \
+- REPLs: start_session python3, ipython, node or sqlite3 (or any program with `prompt`), then write_stdin \
+with one input: the answer is exactly the reply (no echo, no prompt). Other interactive programs: \
+write_stdin with `until` set to the prompt regex.
+- TUIs (vim, less): send_keys, then capture_screen; a program on the alternate screen is answered with its \
+rendered screen (view=screen); wait_for_text with source=screen waits for text on it.
+Output is clean text (raw=true keeps control sequences); long output keeps head and tail, and a command's \
+whole output stays readable by line (read_output from_line/line_count, as the reply says). \
 Close sessions you no longer need (close_session).";
 
 /// The MCP server: one per client connection, all sharing one [`Core`].
@@ -81,8 +83,10 @@ impl Server {
 impl Server {
     #[tool(
         description = "Start a program on its own terminal (argv or shell command). Returns its session id, \
-        pid and first output (waits yield_ms, or until `until` matches). At the session cap, exited then \
-        least recently used sessions are closed (listed in `pruned`)."
+        pid and first output (waits yield_ms, or until `until` matches). python3, ipython, node, sqlite3 (or \
+        any program given `prompt`) start as REPL sessions: write_stdin evaluates one input and returns \
+        exactly its reply; repl=false opts out. At the session cap, exited then least recently used sessions \
+        are closed (listed in `pruned`)."
     )]
     async fn start_session(&self, Parameters(p): Parameters<StartSession>) -> CallToolResult {
         self.blocking(move |c| c.start_session(p)).await
@@ -91,7 +95,9 @@ impl Server {
     #[tool(
         description = "Run a shell command to completion in a persistent shell (created on first use; cd and \
         variables persist) and return exactly its output and exit code. On timeout returns the output so far \
-        with running=true: call read_output on the session to continue. Refused while a command is still running."
+        with running=true: call read_output on the session to continue. A second command while one runs is \
+        refused (busy, naming it). The whole output (up to 16 MiB: the first and last 8) stays pageable by \
+        line with read_output from_line/line_count."
     )]
     async fn run_command(&self, Parameters(p): Parameters<RunCommand>) -> CallToolResult {
         self.blocking(move |c| c.run_command(p)).await
@@ -99,7 +105,9 @@ impl Server {
 
     #[tool(
         description = "Send text and/or tmux key names to a session, then wait up to yield_ms for output: \
-        returns early when `until` (regex) matches the new output, or after settle_ms of quiet."
+        returns early when `until` (regex) matches the new output, or after settle_ms of quiet. On a REPL \
+        session, text is one input and the answer its exact reply (waits up to yield_ms, default 10000; \
+        turn_open=true if it is still running: read_output resumes, C-c interrupts)."
     )]
     async fn write_stdin(&self, Parameters(p): Parameters<WriteStdin>) -> CallToolResult {
         self.blocking(move |c| c.write_stdin(p)).await
@@ -107,7 +115,8 @@ impl Server {
 
     #[tool(
         description = "Return the session's unread output, waiting as write_stdin does; follows a command \
-        run_command left running (command_exit_code when it ends). Reports dropped_bytes/remaining_bytes."
+        run_command left running (command_exit_code when it ends) or a REPL turn still open. With \
+        from_line/line_count: those lines of the last command's whole output instead."
     )]
     async fn read_output(&self, Parameters(p): Parameters<ReadOutput>) -> CallToolResult {
         self.blocking(move |c| c.read_output(p)).await

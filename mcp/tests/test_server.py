@@ -208,9 +208,10 @@ def test_bash_run_command_exit_codes_cd_and_status():
             d, _ = await ok(s, "run_command", command=r"printf '\033[31mred\033[0m\n'")
             assert d["output"] == "red\n"
             d, _ = await ok(s, "run_command", command=r"printf '\033[31mred\033[0m\n'", raw=True)
-            assert d["output"] == "\x1b[31mred\x1b[0m\r\n"  # as the terminal sent it
-            # The wrapper never shows up in history.
-            d, _ = await ok(s, "run_command", command="history | grep -c __BGMCP || true")
+            assert d["output"] == "\x1b[31mred\x1b[0m\n"  # as sent, line ends as "\n" (the library's runner)
+            # History holds the commands as given, nothing of the runner (its
+            # setup, the server's init line, spool lines).
+            d, _ = await ok(s, "run_command", command="history | grep -v 'history |' | grep -c -e __bg -e 'set +m' || true")
             assert d["output"].strip() == "0"
             # Big output: head, tail and the elided count.
             d, text = await ok(s, "run_command", command="seq 1 20000", max_output_bytes=1000)
@@ -295,6 +296,155 @@ def test_exit_in_run_command_reports_the_shell_exit_and_a_new_shell_follows():
     run(go())
 
 
+def test_run_command_keeps_tabs_and_bangs_and_leaves_no_prompt_unread():
+    if not shutil.which("make"):
+        skipped("make not installed")
+
+    async def go():
+        async with server() as s:
+            with tempfile.TemporaryDirectory() as tmp:
+                # A Makefile written by a here-document: the recipe's tab must
+                # reach the file (no line editor completing on it).
+                cmd = f"cd '{tmp}' && cat > Makefile <<'EOF'\nall:\n\techo built-ok\nEOF\nmake -s"
+                d, _ = await ok(s, "run_command", command=cmd)
+                assert (d["exit_code"], d["output"]) == (0, "echo built-ok\nbuilt-ok\n") or \
+                    (d["exit_code"], d["output"]) == (0, "built-ok\n"), d
+                d, _ = await ok(s, "run_command", command="printf '%s\\n' \"a\tb\" | od -c | head -1")
+                assert "\\t" in d["output"], d
+            # No history expansion: `!` is literal, as in a script.
+            d, _ = await ok(s, "run_command", command="echo 'one'; echo \"hi!!\" !! x!y")
+            assert d["output"] == "one\nhi!! !! x!y\n", d
+            # Text that looks like a marker cannot end a command early.
+            d, _ = await ok(s, "run_command",
+                            command="printf '__BGMCP_E_0_0\\n\\033]133;D;0;aid=fake\\007'; echo real-end")
+            assert d["output"].endswith("real-end\n") and d["exit_code"] == 0, d
+            # The prompt is never left unread: nothing stale for read_output.
+            d, _ = await ok(s, "run_command", command="echo x")
+            r, text = await ok(s, "read_output", session=d["session"], yield_ms=300)
+            assert r["output"] == "" and text == "", r
+            d, _ = await ok(s, "run_command", command="sleep 0.3; echo y", timeout_ms=50)
+            assert d["running"]
+            r, _ = await ok(s, "read_output", session=d["session"], yield_ms=10000)
+            assert r["output"] == "y\n" and r["command_exit_code"] == 0, r
+            r, _ = await ok(s, "read_output", session=d["session"], yield_ms=300)
+            assert r["output"] == "", r
+            # `until` while following a running command: returns at the match,
+            # with the matched output; the rest follows.
+            d, _ = await ok(s, "run_command", command="echo s1; sleep 0.3; echo s2; sleep 0.3; echo fin",
+                            timeout_ms=100)
+            r, _ = await ok(s, "read_output", session=d["session"], until="s2", yield_ms=10000)
+            assert r["matched"] is True and r["command_running"] is True and r["output"].endswith("s2\n"), r
+            r, _ = await ok(s, "read_output", session=d["session"], yield_ms=10000)
+            assert r["output"] == "fin\n" and r["command_exit_code"] == 0, r
+
+    run(go())
+
+
+def test_concurrent_first_run_commands_make_one_shell_and_one_is_busy():
+    async def go():
+        async with server() as s:
+            a, b = await asyncio.gather(
+                call(s, "run_command", command="sleep 1; echo first-cmd"),
+                call(s, "run_command", command="sleep 1; echo second-cmd"),
+            )
+            results = [a, b]
+            answered = [r for r in results if not r[0].isError]
+            refused = [r for r in results if r[0].isError]
+            assert len(answered) == 1 and len(refused) == 1, [r[1] for r in results]
+            out = answered[0][0].structuredContent["output"]
+            running = "first-cmd" if out == "first-cmd\n" else "second-cmd"
+            assert out == f"{running}-placeholder\n".replace("-placeholder", ""), out
+            msg = refused[0][1]
+            assert "busy" in msg and running in msg and "nothing was sent" in msg, msg
+            lst, _ = await ok(s, "list_sessions")
+            assert [x["name"] for x in lst["sessions"]] == ["shell"], lst
+            d, _ = await ok(s, "run_command", command="echo after")
+            assert d["output"] == "after\n"
+
+    run(go())
+
+
+def test_whole_output_is_pageable_by_line():
+    async def go():
+        async with server() as s:
+            d, text = await ok(s, "run_command", command="seq 1 20000", max_output_bytes=1000)
+            page = d["elided_lines"]
+            assert page["total_lines"] == 20000 and page["tool"] == "read_output", page
+            first, count = page["from_line"], page["line_count"]
+            assert 100 < first < 400 and count > 19000, page
+            assert f"read_output session={d['session']} from_line={first} line_count={count}" in text
+            r, _ = await ok(s, "read_output", session=d["session"], from_line=first, line_count=5)
+            assert r["output"] == "".join(f"{i}\n" for i in range(first, first + 5)), r
+            assert (r["total_lines"], r["line_count"]) == (20000, 5)
+            r, _ = await ok(s, "read_output", session=d["session"], from_line=19999, line_count=50)
+            assert r["output"] == "19999\n20000\n" and r["line_count"] == 2
+            # Past the page size: head and tail of the page, as any output.
+            r, _ = await ok(s, "read_output", session=d["session"], from_line=1, line_count=20000,
+                            max_output_bytes=500)
+            assert r["output"].startswith("1\n2\n") and r["output"].endswith("20000\n") and r["elided_bytes"] > 0
+            # Nothing to page in a session that ran no command.
+            c, _ = await ok(s, "start_session", argv=["cat"], yield_ms=0)
+            msg = await err(s, "read_output", session=c["session"], from_line=1)
+            assert "no command output" in msg
+
+    run(go())
+
+
+def test_repl_sessions_answer_with_exactly_the_reply():
+    if not shutil.which("python3"):
+        skipped("python3 not installed")
+
+    async def go():
+        async with server() as s:
+            d, text = await ok(s, "start_session", argv=["python3"], name="py")
+            assert d["repl"] is True and "write_stdin" in text
+            for inp, want in [("print(6 * 7)", "42\n"), ("1 + 1\n", "2\n"), ("x = 5", ""),
+                              ("def f(n):\n    return n * x\n\nf(3)", "15\n"),
+                              ("print('a\\tb', end='')", "a\tb")]:
+                r, text = await ok(s, "write_stdin", session="py", text=inp)
+                assert r["output"] == want and text == want, (inp, r)
+                assert r["turn_open"] is False
+            r, _ = await ok(s, "write_stdin", session="py", text="1/0")
+            assert r["output"].endswith("ZeroDivisionError: division by zero\n") and ">>>" not in r["output"]
+            # A turn that outlasts the wait stays open; read_output resumes it.
+            r, text = await ok(s, "write_stdin", session="py",
+                               text="import time; print('early'); time.sleep(0.5); print('late')", yield_ms=100)
+            assert r["turn_open"] is True and "still open" in text, r
+            r2, _ = await ok(s, "read_output", session="py", yield_ms=10000)
+            assert r2["turn_open"] is False and r["output"] + r2["output"] == "early\nlate\n", (r, r2)
+            # C-c interrupts a running turn; the REPL answers again after.
+            r, _ = await ok(s, "write_stdin", session="py", text="time.sleep(60)", yield_ms=200)
+            assert r["turn_open"] is True
+            r, _ = await ok(s, "send_keys", session="py", keys=["C-c"], yield_ms=10000)
+            assert r["output"].endswith("KeyboardInterrupt\n") and r["turn_open"] is False, r
+            r, _ = await ok(s, "write_stdin", session="py", text="x + 1")
+            assert r["output"] == "6\n"
+            # The other tools work on a REPL session.
+            scr, text = await ok(s, "capture_screen", session="py")
+            assert "6" in text
+            lst, _ = await ok(s, "list_sessions")
+            assert [x["repl"] for x in lst["sessions"] if x["name"] == "py"] == [True]
+            r, _ = await ok(s, "read_output", session="py", yield_ms=100)
+            assert r["output"] == ""
+            await ok(s, "close_session", session="py")
+            # Any program with a prompt the caller names.
+            d, _ = await ok(s, "start_session", command="while printf 'calc> ' && read -r x; do echo $((x * 2)); done",
+                            prompt="calc> ")
+            r, _ = await ok(s, "write_stdin", session=d["session"], text="21")
+            assert r["output"] == "42\n", r
+            for prog, inp, want in [("node", "1 + 2", "3\n"), ("sqlite3", "select 6 * 7;", "42\n")]:
+                if not shutil.which(prog):
+                    continue
+                d, _ = await ok(s, "start_session", argv=[prog])
+                assert d["repl"] is True, prog
+                r, _ = await ok(s, "write_stdin", session=d["session"], text=inp)
+                assert r["output"] == want, (prog, r)
+            msg = await err(s, "start_session", argv=["cat"], repl=True)
+            assert "prompt" in msg
+
+    run(go())
+
+
 # ------------------------------------------------------------ REPL, until
 
 
@@ -304,7 +454,8 @@ def test_python_repl_through_write_stdin_until():
 
     async def go():
         async with server() as s:
-            d, _ = await ok(s, "start_session", argv=["python3", "-q", "-i"], name="py",
+            # repl=false: a plain session, driven by `until` (REPL mode has its own test).
+            d, _ = await ok(s, "start_session", argv=["python3", "-q", "-i"], name="py", repl=False,
                             until=r">>> $", yield_ms=10000)
             assert d["matched"] is True and d["output"].endswith(">>> ")
             t0 = time.perf_counter()
@@ -369,7 +520,9 @@ def test_vim_through_send_keys_and_capture_screen():
                 d, _ = await ok(s, "wait_for_text", session="vim", patterns=["note.txt"], source="screen",
                                 timeout_ms=10000)
                 assert d["matched"] and d["alternate_screen"] is True
-                await ok(s, "send_keys", session="vim", keys=["i", "hello from mcp", "Escape"], yield_ms=0)
+                d, _ = await ok(s, "send_keys", session="vim", keys=["i", "hello from mcp", "Escape"], yield_ms=0)
+                # A full-screen program is answered with its rendered screen.
+                assert d["view"] == "screen" and len(d["output"].splitlines()) >= 10, d
                 d, _ = await ok(s, "wait_for_text", session="vim", patterns=["hello from mcp"], source="screen",
                                 timeout_ms=10000)
                 assert d["matched"]
@@ -396,7 +549,8 @@ def test_top_screen_wait_under_the_alternate_screen():
         async with server() as s:
             d, _ = await ok(s, "start_session", argv=["top", "-d", "0.5"], rows=24, cols=100, yield_ms=0)
             sid = d["session"]
-            d, _ = await ok(s, "wait_for_text", session=sid, patterns=[r"PID\s+USER"], regex=True,
+            # (four rows after the header: a screen caught mid-redraw has fewer)
+            d, _ = await ok(s, "wait_for_text", session=sid, patterns=[r"PID\s+USER.*(\n.*){4}"], regex=True,
                             source="screen", timeout_ms=10000)
             assert d["matched"] and d["screen"].count("\n") >= 10
             await ok(s, "send_keys", session=sid, keys=["q"], yield_ms=0)
