@@ -46,12 +46,12 @@ pub fn default_shell() -> Vec<String> {
 }
 
 /// The first command run in the shell the server starts (through the
-/// library's runner, before the caller's): job control off, so background
-/// jobs stay in the session's process group and closing the session ends
-/// them too (an interactive bash turns it on whatever its command line
-/// says); history expansion off, so `!` in a command is literal, as in a
-/// script. The leading space keeps it out of history.
-pub const INIT: &str = " set +m; set +H 2>/dev/null; true";
+/// library's runner, before the caller's): an empty line, so that the
+/// runner's set-up (prompt marks; echo, line editing, history expansion and
+/// job control off, so background jobs stay in the session's process
+/// group and closing the session ends them too) is done, and checked, when
+/// the shell is started rather than in the caller's first command.
+pub const INIT: &str = "";
 
 /// Writes `command` to a new private file in `spool` (mode 0600, created
 /// exclusively) and returns the short line that runs it: sources it,
