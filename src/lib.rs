@@ -14,14 +14,18 @@
 //! # One answer per input: `Repl`
 //!
 //! For REPL-driven tests and agent tools, start with [`Repl`]: it runs
-//! python3, ipython, node, sqlite3, bash, sh (or any program whose prompt
-//! you name, [`ReplBuilder`]) with a unique prompt, sends each input line
-//! by line, waits for the next prompt and returns a [`Reply`]: the answer
-//! with the echo, the prompts and the control sequences removed, plus the
-//! raw text. A timeout ([`Error::ReplTimeout`]) keeps the partial reply and
-//! the turn: [`Repl::resume`] or [`Repl::interrupt`] it. An eval costs one
-//! [`Session::send`] and one event-driven [`Session::wait_for_from`] per
-//! line of input.
+//! python3, ipython, node, sqlite3 (or any program whose prompt you name,
+//! [`ReplBuilder`]) with a unique prompt that is in no argument,
+//! environment variable or file, sends each input line by line, waits for
+//! the next prompt and returns a [`Reply`]: the answer with the echo, the
+//! prompts and the control sequences removed, plus the raw text. Input
+//! arrives byte for byte (tabs are typed, never completed); a byte the
+//! terminal would act on instead is refused ([`Error::InvalidInput`]). A
+//! timeout ([`Error::ReplTimeout`]) keeps the partial reply and the turn:
+//! [`Repl::resume`] or [`Repl::interrupt`] it. `Repl::sh` and `Repl::bash`
+//! are shells driven by [`Session::run`] (below): the same turn engine as
+//! `run` and bgterm-mcp's `run_command`, whose end no output can forge,
+//! with the status in [`Reply::exit_code`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -264,9 +268,10 @@
 //! | `sys` | every system call: the PTY, the child's set-up, pidfd, eventfd, epoll, `poll(2)`, signals; the backend (native Linux, or portable on portable-pty: `sys::backend`, `sys::portable`) |
 //! | `engine` | one session's moving parts, knowing no feature: the ring, the decoder, the state and its invariants, the pump (a step machine per session) and the one reactor thread that drives every pump, and the *tap* interface features attach through |
 //! | `session` | [`Session`], [`SessionBuilder`] (every option), [`Command`], names, summaries, logs, stop |
-//! | `wait` | [`Pattern`]s, `wait_for`, `poll_quiet`, `run`, event streams |
+//! | `wait` | [`Pattern`]s, `wait_for`, `poll_quiet`, event streams |
 //! | `screen` | the terminal model (avt), views, keys, query answers, search |
 //! | `record` | the lossless sink pipeline, asciicast [`Recording`]s, [`Transcript`]s |
+//! | `turn` | turns: [`Session::run`] (the shell runner: its marks, its engine-fed collector, `run_abandon`), [`Repl`], [`clean_text`] |
 //! | `api` | starting sessions, the [`Registry`], and every by-id form declared once |
 //! | `asyncs` | (feature `tokio`) `AsyncSession` and its event stream, on the engine's wakers |
 //!
