@@ -46,6 +46,8 @@ const DEFAULT_RUN_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_WAIT_MS: u64 = 10_000;
 /// Default `line_count` of a page.
 const DEFAULT_PAGE_LINES: usize = 200;
+/// Room kept in a page for its footer line (the range, the next page).
+const PAGE_FOOTER_ROOM: usize = 256;
 /// The name of the shell run_command starts on first use.
 const SHELL_NAME: &str = "shell";
 /// Start of the library's invisible prompt mark that ends a command
@@ -1299,7 +1301,8 @@ impl Core {
         self.output_reply(&e, c, &p.out)
     }
 
-    /// Lines of the session's last turn's whole output.
+    /// Lines of the session's last turn's whole output, as many whole
+    /// lines of those asked for as fit in one answer.
     fn page(&self, e: &Entry, p: &ReadOutput) -> ToolResult {
         let max = max_output(&p.out)?;
         let from = p.from_line.unwrap_or(1).max(1);
@@ -1315,23 +1318,37 @@ impl Core {
         let whole = t.whole(p.out.raw);
         let total = text::line_count(whole);
         let lines = text::lines(whole, from, count);
-        let got = text::line_count(&lines);
-        let cut = text::head_tail(&lines, max);
+        // As many whole lines as fit in one answer (room kept for the
+        // footer); the footer says where the next page starts.
+        let fit = text::whole_lines_within(&lines, max.saturating_sub(PAGE_FOOTER_ROOM));
+        let got = text::line_count(fit);
+        // (Only a single line longer than the answer is cut.)
+        let cut = text::head_tail(fit, max.saturating_sub(PAGE_FOOTER_ROOM));
         let mut text = cut.text.clone();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
         let last = from + got.max(1) - 1;
+        let wanted_last = (from + count.max(1) - 1).min(total);
+        let next = (got > 0 && last < wanted_last).then_some(last + 1);
         text.push_str(&format!(
-            "[lines {from}-{last} of {total} of the output of {:?}{}]",
+            "[lines {from}-{last} of {total} of the output of {:?}{}{}]",
             t.what,
-            if t.open { "; still running" } else { "" }
+            if t.open { "; still running" } else { "" },
+            match next {
+                Some(n) => format!(
+                    "; the next page: read_output session={} from_line={n} line_count={}",
+                    e.id,
+                    wanted_last - n + 1
+                ),
+                None => String::new(),
+            }
         ));
         Ok(Reply {
             text,
             data: json!({
                 "session": e.id, "output": cut.text, "from_line": from, "line_count": got, "total_lines": total,
-                "elided_bytes": cut.elided, "command": t.what, "command_running": t.open,
+                "elided_bytes": cut.elided, "command": t.what, "command_running": t.open, "next_from_line": next,
             }),
         })
     }

@@ -141,7 +141,7 @@ pub struct ReadOutput {
     pub session: SessionRef,
     /// Page the last command's (or REPL input's) whole output instead: its lines from this one (1-based).
     pub from_line: Option<usize>,
-    /// Lines in that page (default 200).
+    /// Lines in that page (default 200); as many as fit in max_output_bytes come back, whole, and the answer says where the next page starts.
     pub line_count: Option<usize>,
     #[serde(flatten)]
     pub wait: WaitOpts,

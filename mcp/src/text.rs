@@ -34,8 +34,21 @@ pub fn head_tail(text: &str, max_bytes: usize) -> Cut {
     // most those of the whole length.
     let marker_len = marker(text.len()).len();
     let budget = max_bytes.saturating_sub(marker_len);
+    // At line ends where there are some (a cut line looks like a line of
+    // its own), else at characters.
     let head_end = text.floor_char_boundary(budget / 2);
+    let head_end = text[..head_end].rfind('\n').map_or(head_end, |i| i + 1);
     let tail_start = text.ceil_char_boundary(text.len() - (budget - head_end));
+    let tail_start = match text[tail_start..].find('\n') {
+        Some(i)
+            if tail_start > 0
+                && text.as_bytes()[tail_start - 1] != b'\n'
+                && tail_start + i + 1 < text.len() =>
+        {
+            tail_start + i + 1
+        }
+        _ => tail_start,
+    };
     let elided = tail_start - head_end;
     let mut out = String::with_capacity(max_bytes);
     out.push_str(&text[..head_end]);
@@ -67,6 +80,19 @@ pub fn line_at(text: &str, at: usize) -> usize {
         + 1
 }
 
+/// The longest run of whole lines at the start of `text` within
+/// `max_bytes` (at least its first line, however long).
+pub fn whole_lines_within(text: &str, max_bytes: usize) -> &str {
+    let mut end = 0;
+    for line in text.split_inclusive('\n') {
+        if end > 0 && end + line.len() > max_bytes {
+            break;
+        }
+        end += line.len();
+    }
+    &text[..end]
+}
+
 /// Lines `from..from + count` of `text` (1-based), joined as they were.
 pub fn lines(text: &str, from: usize, count: usize) -> String {
     text.split_inclusive('\n')
@@ -78,6 +104,27 @@ pub fn lines(text: &str, from: usize, count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_tail_cuts_at_line_ends_where_there_are_some() {
+        let text: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+        let cut = head_tail(&text, 300);
+        let (a, b) = cut.gap.unwrap();
+        assert!(
+            text[..a].ends_with('\n') && text[..b].ends_with('\n'),
+            "{:?}",
+            cut.text
+        );
+        assert!(cut.text.len() <= 300);
+        assert_eq!(cut.elided, b - a);
+    }
+
+    #[test]
+    fn whole_lines_within_keeps_whole_lines() {
+        assert_eq!(whole_lines_within("ab\ncd\nef\n", 6), "ab\ncd\n");
+        assert_eq!(whole_lines_within("abcdef\ng\n", 3), "abcdef\n");
+        assert_eq!(whole_lines_within("", 3), "");
+    }
 
     #[test]
     fn head_tail_keeps_both_ends_and_says_how_much_is_gone() {

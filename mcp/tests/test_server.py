@@ -382,10 +382,19 @@ def test_whole_output_is_pageable_by_line():
             assert (r["total_lines"], r["line_count"]) == (20000, 5)
             r, _ = await ok(s, "read_output", session=d["session"], from_line=19999, line_count=50)
             assert r["output"] == "19999\n20000\n" and r["line_count"] == 2
-            # Past the page size: head and tail of the page, as any output.
-            r, _ = await ok(s, "read_output", session=d["session"], from_line=1, line_count=20000,
-                            max_output_bytes=500)
-            assert r["output"].startswith("1\n2\n") and r["output"].endswith("20000\n") and r["elided_bytes"] > 0
+            # Past the answer's size: as many whole lines as fit, and where the
+            # next page starts; following the pages gives every line once.
+            got, start, pages = "", 1, 0
+            while start is not None:
+                r, text = await ok(s, "read_output", session=d["session"], from_line=start,
+                                   line_count=20001 - start, max_output_bytes=20000)
+                assert len(r["output"]) <= 20000 and r["elided_bytes"] == 0, r["line_count"]
+                assert r["output"].endswith("\n")
+                got += r["output"]
+                start, pages = r["next_from_line"], pages + 1
+                if start is not None:
+                    assert f"from_line={start}" in text
+            assert got == "".join(f"{i}\n" for i in range(1, 20001)) and pages > 3
             # Nothing to page in a session that ran no command.
             c, _ = await ok(s, "start_session", argv=["cat"], yield_ms=0)
             msg = await err(s, "read_output", session=c["session"], from_line=1)
