@@ -45,7 +45,6 @@ The raw numbers and every answer's text are written to --json (default
 import argparse
 import asyncio
 import json
-import math
 import os
 import re
 import shutil
@@ -57,6 +56,8 @@ from pathlib import Path
 import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+
+from bench_common import pct, text_of, total_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 DC_ENTRY = "/tmp/dc/node_modules/@wonderwhy-er/desktop-commander/dist/index.js"
@@ -86,17 +87,6 @@ SHELL_HARD = [
 ]
 
 
-def pct(xs, p):
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
-
-
-def text_of(res):
-    return "".join(c.text for c in res.content if c.type == "text")
-
-
-def total_bytes(res):
-    return len(json.dumps(res.model_dump(mode="json", exclude_none=True)).encode())
 
 
 def tui_view(text, name):

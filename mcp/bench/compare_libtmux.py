@@ -25,7 +25,6 @@ temporary TMUX_TMPDIR), which is killed at the end.
 import argparse
 import asyncio
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -37,22 +36,13 @@ from pathlib import Path
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from bench_common import pct, text_of, total_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 N = 50
 SLEEP = 1.0
 
 
-def pct(xs, p):
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
-
-
-def text_of(res):
-    return "".join(c.text for c in res.content if c.type == "text")
-
-
-def total_bytes(res):
-    return len(json.dumps(res.model_dump(mode="json", exclude_none=True)).encode())
 
 
 class Recorder:
