@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bgterm::{
     Command, CursorKeys, Error, ExitStatus, Pattern, PollResult, Repl, ReplBuilder, RunOptions, RunOutput,
-    Session, SessionBuilder, SessionEvent, TextCleaner,
+    RunPartial, Session, SessionBuilder, SessionEvent, TextCleaner,
 };
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -574,41 +574,20 @@ impl Core {
     /// Records what the library's runner returned in the session's track
     /// (a new one for a new command `fresh`).
     fn run_step(&self, e: &Entry, r: bgterm::Result<RunOutput>, fresh: Option<&str>) -> Result<Step, String> {
-        let (raw, head, not_kept, missed, step) = match r {
+        // A partial output's parts, as the runner's result has them.
+        let parts = |p: RunPartial| (p.output, p.head_bytes, p.elided_bytes, p.missed_bytes);
+        let ((raw, head, not_kept, missed), step) = match r {
             Ok(out) => {
                 e.st.lock().cursor = out.end_offset;
+                let step = Step::Done(Some(out.exit_code));
                 (
-                    out.output,
-                    out.head_bytes,
-                    out.elided_bytes,
-                    out.missed_bytes,
-                    Step::Done(Some(out.exit_code)),
+                    (out.output, out.head_bytes, out.elided_bytes, out.missed_bytes),
+                    step,
                 )
             }
-            Err(Error::RunTimeout { partial, .. }) => {
-                let p = *partial;
-                (p.output, p.head_bytes, p.elided_bytes, p.missed_bytes, Step::Open)
-            }
-            Err(Error::RunShellExited { status, output, .. }) => {
-                let p = *output;
-                (
-                    p.output,
-                    p.head_bytes,
-                    p.elided_bytes,
-                    p.missed_bytes,
-                    Step::Exited(status),
-                )
-            }
-            Err(Error::RunStatus { output, .. }) => {
-                let p = *output;
-                (
-                    p.output,
-                    p.head_bytes,
-                    p.elided_bytes,
-                    p.missed_bytes,
-                    Step::Done(None),
-                )
-            }
+            Err(Error::RunTimeout { partial, .. }) => (parts(*partial), Step::Open),
+            Err(Error::RunShellExited { status, output, .. }) => (parts(*output), Step::Exited(status)),
+            Err(Error::RunStatus { output, .. }) => (parts(*output), Step::Done(None)),
             Err(Error::RunBusy { command, .. }) => return Err(self.busy(e, &command)),
             Err(Error::RunIncomplete { command, .. }) => {
                 if let Some(t) = e.st.lock().track.as_mut() {

@@ -1353,22 +1353,17 @@ impl ReplBuilder {
     }
 
     fn shell(argv: &[&str]) -> ReplBuilder {
-        let mut b = ReplBuilder::new(
-            Command::Argv(argv.iter().map(OsString::from).collect()),
-            SHELL_PROMPT,
-        )
-        .continuation(SHELL_CONTINUATION)
-        .env("TERM", "dumb")
-        .env("NO_COLOR", "1")
-        .env("INPUTRC", "/dev/null")
-        .env("HISTFILE", "")
-        .env_remove("PROMPT_COMMAND")
-        .env_remove("PS0")
-        .env_remove("ENV")
-        .session(SessionBuilder::for_run);
+        let argv = argv.iter().map(|a| (*a).to_string()).collect();
+        let mut b = ReplBuilder::preset(argv, SHELL_PROMPT.into(), SHELL_CONTINUATION.into())
+            .env("HISTFILE", "")
+            .env_remove("PROMPT_COMMAND")
+            .env_remove("PS0")
+            .env_remove("ENV")
+            .session(SessionBuilder::for_run);
         b.spec.shell = true;
         b
     }
+
     /// The prompt the program prints when it waits for the rest of an
     /// unfinished input (Python's `... `). Without one, every line of a
     /// multi-line input must get a primary prompt.
